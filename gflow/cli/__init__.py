@@ -1,0 +1,1 @@
+"""One module per command; each has `build_parser()` and `main(argv=None)`."""

@@ -1,0 +1,1 @@
+"""Pure scheduling and parsing rules: no IO, no asyncio, unit-testable."""

@@ -1,0 +1,1 @@
+"""The daemon: socket server, handlers, store, executor. Only this package does effects."""
