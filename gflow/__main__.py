@@ -1,0 +1,5 @@
+import sys
+
+from gflow.cli.multicall import main
+
+sys.exit(main())

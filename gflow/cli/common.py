@@ -1,0 +1,115 @@
+"""What every command shares: global flags, error reporting, the client, output helpers.
+
+Errors are one line `PROG: error: …` with exit 1 (argparse usage errors exit 2); a traceback
+only with `--debug` or GFLOW_DEBUG=1. A closed stdout pipe (`gqueue | head`) is a normal exit.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Optional
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status `code`."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with our one-line error format (still exit 2 for usage errors)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--socket", metavar="PATH", help="daemon socket (default: $GFLOW_SOCKET, your own gflowd, then the system one)")
+    group.add_argument("--config", metavar="PATH", help=argparse.SUPPRESS)
+    group.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def add_version(parser: argparse.ArgumentParser, prog: str) -> None:
+    from .. import __version__
+
+    parser.add_argument("-V", "--version", action="version", version=f"{prog} {__version__}")
+
+
+def connect(args) -> "Client":  # noqa: F821
+    from ..client import Client
+
+    if getattr(args, "config", None):
+        from ..config import ConfigError, load
+
+        try:
+            sock = load(extra=args.config).daemon.socket
+        except ConfigError as e:
+            raise CliError(str(e)) from None
+        if sock and not args.socket:
+            args.socket = sock
+    return Client(args.socket).connect()
+
+
+def run(prog: str, build: Callable[[], argparse.ArgumentParser], main: Callable, argv: Optional[list[str]] = None) -> int:
+    """Parse, run, and turn every expected failure into one line on stderr."""
+    parser = build()
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False) or os.environ.get("GFLOW_DEBUG") == "1"
+    from ..protocol import GflowError
+
+    try:
+        code = main(args)
+        sys.stdout.flush()
+        return code or 0
+    except CliError as e:
+        _error(prog, str(e), debug)
+        return e.code
+    except GflowError as e:
+        _error(prog, e.message, debug)
+        return 1
+    except ValueError as e:  # parse errors from gflow.core.parse
+        _error(prog, str(e), debug)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`| head`): not an error; silence the final flush too
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _error(prog: str, message: str, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    print(f"{prog}: error: {first}", file=sys.stderr)
+
+
+def use_color(stream=None) -> bool:
+    stream = stream or sys.stdout
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def print_json(obj) -> None:
+    import msgspec
+
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(obj), indent=2).decode() + "\n")
+
+
+def parse_or_exit(fn, text):
+    """Apply a gflow.core.parse function, turning its ParseError into a CliError."""
+    try:
+        return fn(text)
+    except ValueError as e:
+        raise CliError(str(e)) from None

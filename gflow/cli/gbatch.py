@@ -1,0 +1,335 @@
+# PYTHON_ARGCOMPLETE_OK
+"""gbatch: submit a command or a script (like sbatch).
+
+    gbatch [OPTIONS] COMMAND [ARGS...]     gbatch [OPTIONS] script.sh
+    gbatch [OPTIONS] - < script.sh         gbatch new NAME
+
+Everything after the first positional belongs to the command. Scripts may carry
+`# GFLOW --option` directives; the command line wins over them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .common import CliError, Parser, add_global_options, add_version, connect, run
+
+PROG = "gbatch"
+
+# options a `# GFLOW` directive may set (SPEC 1.1.3); others are ignored with a warning
+DIRECTIVE_FIELDS = (
+    "gpus", "shared", "gpu_memory", "memory", "time", "priority", "conda_env", "project",
+    "begin", "notify_email", "notify_on",
+)
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid priority '{text}' (expected an integer 0-255)") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"priority {value} is not in 0..255")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count '{text}' (expected a non-negative integer)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _add_job_options(p: argparse.ArgumentParser) -> None:
+    """The options shared by the command line and `# GFLOW` directives."""
+    p.add_argument("-g", "--gpus", "--gres", type=_count, metavar="N", help="GPUs to allocate (default 0)")
+    p.add_argument("--shared", action="store_true", default=None, help="share GPUs with other shared jobs (needs --gpu-memory)")
+    p.add_argument("--gpu-memory", "--max-gpu-mem", "--max-gpu-memory", metavar="MEM", help="per-GPU memory budget, e.g. 20G")
+    p.add_argument("-m", "--memory", "--max-mem", "--max-memory", metavar="MEM", help="host memory budget, e.g. 16G or 4096")
+    p.add_argument("-t", "--time", "--time-limit", "--timelimit", metavar="TIME", help="time limit: HH:MM:SS, MM:SS or minutes")
+    p.add_argument("-p", "--priority", "--nice", type=_priority, metavar="0-255", help="higher runs first (default 10)")
+    p.add_argument("-c", "--conda-env", metavar="ENV", help="conda environment to activate")
+    p.add_argument("-P", "--project", metavar="CODE", help="project code")
+    p.add_argument("--begin", metavar="TIME", help="not before: HH:MM, YYYY-MM-DD[THH:MM], now+N[s|m|h|d]")
+    p.add_argument("--notify-email", action="append", metavar="ADDR", help="email recipient (repeatable)")
+    p.add_argument("--notify-on", action="append", metavar="EVENTS", help="events that trigger the emails")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog=PROG,
+        description="Submit a job: a command, a script file, or a script on stdin.",
+        epilog="Subcommand: `gbatch new NAME` writes a template script NAME.sh.",
+    )
+    add_version(parser, PROG)
+    _add_job_options(parser)
+    parser.add_argument("-n", "--name", "-J", "--job-name", metavar="NAME", help="run name (job N is named gjob-N-NAME)")
+    deps = parser.add_mutually_exclusive_group()
+    deps.add_argument("-d", "--depends-on", "--dependency", metavar="ID", help="start after this job succeeds (id, @, @~N)")
+    deps.add_argument("--depends-on-all", metavar="IDS", help="start after all of these succeed")
+    deps.add_argument("--depends-on-any", metavar="IDS", help="start after any of these succeeds")
+    parser.add_argument("--no-auto-cancel", action="store_true", help="stay queued if a dependency fails")
+    parser.add_argument("--array", metavar="SPEC", help="one job per task id: 1-10, 1,3,5, 1-9:2")
+    parser.add_argument("--param", action="append", metavar="K=SPEC", help="sweep: k=v1,v2 or k=start:stop[:step] (repeatable)")
+    parser.add_argument("--param-file", metavar="CSV", help="sweep over the rows of a CSV file with a header")
+    parser.add_argument("--name-template", metavar="TEMPLATE", help="run name for sweep jobs, e.g. lr{lr}")
+    parser.add_argument("--max-concurrent", type=_count, metavar="N", help="at most N jobs of this array/sweep run at once")
+    parser.add_argument("--max-retries", type=_count, metavar="N", help="resubmit a failed job up to N times")
+    parser.add_argument("--auto-close", action="store_true", help="tmux executor: close the session after success")
+    parser.add_argument("-H", "--hold", action="store_true", help="submit in the Hold state")
+    parser.add_argument("--dry-run", action="store_true", help="show what would be submitted; submit nothing")
+    parser.add_argument("-W", "--wait", action="store_true", help="wait for the jobs to end; exit with the first failure's code")
+    add_global_options(parser)
+    parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND | SCRIPT", help="what to run")
+    return parser
+
+
+def build_directive_parser() -> argparse.ArgumentParser:
+    p = Parser(prog=f"{PROG} (# GFLOW directive)", add_help=False)
+    _add_job_options(p)
+    return p
+
+
+# ---------------------------------------------------------------------------- input
+def _read_input(args) -> tuple[str | None, str | None, str | None]:
+    """(command, script path, script text) per SPEC 1.1.2."""
+    words = args.words
+    if words and words[0] == "--":
+        words = words[1:]
+    if words == ["-"] or (not words and not sys.stdin.isatty()):
+        content = sys.stdin.read()
+        if not content.strip():
+            raise CliError("No content provided via stdin")
+        directory = os.environ.get("TMPDIR") or "/tmp"
+        path = os.path.join(directory, f"gflow_stdin_{int(time.time() * 1e6)}.sh")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+        return None, path, content
+    if not words:
+        if args.param:
+            raise CliError("--param needs a command to run")
+        raise CliError(
+            "The following required arguments were not provided: a COMMAND, a SCRIPT, or '-' for stdin "
+            "(gbatch [OPTIONS] COMMAND [ARGS...] | gbatch [OPTIONS] SCRIPT | gbatch [OPTIONS] - < script.sh)"
+        )
+    if len(words) == 1 and os.path.lexists(words[0]):
+        path = os.path.join(os.getcwd(), words[0]) if not os.path.isabs(words[0]) else words[0]
+        try:
+            with open(path, errors="replace") as f:
+                text = f.read()
+        except (IsADirectoryError, PermissionError, OSError):
+            text = ""
+        return None, path, text
+    from ..core.names import shell_join
+
+    if len(words) == 1 and any(c.isspace() for c in words[0]):
+        # one quoted shell line (`gbatch "a && b"`): run it as written, not as a program name
+        return words[0], None, None
+    return shell_join(words), None, None
+
+
+def _merge_directives(args, script_text: str) -> None:
+    """Fill fields the command line left unset from the script's `# GFLOW` directives."""
+    from ..core.directives import directive_tokens
+
+    tokens = directive_tokens(script_text)
+    if not tokens:
+        return
+    parsed, unknown = build_directive_parser().parse_known_args(tokens)
+    for token in unknown:
+        if token.startswith("-"):
+            print(f"{PROG}: warning: directive '{token}' is ignored in scripts (set it on the command line)",
+                  file=sys.stderr)
+    for field in DIRECTIVE_FIELDS:
+        cli, directive = getattr(args, field), getattr(parsed, field)
+        if field == "notify_email":
+            if directive:
+                args.notify_email = list(dict.fromkeys((directive or []) + (cli or [])))
+        elif cli is None and directive is not None:
+            setattr(args, field, directive)
+
+
+# ---------------------------------------------------------------------------- specs
+def _resolve_values(args) -> dict:
+    from ..core import parse
+
+    values: dict = {}
+    if args.time is not None:
+        values["time_limit"] = parse.parse_time_limit(args.time)
+    if args.memory is not None:
+        values["memory_limit_mb"] = parse.parse_memory(args.memory)
+    if args.gpu_memory is not None:
+        values["gpu_memory_limit_mb"] = parse.parse_memory(args.gpu_memory)
+    if args.begin is not None:
+        from datetime import datetime
+
+        values["scheduled_at"] = parse.parse_begin(args.begin, datetime.now().astimezone())
+    if args.shared and args.gpu_memory is None:
+        raise CliError("Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared.")
+    if args.notify_email:
+        values["notify_emails"] = [parse.validate_email(e) for e in args.notify_email]
+    if args.notify_on:
+        values["notify_on"] = parse.parse_notify_on(args.notify_on)
+    if args.depends_on is not None:
+        values["depends_on"] = [str(parse.parse_dependency(args.depends_on))]
+    elif args.depends_on_all is not None:
+        values["depends_on"] = [str(d) for d in parse.parse_dependency_list(args.depends_on_all)]
+    elif args.depends_on_any is not None:
+        values["depends_on"] = [str(d) for d in parse.parse_dependency_list(args.depends_on_any)]
+        values["dependency_mode"] = "Any"
+    if args.project is not None:
+        values["project"] = args.project
+    return values
+
+
+def _jobs(args, command, script) -> tuple[list[dict], str]:
+    """Per-job field dicts and the multi-job mode (single, array, param)."""
+    from ..core import names, parse
+
+    base = dict(
+        command=command,
+        script=script,
+        gpus=args.gpus or 0,
+        shared=bool(args.shared),
+        priority=10 if args.priority is None else args.priority,
+        conda_env=args.conda_env or (os.environ.get("CONDA_DEFAULT_ENV") or None if command else None),
+        auto_cancel_on_dependency_failure=not args.no_auto_cancel,
+        max_retries=args.max_retries or 0,
+        auto_close_tmux=args.auto_close,
+        hold=args.hold,
+        name=args.name,
+    )
+    base.update(_resolve_values(args))
+    if args.array and (args.param or args.param_file):
+        raise CliError(f"Cannot use both {'--param' if args.param else '--param-file'} and --array together")
+    if args.array:
+        return [dict(base, task_id=t) for t in parse.parse_array(args.array)], "array"
+    if args.param or args.param_file:
+        rows = None
+        if args.param_file:
+            try:
+                with open(args.param_file, newline="") as f:
+                    text = f.read()
+            except OSError:
+                raise CliError(f"Failed to read parameter file: {args.param_file}") from None
+            rows = parse.parse_param_csv(text)
+        combos = parse.expand_params([parse.parse_param(p) for p in args.param or []], rows)
+        jobs = []
+        for params in combos:
+            name = names.render_template(args.name_template, params) if args.name_template else args.name
+            jobs.append(dict(base, parameters=params, name=name))
+        return jobs, "param"
+    return [base], "single"
+
+
+def _dry_run(jobs: list[dict], mode: str) -> None:
+    from ..core.names import substitute
+
+    def what(job):
+        return job["script"] if job["script"] else job["command"]
+
+    if mode == "single":
+        print("Would submit 1 batch job:")
+        print(f"  [1] {what(jobs[0])} (GPUs: {jobs[0]['gpus']})")
+    elif mode == "array":
+        print(f"Would submit {len(jobs)} array job(s):")
+        for i, job in enumerate(jobs, 1):
+            print(f"  [{i}] {what(job)} (GPUs: {job['gpus']}, task_id: {job['task_id']})")
+    else:
+        print(f"Would submit {len(jobs)} batch job(s):")
+        for i, job in enumerate(jobs, 1):
+            shown = job["script"] or substitute(job["command"], job["parameters"])
+            print(f"  [{i}] {shown} (GPUs: {job['gpus']})")
+
+
+def write_template(name: str) -> int:
+    path = name if name.endswith(".sh") else f"{name}.sh"
+    if os.path.exists(path):
+        raise CliError(f"File '{path}' already exists.")
+    body = """#!/bin/bash
+# ============================================================
+#  gflow job script
+# ============================================================
+# Directives: change '## GFLOW' to '# GFLOW' to activate one.
+# Options given on the gbatch command line win over directives.
+
+## GFLOW --conda-env=myenv
+# Conda environment to activate (default: none)
+## GFLOW --gpus=1
+# GPUs to allocate (default: 0)
+## GFLOW --priority=50
+# Priority 0-255, higher runs first (default: 10)
+## GFLOW --time=1:30:00
+# Time limit HH:MM:SS, MM:SS or minutes (default: unlimited)
+## GFLOW --memory=4G
+# Host memory budget (default: unlimited)
+
+echo "Starting gflow job..."
+echo "Running on node: $HOSTNAME"
+echo "Job finished successfully."
+"""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
+    with os.fdopen(fd, "w") as f:
+        f.write(body)
+    return 0
+
+
+def cmd_submit(args) -> int:
+    command, script, text = _read_input(args)
+    if text:
+        _merge_directives(args, text)
+    jobs, mode = _jobs(args, command, script)
+    if args.dry_run:
+        _dry_run(jobs, mode)
+        return 0
+    from ..protocol import JobSpec
+
+    env = dict(os.environ)
+    cwd = os.getcwd()
+    specs = [JobSpec(run_dir=cwd, env=env, **job) for job in jobs]
+    group_limit = args.max_concurrent if mode != "single" and args.max_concurrent else None
+    with connect(args) as client:
+        result = client.submit_many(specs, max_concurrent=group_limit)
+        if result.group_id:
+            first = result.jobs[0][0]
+            print(f"Submitted {len(result.jobs)} batch jobs with group_id: {result.group_id}")
+            print(f"  (You can update the limit with: gctl set-limit {first} <N>)")
+        for job_id, run_name in result.jobs:
+            print(f"Submitted batch job {job_id} ({run_name})")
+        if args.wait:
+            sys.stdout.flush()
+            return _wait(client, [j for j, _ in result.jobs])
+    return 0
+
+
+def _wait(client, ids: list[int]) -> int:
+    finished = client.wait(ids)
+    for job in finished:
+        if job.state.value != "Finished":
+            return job.exit_code if job.exit_code else 1
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["new"]:
+        def new(args):
+            return write_template(args.name)
+
+        def build():
+            p = Parser(prog=f"{PROG} new", description="Write a template job script NAME.sh.")
+            p.add_argument("name", metavar="NAME")
+            return p
+
+        return run(PROG, build, new, argv[1:])
+    return run(PROG, build_parser, cmd_submit, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

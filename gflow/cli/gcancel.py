@@ -1,0 +1,73 @@
+# PYTHON_ARGCOMPLETE_OK
+"""gcancel: cancel jobs by id list (`42`, `1,3,5-7`; several arguments are fine too)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import CliError, Parser, add_global_options, add_version, connect, run
+
+PROG = "gcancel"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog=PROG, description="Cancel queued, held or running jobs.")
+    add_version(parser, PROG)
+    parser.add_argument("ids", nargs="*", metavar="LIST", help="job ids and ranges: 42, 1,2,3, 1-5, 1,3,5-7")
+    parser.add_argument("--dry-run", action="store_true", help="show what would be cancelled, and what depends on it")
+    parser.add_argument("--cancel", "--kill", action="store_true", help=argparse.SUPPRESS)
+    add_global_options(parser)
+    return parser
+
+
+def parse_ids(words: list[str]) -> list[int]:
+    from ..core.parse import parse_id_list
+
+    ids: set[int] = set()
+    for word in words:
+        ids.update(parse_id_list(word))
+    return sorted(ids)
+
+
+def cmd(args) -> int:
+    if not args.ids:
+        raise CliError("No job ids given. Usage: gcancel [--dry-run] <LIST>, e.g. gcancel 1,3,5-7")
+    ids = parse_ids(args.ids)
+    with connect(args) as client:
+        if args.dry_run:
+            return _dry_run(client, ids)
+        result = client.cancel(ids)
+    for job_id in result.done:
+        print(f"Job {job_id} cancelled.")
+    for job_id, message in result.errors:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def _dry_run(client, ids: list[int]) -> int:
+    from ..protocol import ACTIVE_STATES, JobState
+
+    jobs = {j.id: j for j in client.list(ids=ids)}
+    waiting = [j for j in client.list(states=[JobState.QUEUED, JobState.HOLD]) if j.depends_on_ids]
+    status = 0
+    for job_id in ids:
+        job = jobs.get(job_id)
+        if job is None:
+            print(f"{PROG}: error: Job {job_id} not found", file=sys.stderr)
+            status = 1
+            continue
+        ok = job.state in ACTIVE_STATES
+        print(f"{job_id}\t{job.state.value}\t{'ok' if ok else 'invalid'}")
+        if ok:
+            for dep in waiting:
+                if job_id in dep.depends_on_ids and dep.id not in ids:
+                    print(f"{dep.id}\t{dep.state.value}\tblocked\t{job_id}")
+    return status
+
+
+def main(argv=None) -> int:
+    return run(PROG, build_parser, cmd, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+# PYTHON_ARGCOMPLETE_OK
+"""gqueue: list jobs (like squeue). By default your own active jobs; `-u all` for everyone."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .common import CliError, Parser, add_global_options, add_version, connect, run
+
+PROG = "gqueue"
+DEFAULT_FORMAT = "JOBID,NAME,ST,TIME,NODES,NODELIST(REASON)"
+
+
+def _limit(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid limit '{text}'") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog=PROG, description="List jobs. Default: your own queued, held and running jobs.")
+    add_version(parser, PROG)
+    parser.add_argument("-u", "--user", "--users", metavar="USERS", help="comma list of users; 'all' or '*' for everyone")
+    states = parser.add_mutually_exclusive_group()
+    states.add_argument("-s", "--states", metavar="STATES", help="comma list of states: PD,H,R,CD,F,CA,TO or full names")
+    states.add_argument("-a", "--all", action="store_true", help="jobs in every state (ignores -n)")
+    states.add_argument("-c", "--completed", action="store_true", help="only finished, failed, cancelled and timed-out jobs")
+    parser.add_argument("--since", metavar="WHEN", help="submitted since: 1h, 2d, 3w, today, yesterday, a Unix time or ISO date")
+    parser.add_argument("-j", "--jobs", "--job", metavar="IDS", help="only these job ids (ranges allowed)")
+    parser.add_argument("-N", "--names", metavar="NAMES", help="only these run names")
+    parser.add_argument("-P", "--project", metavar="CODE", help="only this project")
+    parser.add_argument("-r", "--sort", metavar="FIELD", default="id", help="id, state, time, name, gpus, priority")
+    parser.add_argument("-n", "--limit", type=_limit, default=0, metavar="N", help="first N rows (negative: last N)")
+    parser.add_argument("-f", "--format", metavar="FIELDS", default=DEFAULT_FORMAT,
+                        help="columns: JOBID,NAME,ST,TIME,TIMELIMIT,MEMORY,NODES,NODELIST(REASON),USER,PROJECT")
+    parser.add_argument("-g", "--group", action="store_true", help="group rows by state")
+    parser.add_argument("-t", "--tree", action="store_true", help="show dependency and redo trees")
+    parser.add_argument("-T", "--tmux", action="store_true", help="only jobs with a live tmux session")
+    parser.add_argument("-o", "--output", default="table", type=str.lower,
+                        choices=["table", "json", "csv", "yaml"], help="table (default), json, csv or yaml")
+    parser.add_argument("-w", "--watch", action="store_true", help="refresh until interrupted")
+    parser.add_argument("--interval", type=float, default=None, metavar="SECONDS", help="refresh interval for --watch (2)")
+    add_global_options(parser)
+    return parser
+
+
+def _query(args, identity_user: str):
+    from ..protocol import ACTIVE_STATES, TERMINAL_STATES, JobState
+
+    if args.all:
+        states = None
+    elif args.completed:
+        states = sorted(TERMINAL_STATES, key=list(JobState).index)
+    elif args.states:
+        try:
+            states = [JobState.parse(s) for s in args.states.split(",") if s.strip()]
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        if not states:
+            raise CliError("--states needs at least one state name")
+    else:
+        states = sorted(ACTIVE_STATES, key=list(JobState).index)
+    users_text = (args.user or "").strip()
+    if users_text in ("all", "*"):
+        users = None
+    elif users_text:
+        users = [u.strip() for u in users_text.split(",") if u.strip()]
+    else:
+        users = [identity_user]
+    since = None
+    if args.since:
+        from ..core.parse import parse_since
+
+        since = parse_since(args.since, time.time())
+    ids = None
+    if args.jobs:
+        from ..core.parse import parse_id_list
+
+        ids = parse_id_list(args.jobs)
+    return states, users, ids, since
+
+
+def _filter(args, jobs):
+    if args.names:
+        wanted = {n.strip() for n in args.names.split(",") if n.strip()}
+        jobs = [j for j in jobs if j.run_name in wanted]
+    project = (args.project or "").strip()
+    if project:
+        jobs = [j for j in jobs if j.project == project]
+    if args.tmux:
+        print(
+            "Warning: --tmux only filters jobs with live tmux sessions; the current executor is 'process'.",
+            file=sys.stderr,
+        )
+        jobs = []
+    return jobs
+
+
+def render(args, jobs, now: float, color: bool) -> str:
+    from . import render as r
+
+    if not jobs:
+        return "No jobs found."
+    key = args.sort.lower()
+    if key not in r.SORT_KEYS:
+        print(f"Warning: Unknown sort field '{args.sort}', using default 'id'", file=sys.stderr)
+        key = "id"
+    jobs = r.sort_jobs(jobs, key)
+    banner = None
+    if not args.all and args.limit:
+        jobs, banner = r.limit_jobs(jobs, args.limit)
+    if args.output == "json":
+        return r.gqueue_json(jobs, now)
+    if args.output == "yaml":
+        return r.gqueue_yaml(jobs, now)
+    if args.output == "csv":
+        return r.gqueue_csv(jobs, now)
+    fields = [f for f in args.format.split(",") if f != ""]
+    if args.group:
+        body = r.gqueue_grouped(jobs, fields, now, color)
+    elif args.tree:
+        body = r.gqueue_tree(jobs, fields, now, color)
+    else:
+        body = r.gqueue_table(jobs, fields, now, color)
+    return f"{banner}\n\n{body}" if banner else body
+
+
+def cmd(args) -> int:
+    from .common import use_color
+
+    if args.interval is not None and not args.watch:
+        raise CliError("--interval requires --watch")
+    color = use_color()
+    with connect(args) as client:
+        query = _query(args, client.identity.user)
+        while True:
+            jobs = _filter(args, client.list(*query))
+            text = render(args, jobs, time.time(), color)
+            if not args.watch:
+                sys.stdout.write(text.rstrip("\n") + "\n")
+                return 0
+            interval = args.interval or 2.0
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            sys.stdout.write(
+                f"\x1b[2J\x1b[H Last updated: {stamp}  [Refreshing every {interval:g}s. Press Ctrl+C to exit]\n\n"
+                + text.rstrip("\n") + "\n"
+            )
+            sys.stdout.flush()
+            time.sleep(interval)
+
+
+def main(argv=None) -> int:
+    return run(PROG, build_parser, cmd, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

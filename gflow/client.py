@@ -1,0 +1,247 @@
+"""`gflow.client.Client`: the RPC client every CLI uses, and a public API for scripts.
+
+    from gflow.client import Client
+    with Client() as c:
+        job_id = c.submit("python train.py", gpus=1, name="train")
+        (job,) = c.wait([job_id])
+        print(job.state, c.log(job_id).decode())
+
+The daemon identifies the caller from the socket itself, so nothing here sends a user name.
+"""
+from __future__ import annotations
+
+import os
+import socket as _socket
+from typing import Iterable, Optional, Sequence
+
+import msgspec
+
+from . import paths
+from .protocol import (
+    HEADER,
+    PROTOCOL_VERSION,
+    ActionResult,
+    ErrorCode,
+    GflowError,
+    Hello,
+    HelloResult,
+    IdsParams,
+    Job,
+    JobRef,
+    JobSpec,
+    JobState,
+    ListParams,
+    LogParams,
+    LogResult,
+    ReleaseParams,
+    RpcError,
+    StatusResult,
+    SubmitParams,
+    SubmitResult,
+    WaitParams,
+    frame,
+)
+
+__all__ = ["Client", "DaemonUnavailable", "GflowError", "JobSpec", "find_socket"]
+
+
+class DaemonUnavailable(GflowError):
+    def __init__(self, message: str):
+        super().__init__("unavailable", message)
+
+
+class _Reply(msgspec.Struct, kw_only=True):
+    id: int
+    result: msgspec.Raw = msgspec.Raw(b"\xc0")
+    error: Optional[RpcError] = None
+    more: bool = False
+
+
+def _answers(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def find_socket(explicit: Optional[str] = None) -> str:
+    """`--socket`, then `$GFLOW_SOCKET`, then a personal daemon's socket, then the system one."""
+    if explicit:
+        return explicit
+    env = os.environ.get("GFLOW_SOCKET")
+    if env:
+        return env
+    user = paths.user_socket()
+    if _answers(user):
+        return user
+    if _answers(paths.SYSTEM_SOCKET):
+        return paths.SYSTEM_SOCKET
+    configured = _configured_socket()
+    return configured or user
+
+
+def _configured_socket() -> Optional[str]:
+    """Config may move the socket (`daemon.socket`); read only when the defaults are absent,
+    so ordinary CLI calls never pay for YAML."""
+    files = paths.user_config_files() + ([paths.SYSTEM_CONFIG] if os.path.exists(paths.SYSTEM_CONFIG) else [])
+    if not files and not any(k.startswith("GFLOW_DAEMON__") for k in os.environ):
+        return None
+    from .config import ConfigError, load
+
+    for system in (False, True):
+        try:
+            sock = load(system=system).daemon.socket
+        except ConfigError:
+            continue
+        if sock and os.path.exists(sock):
+            return sock
+    return None
+
+
+class Client:
+    def __init__(self, socket_path: Optional[str] = None, timeout: Optional[float] = None):
+        self.socket_path = find_socket(socket_path)
+        self.timeout = timeout
+        self._sock: Optional[_socket.socket] = None
+        self._next_id = 0
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode_reply = msgspec.msgpack.Decoder(_Reply).decode
+        self.identity: Optional[HelloResult] = None
+
+    # ------------------------------------------------------------------ connection
+    def connect(self) -> "Client":
+        if self._sock is not None:
+            return self
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            raise DaemonUnavailable(
+                f"cannot connect to gflowd at {self.socket_path}: is it running? Start it with `gflowd up`"
+            ) from None
+        except PermissionError:
+            sock.close()
+            raise DaemonUnavailable(f"permission denied on {self.socket_path}") from None
+        self._sock = sock
+        self.identity = self.call("hello", Hello(protocol=PROTOCOL_VERSION), HelloResult)
+        return self
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> "Client":
+        return self.connect()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def call(self, method: str, params=None, result_type=None):
+        """Send one request and return its decoded result (raises GflowError on an error)."""
+        if self._sock is None:
+            self.connect()
+        self._next_id += 1
+        body = self._encode({"id": self._next_id, "method": method, "params": params if params is not None else {}})
+        try:
+            self._sock.sendall(frame(body))
+            reply = self._decode_reply(self._read_frame())
+        except (ConnectionError, OSError) as e:
+            self.close()
+            raise DaemonUnavailable(f"lost the connection to gflowd: {e}") from None
+        if reply.error is not None:
+            raise GflowError(reply.error.code, reply.error.message)
+        if result_type is None:
+            return msgspec.msgpack.decode(reply.result)
+        return msgspec.msgpack.decode(reply.result, type=result_type)
+
+    def _read_frame(self) -> bytes:
+        header = self._recv_exactly(HEADER.size)
+        (length,) = HEADER.unpack(header)
+        return self._recv_exactly(length)
+
+    def _recv_exactly(self, n: int) -> bytes:
+        chunks, remaining = [], n
+        while remaining:
+            chunk = self._sock.recv(min(remaining, 1 << 20))
+            if not chunk:
+                raise ConnectionError("gflowd closed the connection")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    # ------------------------------------------------------------------ jobs
+    def submit(
+        self,
+        command: Optional[str] = None,
+        *,
+        script: Optional[str] = None,
+        cwd: Optional[str] = None,
+        env: Optional[dict[str, str]] = None,
+        **fields,
+    ) -> int:
+        """Submit one job; `fields` are those of `protocol.JobSpec` (name, gpus, priority,
+        time_limit in seconds, depends_on, ...). Returns the new job id."""
+        spec = JobSpec(
+            command=command,
+            script=script,
+            run_dir=cwd or os.getcwd(),
+            env=dict(os.environ) if env is None else env,
+            **fields,
+        )
+        return self.submit_many([spec]).jobs[0][0]
+
+    def submit_many(self, specs: Sequence[JobSpec], max_concurrent: Optional[int] = None) -> SubmitResult:
+        """Submit several jobs in one request and one transaction (all or nothing)."""
+        return self.call(
+            "jobs.submit", SubmitParams(jobs=list(specs), group_max_concurrent=max_concurrent), SubmitResult
+        )
+
+    def list(
+        self,
+        states: Optional[Iterable[JobState]] = None,
+        users: Optional[Iterable[str]] = None,
+        ids: Optional[Iterable[int]] = None,
+        since: Optional[float] = None,
+    ) -> list[Job]:
+        params = ListParams(
+            states=list(states) if states is not None else None,
+            users=list(users) if users is not None else None,
+            ids=list(ids) if ids is not None else None,
+            since=since,
+        )
+        return self.call("jobs.list", params, list[Job])
+
+    def get(self, ref: int | str) -> Job:
+        """One job by id or `@` / `@~N`."""
+        return self.call("jobs.get", JobRef(ref=str(ref)), Job)
+
+    def resolve(self, ref: int | str) -> int:
+        return self.call("jobs.resolve", JobRef(ref=str(ref)), int)
+
+    def cancel(self, ids: Iterable[int]) -> ActionResult:
+        return self.call("jobs.cancel", IdsParams(ids=list(ids)), ActionResult)
+
+    def hold(self, ids: Iterable[int]) -> ActionResult:
+        return self.call("jobs.hold", IdsParams(ids=list(ids)), ActionResult)
+
+    def release(self, ids: Iterable[int], at: Optional[float] = None) -> ActionResult:
+        return self.call("jobs.release", ReleaseParams(ids=list(ids), at=at), ActionResult)
+
+    def log(self, ref: int | str, first: Optional[int] = None, last: Optional[int] = None) -> Optional[bytes]:
+        """The job's output so far, or None if it has not started yet."""
+        return self.call("jobs.log", LogParams(ref=str(ref), first=first, last=last), LogResult).content
+
+    def wait(self, ids: Iterable[int], timeout: Optional[float] = None) -> list[Job]:
+        """Block until every job is in a terminal state (or `timeout` seconds pass)."""
+        return self.call("jobs.wait", WaitParams(ids=list(ids), timeout=timeout), list[Job])
+
+    # ------------------------------------------------------------------ daemon
+    def status(self) -> StatusResult:
+        return self.call("daemon.status", None, StatusResult)
+
+    def shutdown(self) -> None:
+        self.call("daemon.shutdown")
+
+
+def is_not_found(error: GflowError) -> bool:
+    return error.code == ErrorCode.NOT_FOUND

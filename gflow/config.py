@@ -1,0 +1,205 @@
+"""Typed configuration: YAML (ours) or TOML (upstream's `gflow.toml`), layered and validated.
+
+Every file is decoded by msgspec into the same Structs, so an unknown key or a wrong type
+is an error that names the key path and the file. Layers, lowest first: built-in defaults,
+the default file(s), `--config`, then `GFLOW_SECTION__KEY` environment variables.
+"""
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal, Optional
+
+import msgspec
+from msgspec import Meta, Struct
+
+from . import paths
+
+PositiveInt = Annotated[int, Meta(ge=1)]
+NonNegativeInt = Annotated[int, Meta(ge=0)]
+
+
+class _Section(Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class FairShare(_Section):
+    enabled: bool = True
+    half_life_secs: int = 604800
+
+
+class DaemonConfig(_Section):
+    host: str = "localhost"  # only for the optional HTTP shim and upstream configs
+    port: int = 59000
+    socket: Optional[str] = None
+    state_dir: Optional[str] = None
+    socket_group: Optional[str] = None
+    admin_group: str = "gflow-admin"
+    gpus: Optional[list[NonNegativeInt]] = None
+    gpu_allocation_strategy: Literal["sequential", "random"] = "sequential"
+    gpu_poll_interval_secs: PositiveInt = 10
+    fair_share: FairShare = FairShare()
+    max_frame_bytes: PositiveInt = 64 * 1024 * 1024
+    kill_grace_secs: Annotated[float, Meta(ge=0)] = 5.0
+
+
+class ExecutorConfig(_Section):
+    type: Literal["process", "tmux"] = "process"
+
+
+class GpuConfig(_Section):
+    """`nvml` (default) asks the driver; `fake` serves tests and demos; `none` disables GPUs."""
+
+    backend: Literal["nvml", "fake", "none"] = "nvml"
+    count: NonNegativeInt = 0
+    memory_mb: NonNegativeInt = 81920
+
+
+class ProjectsConfig(_Section):
+    known_projects: list[str] = []
+    require_project: bool = False
+
+
+class QuotaLimits(_Section):
+    max_running_jobs: Optional[NonNegativeInt] = None
+    max_running_gpus: Optional[NonNegativeInt] = None
+    max_queued_jobs: Optional[NonNegativeInt] = None
+
+
+class QuotaConfig(_Section):
+    default_user: QuotaLimits = QuotaLimits()
+    default_project: QuotaLimits = QuotaLimits()
+    users: dict[str, QuotaLimits] = {}
+    projects: dict[str, QuotaLimits] = {}
+
+
+class Webhook(_Section):
+    url: str
+    events: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    filter_users: Optional[list[str]] = None
+    headers: dict[str, str] = {}
+    timeout_secs: PositiveInt = 10
+    max_retries: NonNegativeInt = 3
+
+
+class EmailTarget(_Section):
+    smtp_url: str
+    from_: str = msgspec.field(name="from")
+    to: list[str] = []
+    events: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    filter_users: Optional[list[str]] = None
+    subject_prefix: Optional[str] = None
+    timeout_secs: PositiveInt = 10
+    max_retries: NonNegativeInt = 3
+
+
+class NotificationsConfig(_Section):
+    enabled: bool = False
+    max_concurrent_deliveries: NonNegativeInt = 16
+    webhooks: list[Webhook] = []
+    emails: list[EmailTarget] = []
+
+
+class HttpConfig(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 59000
+    allow_remote: bool = False
+
+
+class Config(_Section):
+    timezone: Optional[str] = None
+    daemon: DaemonConfig = DaemonConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    gpu: GpuConfig = GpuConfig()
+    projects: ProjectsConfig = ProjectsConfig()
+    quota: QuotaConfig = QuotaConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    http: HttpConfig = HttpConfig()
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        if path.endswith(".toml"):
+            data = msgspec.toml.decode(raw)
+        else:
+            data = msgspec.yaml.decode(raw) if raw.strip() else {}
+    except msgspec.DecodeError as e:
+        raise ConfigError(f"invalid config file {path}: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid config file {path}: the top level must be a mapping")
+    _validate(data, path)
+    return data
+
+
+def _validate(data: dict[str, Any], origin: str) -> Config:
+    try:
+        return msgspec.convert(data, Config, strict=False)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"invalid configuration in {origin}: {_readable(e)}") from None
+
+
+def _readable(error: msgspec.ValidationError) -> str:
+    # msgspec says "... - at `$.daemon.port`"; people read key paths without the `$.`
+    return str(error).replace("`$.", "`").replace("`$`", "the top level")
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_LIST_KEYS = {"gpus", "known_projects", "events", "filter_users", "to"}
+
+
+def env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """`GFLOW_DAEMON__PORT=1` → {"daemon": {"port": "1"}}; only known top-level keys count,
+    so variables such as GFLOW_SOCKET or GFLOW_ARRAY_TASK_ID are not config."""
+    known = set(Config.__struct_fields__)
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("GFLOW_"):
+            continue
+        keys = name[len("GFLOW_"):].lower().split("__")
+        if keys[0] not in known:
+            continue
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        leaf = keys[-1]
+        node[leaf] = [v.strip() for v in value.split(",") if v.strip()] if leaf in _LIST_KEYS else value
+    return out
+
+
+def load(extra: str | None = None, system: bool = False, environ: dict[str, str] | None = None) -> Config:
+    """Build the effective config. A missing `--config` file is an error (a typo should not
+    silently run with defaults)."""
+    files = [paths.SYSTEM_CONFIG] if system and os.path.exists(paths.SYSTEM_CONFIG) else []
+    if not system:
+        files = paths.user_config_files()
+    if extra:
+        if not os.path.exists(extra):
+            raise ConfigError(f"config file {extra} not found")
+        files.append(extra)
+    data: dict[str, Any] = {}
+    for path in files:
+        data = _merge(data, _read_file(path))
+    env = env_overrides(os.environ if environ is None else environ)
+    if env:
+        data = _merge(data, env)
+    return _validate(data, "environment (GFLOW_* variables)" if env else "configuration")

@@ -1,0 +1,686 @@
+"""The scheduler's state and every change to it. Owned by the one asyncio loop: no locks.
+
+Handlers call the public methods here; each method validates, commits to the store, updates
+memory, and asks for a scheduling pass. Pure rules come from `gflow.core`; process control
+from `executor`. Terminal jobs leave memory (they are read back from SQLite on demand),
+except while their process is still being stopped, when they keep holding resources.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pwd
+import time
+import uuid
+from typing import Callable, Iterable, Optional
+
+import msgspec
+
+from .. import paths as gpaths
+from ..config import Config
+from ..core import deps as core_deps
+from ..core import scheduler as core_scheduler
+from ..protocol import (
+    ActionResult,
+    DependencyMode,
+    ErrorCode,
+    GflowError,
+    GpuSharing,
+    Job,
+    JobSpec,
+    JobState,
+    Reason,
+    SubmitParams,
+    SubmitResult,
+    TERMINAL_STATES,
+)
+from . import identity
+from .executor import Executor, ExitStatus, RunSpec
+from .gpu import GpuBackend
+from .store import JobStore
+
+log = logging.getLogger("gflow.engine")
+
+_FAILURE_STATES = {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
+
+
+def bad_request(message: str) -> GflowError:
+    return GflowError(ErrorCode.BAD_REQUEST, message)
+
+
+def not_found(job_id: int) -> GflowError:
+    return GflowError(ErrorCode.NOT_FOUND, f"Job {job_id} not found")
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        dirs: gpaths.DaemonPaths,
+        store: JobStore,
+        gpus: GpuBackend,
+        executor_factory: Callable[[Callable[[int, ExitStatus], None]], Executor],
+    ):
+        self.config = config
+        self.dirs = dirs
+        self.store = store
+        self.gpus = gpus
+        self.executor = executor_factory(self._on_exit)
+        self.daemon_uid = os.geteuid()
+        self.started_at = time.time()
+        self.jobs: dict[int, Job] = {}  # active: Queued, Hold, Running
+        self.stopping: dict[int, Job] = {}  # terminal, but the process is still winding down
+        self._terminal_states: dict[int, JobState] = {}
+        self._timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
+        self._waiters: dict[int, list[asyncio.Future]] = {}
+        self._pass_pending = False
+        self.next_id = store.max_id() + 1
+        allowed = store.get_meta("allowed_gpus")
+        self.allowed_gpus: Optional[set[int]] = set(allowed) if allowed is not None else (
+            set(config.daemon.gpus) if config.daemon.gpus is not None else None
+        )
+        self.host_memory_mb = _host_memory_mb()
+
+    # ------------------------------------------------------------------ start-up
+    def start(self) -> None:
+        """Load active jobs, re-adopt running ones, arm timers and run a first pass."""
+        now = time.time()
+        for job in self.store.load_active():
+            self.jobs[job.id] = job
+            if job.state is JobState.RUNNING:
+                if job.runner_pid is None:
+                    self._finish_running(job, ExitStatus(
+                        exit_code=None, signal=None, started_at=job.started_at,
+                        finished_at=now, vanished=True,
+                    ))
+                    continue
+                self.executor.adopt(job.id, job.runner_pid, job.runner_started or 0.0)
+                self._arm_time_limit(job)
+            elif job.state is JobState.QUEUED:
+                self._arm_begin(job)
+        self.request_pass()
+
+    def close(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self.executor.close()
+
+    # ------------------------------------------------------------------ lookups
+    def find(self, job_id: int) -> Optional[Job]:
+        job = self.jobs.get(job_id) or self.stopping.get(job_id)
+        return job if job is not None else self.store.get(job_id)
+
+    def get(self, job_id: int) -> Job:
+        job = self.find(job_id)
+        if job is None:
+            raise not_found(job_id)
+        return job
+
+    def state_of(self, job_id: int) -> Optional[JobState]:
+        job = self.jobs.get(job_id) or self.stopping.get(job_id)
+        if job is not None:
+            return job.state
+        state = self._terminal_states.get(job_id)
+        if state is None:
+            state = self.store.state_of(job_id)
+            if state is not None and state in TERMINAL_STATES:
+                self._terminal_states[job_id] = state
+        return state
+
+    def resolve_ref(self, caller: identity.Caller, ref: str | int) -> int:
+        """An id, or `@` / `@~N` against the caller's own jobs (`@~1` is `@`, as upstream)."""
+        if isinstance(ref, int):
+            return ref
+        text = ref.strip()
+        if text.isdigit():
+            return int(text)
+        count = None
+        if text == "@":
+            count = 1
+        elif text.startswith("@~") and text[2:].isdigit() and int(text[2:]) >= 1:
+            count = int(text[2:])
+        if count is not None:
+            ids = self.store.recent_ids_of(caller.uid, count)
+            if len(ids) == count:
+                return ids[-1]
+        raise bad_request(f"Cannot resolve dependency '{text}' for user '{caller.user}'")
+
+    # ------------------------------------------------------------------ submit
+    def submit(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
+        if not params.jobs:
+            raise bad_request("a submission needs at least one job")
+        now = time.time()
+        group_id = str(uuid.uuid4()) if params.group_max_concurrent else None
+        gids = identity.group_ids(caller.uid)
+        taken = {j.run_name for j in self.jobs.values()}
+        jobs: list[Job] = []
+        envs: dict[int, dict[str, str]] = {}
+        checked_dirs: dict[str, Optional[str]] = {}
+        next_id = self.next_id
+        for spec in params.jobs:
+            job = self._job_from_spec(caller, spec, next_id, now, checked_dirs, gids)
+            if group_id:
+                job.group_id = group_id
+                job.max_concurrent = params.group_max_concurrent
+            from ..core import names
+
+            job.run_name = names.run_name(next_id, spec.name, taken)
+            taken.add(job.run_name)
+            jobs.append(job)
+            envs[next_id] = spec.env
+            next_id += 1
+        self._check_queue_quota(caller, jobs)
+        self.store.insert_jobs(jobs, envs)
+        self.next_id = next_id
+        for job in jobs:
+            self.jobs[job.id] = job
+        self._settle(jobs)
+        return SubmitResult(jobs=[(j.id, j.run_name) for j in jobs], group_id=group_id)
+
+    def _job_from_spec(
+        self,
+        caller: identity.Caller,
+        spec: JobSpec,
+        job_id: int,
+        now: float,
+        checked_dirs: dict[str, Optional[str]],
+        gids: set[int],
+    ) -> Job:
+        if (spec.command is None) == (spec.script is None):
+            raise bad_request("a job needs exactly one of a command or a script")
+        if spec.shared and spec.gpu_memory_limit_mb is None:
+            raise bad_request(
+                "Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared."
+            )
+        if spec.run_dir not in checked_dirs:
+            checked_dirs[spec.run_dir] = identity.can_enter(spec.run_dir, caller.uid, gids)
+        problem = checked_dirs[spec.run_dir]
+        if problem:
+            raise bad_request(f"cannot run in {spec.run_dir}: {problem}")
+        project = self._project(spec.project)
+        depends = []
+        for ref in spec.depends_on:
+            dep = self.resolve_ref(caller, ref)
+            if self.state_of(dep) is None:
+                raise bad_request(f"Dependency job {dep} does not exist")
+            if dep not in depends:
+                depends.append(dep)
+        return Job(
+            id=job_id,
+            state=JobState.HOLD if spec.hold else JobState.QUEUED,
+            command=spec.command,
+            script=spec.script,
+            conda_env=spec.conda_env,
+            run_dir=spec.run_dir,
+            parameters=spec.parameters,
+            task_id=spec.task_id,
+            owner_uid=caller.uid,
+            user=caller.user,
+            project=project,
+            max_retries=spec.max_retries,
+            auto_close_tmux=spec.auto_close_tmux,
+            notify_emails=spec.notify_emails,
+            notify_on=spec.notify_on,
+            depends_on_ids=depends,
+            dependency_mode=spec.dependency_mode,
+            auto_cancel_on_dependency_failure=spec.auto_cancel_on_dependency_failure,
+            scheduled_at=spec.scheduled_at,
+            priority=spec.priority,
+            gpus=spec.gpus,
+            gpu_sharing_mode=GpuSharing.SHARED if spec.shared else GpuSharing.EXCLUSIVE,
+            gpu_memory_limit_mb=spec.gpu_memory_limit_mb,
+            memory_limit_mb=spec.memory_limit_mb,
+            time_limit=spec.time_limit,
+            max_concurrent=spec.max_concurrent,
+            submitted_at=now,
+        )
+
+    def _project(self, project: Optional[str]) -> Optional[str]:
+        from ..core.parse import ParseError, normalize_project
+
+        cfg = self.config.projects
+        try:
+            return normalize_project(project or "", cfg.known_projects, cfg.require_project)
+        except ParseError as e:
+            raise bad_request(str(e)) from None
+
+    def _check_queue_quota(self, caller: identity.Caller, jobs: list[Job]) -> None:
+        """Hook for queue-depth quotas (SPEC 4.10); limits live in config `quota`."""
+        limits = self.config.quota.users.get(caller.user) or self.config.quota.default_user
+        if limits.max_queued_jobs is None:
+            return
+        pending = sum(
+            1 for j in self.jobs.values()
+            if j.owner_uid == caller.uid and j.state in (JobState.QUEUED, JobState.HOLD)
+        )
+        if pending + len(jobs) > limits.max_queued_jobs:
+            raise bad_request(
+                f"quota exceeded for user '{caller.user}': {pending}/{limits.max_queued_jobs} queued jobs"
+            )
+
+    # ------------------------------------------------------------------ job actions
+    def cancel(self, caller: identity.Caller, ids: list[int]) -> ActionResult:
+        result = ActionResult()
+        changed: list[Job] = []
+        signal_ids: list[int] = []
+        now = time.time()
+        for job_id in ids:
+            job = self.jobs.get(job_id)
+            if job is None:
+                stored = self.find(job_id)
+                if stored is None:
+                    result.errors.append((job_id, f"Job {job_id} not found"))
+                else:
+                    try:
+                        identity.require_owner(caller, stored, "cancel")
+                        result.errors.append(
+                            (job_id, f"Job {job_id} is already {stored.state.value} and cannot be cancelled")
+                        )
+                    except GflowError as e:
+                        result.errors.append((job_id, e.message))
+                continue
+            try:
+                identity.require_owner(caller, job, "cancel")
+            except GflowError as e:
+                result.errors.append((job_id, e.message))
+                continue
+            was_running = job.state is JobState.RUNNING
+            self._terminate(job, JobState.CANCELLED, Reason.CANCELLED_BY_USER.value, now)
+            changed.append(job)
+            if was_running:
+                signal_ids.append(job_id)
+            result.done.append(job_id)
+        changed += self._cascade([j for j in changed], now)
+        self._commit(changed)
+        for job_id in signal_ids:
+            self.executor.cancel(job_id)
+        self._after_terminal(changed)
+        return result
+
+    def hold(self, caller: identity.Caller, ids: list[int]) -> ActionResult:
+        return self._transition(caller, ids, "hold", JobState.QUEUED, JobState.HOLD)
+
+    def release(self, caller: identity.Caller, ids: list[int], at: Optional[float]) -> ActionResult:
+        return self._transition(caller, ids, "release", JobState.HOLD, JobState.QUEUED, at)
+
+    def _transition(
+        self,
+        caller: identity.Caller,
+        ids: list[int],
+        action: str,
+        source: JobState,
+        target: JobState,
+        at: Optional[float] = None,
+    ) -> ActionResult:
+        result = ActionResult()
+        changed: list[Job] = []
+        for job_id in ids:
+            job = self.find(job_id)
+            if job is None:
+                result.errors.append((job_id, f"Job {job_id} not found"))
+                continue
+            try:
+                identity.require_owner(caller, job, action)
+            except GflowError as e:
+                result.errors.append((job_id, e.message))
+                continue
+            if job.state is not source:
+                verb = "held" if action == "hold" else "released"
+                allowed = "Queued" if action == "hold" else "Hold"
+                result.errors.append((
+                    job_id,
+                    f"Job {job_id} is in state '{job.state.value}' and cannot be {verb}. "
+                    f"Only {allowed} jobs can be {verb}.",
+                ))
+                continue
+            job.state = target
+            job.reason = None
+            if at is not None:
+                job.scheduled_at = at
+            changed.append(job)
+            result.done.append(job_id)
+        self._commit(changed)
+        if target is JobState.QUEUED:
+            self._settle(changed)
+        else:
+            for job in changed:
+                self._cancel_timer("begin", job.id)
+        return result
+
+    # ------------------------------------------------------------------ evaluation
+    def _settle(self, jobs: list[Job]) -> None:
+        """Evaluate new or released jobs like the scheduler would: a dependency that already
+        failed cancels them at once; begin times arm a timer; then a pass."""
+        now = time.time()
+        cancelled = []
+        for job in jobs:
+            if job.state is not JobState.QUEUED:
+                continue
+            verdict, failed = core_deps.outcome(job, self.state_of)
+            if verdict == core_deps.IMPOSSIBLE and job.auto_cancel_on_dependency_failure:
+                self._terminate(job, JobState.CANCELLED, f"{Reason.DEPENDENCY_FAILED.value}:{failed}", now)
+                cancelled.append(job)
+                continue
+            self._arm_begin(job)
+        if cancelled:
+            cancelled += self._cascade(cancelled, now)
+            self._commit(cancelled)
+            self._after_terminal(cancelled)
+        self.request_pass()
+
+    def _cascade(self, failed: Iterable[Job], now: float) -> list[Job]:
+        """Auto-cancel Queued dependents of failed jobs, transitively (SPEC 3.6)."""
+        todo = [j for j in failed if j.state in _FAILURE_STATES]
+        cancelled: list[Job] = []
+        while todo:
+            parent = todo.pop()
+            for job in list(self.jobs.values()):
+                if (
+                    job.state is JobState.QUEUED
+                    and parent.id in job.depends_on_ids
+                    and job.auto_cancel_on_dependency_failure
+                ):
+                    verdict, _ = core_deps.outcome(job, self.state_of)
+                    if verdict == core_deps.IMPOSSIBLE:
+                        self._terminate(job, JobState.CANCELLED, f"{Reason.DEPENDENCY_FAILED.value}:{parent.id}", now)
+                        cancelled.append(job)
+                        todo.append(job)
+        return cancelled
+
+    def _terminate(self, job: Job, state: JobState, reason: Optional[str], now: float) -> None:
+        """Move a job to a terminal state in memory (the caller commits)."""
+        was_running = job.state is JobState.RUNNING
+        job.state = state
+        job.reason = reason
+        job.finished_at = now
+        self.jobs.pop(job.id, None)
+        if was_running and self.executor.is_watched(job.id):
+            self.stopping[job.id] = job
+        self._terminal_states[job.id] = state
+        self._cancel_timer("begin", job.id)
+        self._cancel_timer("limit", job.id)
+
+    def _after_terminal(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            for fut in self._waiters.pop(job.id, []):
+                if not fut.done():
+                    fut.set_result(None)
+        self.request_pass()
+
+    def _commit(self, jobs: list[Job]) -> None:
+        if jobs:
+            self.store.save_jobs(_unique(jobs))
+
+    # ------------------------------------------------------------------ scheduling
+    def request_pass(self) -> None:
+        """Coalesce every change of one loop iteration into a single pass."""
+        if not self._pass_pending:
+            self._pass_pending = True
+            asyncio.get_running_loop().call_soon(self._run_pass)
+
+    def _run_pass(self) -> None:
+        self._pass_pending = False
+        now = time.time()
+        candidates: list[Job] = []
+        changed: list[Job] = []
+        for job in self.jobs.values():
+            if job.state is not JobState.QUEUED:
+                continue
+            if job.scheduled_at is not None and job.scheduled_at > now:
+                self._set_reason(job, Reason.WAITING_FOR_START_TIME.value, changed)
+                continue
+            verdict, _ = core_deps.outcome(job, self.state_of)
+            if verdict != core_deps.SATISFIED:
+                self._set_reason(job, Reason.WAITING_FOR_DEPENDENCY.value, changed)
+                continue
+            candidates.append(job)
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        running += list(self.stopping.values())
+        plan = core_scheduler.plan(core_scheduler.PassInput(
+            candidates=candidates,
+            running=running,
+            gpus=self.gpus.devices(),
+            allowed=self.allowed_gpus,
+            host_memory_mb=self.host_memory_mb,
+            strategy=self.config.daemon.gpu_allocation_strategy,
+        ))
+        for job_id, reason in plan.waiting.items():
+            self._set_reason(self.jobs[job_id], reason, changed)
+        started = []
+        for job, gpu_ids in plan.starts:
+            job.state = JobState.RUNNING
+            job.reason = None
+            job.started_at = now
+            job.gpu_ids = gpu_ids
+            started.append(job)
+        # persisted before launching, so a crash never leaves an unrecorded process
+        self._commit(changed + started)
+        if started:
+            self._launch_all(started)
+
+    def _set_reason(self, job: Job, reason: str, changed: list[Job]) -> None:
+        if job.reason != reason:
+            job.reason = reason
+            changed.append(job)
+
+    def _launch_all(self, jobs: list[Job]) -> None:
+        launched, failed = [], []
+        now = time.time()
+        for job in jobs:
+            try:
+                pid, created = self.executor.launch(self._run_spec(job))
+            except (OSError, KeyError, ValueError) as e:
+                log.error("job %d could not be launched: %s", job.id, e)
+                self._terminate(job, JobState.FAILED, f"{Reason.SYSTEM_ERROR.value}:{e}", now)
+                failed.append(job)
+                continue
+            job.runner_pid, job.runner_started = pid, created
+            self._arm_time_limit(job)
+            launched.append(job)
+        failed += self._cascade(failed, now)
+        self._commit(launched + failed)
+        if failed:
+            self._after_terminal(failed)
+
+    def _run_spec(self, job: Job) -> RunSpec:
+        from ..core import names
+
+        entry = pwd.getpwuid(job.owner_uid)
+        env = dict(self.store.get_env(job.id))
+        env.update(
+            HOME=entry.pw_dir,
+            USER=entry.pw_name,
+            LOGNAME=entry.pw_name,
+            SHELL=entry.pw_shell or "/bin/sh",
+            GFLOW_JOB_ID=str(job.id),
+            GFLOW_JOB_NAME=job.run_name,
+            GFLOW_ARRAY_TASK_ID=str(job.task_id if job.task_id is not None else 0),
+            CUDA_VISIBLE_DEVICES=",".join(str(i) for i in job.gpu_ids or []),
+        )
+        if job.script is not None:
+            payload = f"bash {_shell_word(job.script)}"
+        else:
+            payload = names.substitute(job.command or "", job.parameters) if job.parameters else job.command or ""
+        if job.conda_env:
+            payload = (
+                'eval "$(conda shell.bash hook 2>/dev/null)"; '
+                f"conda activate {_shell_word(job.conda_env)} && {payload}"
+            )
+        argv = ["bash", job.script] if job.script is not None and not job.conda_env else ["bash", "-c", payload]
+        return RunSpec(
+            job_id=job.id,
+            argv=argv,
+            cwd=job.run_dir,
+            env=env,
+            uid=entry.pw_uid,
+            gid=entry.pw_gid,
+            user=entry.pw_name,
+            drop_privileges=entry.pw_uid != self.daemon_uid,
+            log_path=self.log_path(job, create_dir=True),
+            grace_secs=self.config.daemon.kill_grace_secs,
+        )
+
+    def log_path(self, job: Job, create_dir: bool = False) -> str:
+        """Jobs of the daemon's own account log to logs/<id>.log; other owners get a
+        per-user directory they own, so the daemon never writes in a place they control."""
+        if job.owner_uid == self.daemon_uid:
+            directory = self.dirs.logs_dir
+        else:
+            directory = os.path.join(self.dirs.logs_dir, str(job.owner_uid))
+        if create_dir and not os.path.isdir(directory):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            if job.owner_uid != self.daemon_uid:
+                entry = pwd.getpwuid(job.owner_uid)
+                os.chown(directory, entry.pw_uid, entry.pw_gid)
+        return os.path.join(directory, f"{job.id}.log")
+
+    # ------------------------------------------------------------------ exits
+    def _on_exit(self, job_id: int, status: ExitStatus) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.state is JobState.RUNNING:
+            self._finish_running(job, status)
+        else:
+            stopped = self.stopping.pop(job_id, None)
+            if stopped is not None:
+                stopped.exit_code, stopped.exit_signal = status.exit_code, status.signal
+                self._commit([stopped])
+                self.request_pass()
+        self.executor.cleanup(job_id)
+
+    def _finish_running(self, job: Job, status: ExitStatus) -> None:
+        now = status.finished_at or time.time()
+        job.exit_code, job.exit_signal = status.exit_code, status.signal
+        if status.vanished:
+            state, reason = JobState.FAILED, None
+        elif status.launch_error:
+            state, reason = JobState.FAILED, f"{Reason.SYSTEM_ERROR.value}:{status.launch_error}"
+        elif status.exit_code == 0:
+            state, reason = JobState.FINISHED, None
+        else:
+            state, reason = JobState.FAILED, None
+        retry = self._retry_for(job) if state is JobState.FAILED else None
+        self._terminate(job, state, reason, now)
+        self.stopping.pop(job.id, None)
+        changed = [job]
+        if retry is None:
+            changed += self._cascade([job], now)
+        self._commit(changed)
+        self._after_terminal(changed)
+
+    def _retry_for(self, job: Job) -> Optional[Job]:
+        """Automatic retries arrive with issue 5; failures are final for now."""
+        return None
+
+    # ------------------------------------------------------------------ timers
+    def _arm_begin(self, job: Job) -> None:
+        if job.scheduled_at is not None and job.scheduled_at > time.time():
+            self._arm("begin", job.id, job.scheduled_at, self.request_pass)
+
+    def _arm_time_limit(self, job: Job) -> None:
+        if job.time_limit is not None and job.started_at is not None:
+            self._arm("limit", job.id, job.started_at + job.time_limit, lambda: self._time_out(job.id))
+
+    def _arm(self, kind: str, job_id: int, when: float, callback: Callable[[], None]) -> None:
+        self._cancel_timer(kind, job_id)
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, when - time.time())
+
+        def fire() -> None:
+            self._timers.pop((kind, job_id), None)
+            callback()
+
+        self._timers[(kind, job_id)] = loop.call_later(delay, fire)
+
+    def _cancel_timer(self, kind: str, job_id: int) -> None:
+        handle = self._timers.pop((kind, job_id), None)
+        if handle is not None:
+            handle.cancel()
+
+    def _time_out(self, job_id: int) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or job.state is not JobState.RUNNING:
+            return
+        now = time.time()
+        self._terminate(job, JobState.TIMEOUT, None, now)
+        changed = [job] + self._cascade([job], now)
+        self._commit(changed)
+        self.executor.timeout(job_id)
+        self._after_terminal(changed)
+
+    # ------------------------------------------------------------------ waiting
+    async def wait(self, ids: list[int], timeout: Optional[float]) -> list[Job]:
+        for job_id in ids:
+            self.get(job_id)
+        loop = asyncio.get_running_loop()
+        futures = []
+        for job_id in ids:
+            if job_id in self.jobs:
+                fut = loop.create_future()
+                self._waiters.setdefault(job_id, []).append(fut)
+                futures.append(fut)
+        if futures:
+            try:
+                await asyncio.wait_for(asyncio.gather(*futures), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return [self.get(i) for i in ids]
+
+    # ------------------------------------------------------------------ listing
+    def encoded_jobs(self, states, users, ids, since) -> list[msgspec.Raw]:
+        """Active jobs from memory (with liveness), finished ones straight from SQLite."""
+        encode = msgspec.msgpack.encode
+        wanted = set(states) if states is not None else None
+        out: dict[int, bytes] = {}
+        id_set = set(ids) if ids is not None else None
+        user_set = set(users) if users is not None else None
+        for job in self.jobs.values():
+            if wanted is not None and job.state not in wanted:
+                continue
+            if id_set is not None and job.id not in id_set:
+                continue
+            if user_set is not None and job.user not in user_set:
+                continue
+            if since is not None and job.submitted_at < since:
+                continue
+            if job.state is JobState.RUNNING:
+                job = msgspec.structs.replace(job, alive=self.executor.is_watched(job.id))
+            out[job.id] = encode(job)
+        terminal = TERMINAL_STATES if wanted is None else wanted & TERMINAL_STATES
+        if terminal:
+            # stopping jobs are terminal and already stored
+            for blob in self.store.query_raw(terminal, users, ids, since):
+                out.setdefault(_peek_id(blob), blob)
+        return [msgspec.Raw(out[k]) for k in sorted(out)]
+
+
+_ID_DECODER = msgspec.msgpack.Decoder(msgspec.defstruct("_JobId", [("id", int)]))
+
+
+def _peek_id(blob: bytes) -> int:
+    return _ID_DECODER.decode(blob).id
+
+
+def _unique(jobs: list[Job]) -> list[Job]:
+    seen: dict[int, Job] = {}
+    for job in jobs:
+        seen[job.id] = job
+    return list(seen.values())
+
+
+def _shell_word(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def _host_memory_mb() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 16 * 1024

@@ -1,0 +1,49 @@
+"""Daemon-level methods: hello, status, shutdown."""
+from __future__ import annotations
+
+import os
+import time
+
+from ... import __version__
+from ...protocol import PROTOCOL_VERSION, ErrorCode, GflowError, Hello, HelloResult, StatusResult
+from . import rpc
+
+
+@rpc("hello", Hello)
+def hello(ctx, caller, params: Hello) -> HelloResult:
+    if params.protocol != PROTOCOL_VERSION:
+        raise GflowError(
+            ErrorCode.VERSION,
+            f"protocol version mismatch: client speaks {params.protocol}, gflowd {__version__} "
+            f"speaks {PROTOCOL_VERSION}; use the gflow CLIs that match the running daemon",
+        )
+    return HelloResult(
+        protocol=PROTOCOL_VERSION, version=__version__, uid=caller.uid, user=caller.user,
+        admin=caller.admin, mode=ctx.dirs.mode,
+    )
+
+
+@rpc("daemon.status")
+def status(ctx, caller, params) -> StatusResult:
+    engine = ctx.engine
+    devices = engine.gpus.devices()
+    busy = {i for j in engine.jobs.values() for i in (j.gpu_ids or [])}
+    busy |= {i for j in engine.stopping.values() for i in (j.gpu_ids or [])}
+    return StatusResult(
+        version=__version__,
+        pid=os.getpid(),
+        uptime_secs=time.time() - engine.started_at,
+        mode=ctx.dirs.mode,
+        socket=ctx.dirs.socket,
+        state_dir=ctx.dirs.state_dir,
+        executor=ctx.config.executor.type,
+        gpu_total=len(devices),
+        gpu_available=sum(1 for g in devices if g.available and g.index not in busy),
+        jobs_active=len(engine.jobs),
+    )
+
+
+@rpc("daemon.shutdown", admin=True)
+def shutdown(ctx, caller, params) -> None:
+    ctx.request_stop()
+    return None

@@ -1,0 +1,258 @@
+"""gflowd's process: take the single-instance lock, listen on the Unix socket, serve frames.
+
+Start-up, the accept loop, signal handling and shutdown live here; everything a request
+does lives in `handlers/` and `engine.py`. A misbehaving client (garbage, oversized or
+truncated frames, silence) only ever loses its own connection.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import grp
+import inspect
+import logging
+import os
+import signal
+import socket
+from typing import Optional
+
+import msgspec
+
+from ..config import Config
+from ..paths import DaemonPaths
+from ..protocol import (
+    HEADER,
+    ErrorCode,
+    GflowError,
+    Request,
+    Response,
+    RpcError,
+    frame,
+)
+from . import identity
+from .engine import Engine
+from .executor import Executor
+from .gpu import open_backend
+from .handlers import Method, load as load_handlers
+from .store import JobStore, StoreError
+
+log = logging.getLogger("gflow.server")
+
+
+class StartupError(Exception):
+    pass
+
+
+class InstanceLock:
+    """flock on a file beside the socket: held for the daemon's life, released by the kernel
+    when it dies, so a crashed daemon never blocks the next start."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd: Optional[int] = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StartupError(
+                f"gflowd is already running (PID {holder}); use `gflowd status`, or `gflowd down` first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def holder_pid(lock_path: str) -> Optional[int]:
+    """PID of the running daemon, or None when the lock is free (no daemon, or a stale file)."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+class Server:
+    def __init__(self, config: Config, dirs: DaemonPaths):
+        self.config = config
+        self.dirs = dirs
+        self.system = dirs.mode == "system"
+        self.daemon_uid = os.geteuid()
+        self.methods: dict[str, Method] = load_handlers()
+        self.engine: Optional[Engine] = None
+        self._stop: Optional[asyncio.Event] = None
+        self._lock = InstanceLock(dirs.lock)
+        self._decode_request = msgspec.msgpack.Decoder(Request).decode
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def prepare(self) -> None:
+        """Everything that can fail before serving, with clear messages."""
+        socket_dir = os.path.dirname(self.dirs.socket)
+        os.makedirs(socket_dir, mode=0o755 if self.system else 0o700, exist_ok=True)
+        self._lock.acquire()
+        for d in (self.dirs.state_dir, self.dirs.logs_dir):
+            os.makedirs(d, mode=0o755 if self.system else 0o700, exist_ok=True)
+        try:
+            store = JobStore(self.dirs.database)
+        except StoreError as e:
+            self._lock.release()
+            raise StartupError(str(e)) from None
+        self.store = store
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.engine = Engine(
+            self.config,
+            self.dirs,
+            self.store,
+            open_backend(self.config.gpu),
+            lambda on_exit: Executor(self.dirs.runners_dir, on_exit),
+        )
+        if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
+            os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
+        server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
+        self._secure_socket()
+        self.engine.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored: restart to reload config"))
+        log.info("gflowd serving on %s (%s mode, pid %d)", self.dirs.socket, self.dirs.mode, os.getpid())
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            self.engine.close()
+            try:
+                os.unlink(self.dirs.socket)
+            except FileNotFoundError:
+                pass
+            self.store.close()
+            self._lock.release()
+            log.info("gflowd stopped; running jobs keep running and are re-adopted at the next start")
+
+    def _secure_socket(self) -> None:
+        path = self.dirs.socket
+        if not self.system:
+            os.chmod(path, 0o600)
+            return
+        group = self.config.daemon.socket_group
+        if group:
+            try:
+                gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                raise StartupError(f"daemon.socket_group: no such group '{group}'") from None
+            os.chown(path, -1, gid)
+            os.chmod(path, 0o660)
+        else:
+            os.chmod(path, 0o666)
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    # ------------------------------------------------------------------ connections
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            caller = self._identify(writer)
+            if caller is None:
+                await self._send(writer, Response(id=0, error=RpcError(
+                    code=ErrorCode.FORBIDDEN,
+                    message="this gflowd is a personal daemon of another user; it accepts only its owner and root",
+                )))
+                return
+            while True:
+                header = await reader.readexactly(HEADER.size)
+                (length,) = HEADER.unpack(header)
+                if length > self.config.daemon.max_frame_bytes:
+                    await self._send(writer, Response(id=0, error=RpcError(
+                        code=ErrorCode.TOO_LARGE,
+                        message=f"frame of {length} bytes exceeds the limit of {self.config.daemon.max_frame_bytes}",
+                    )))
+                    return
+                body = await reader.readexactly(length)
+                try:
+                    request = self._decode_request(body)
+                except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                    await self._send(writer, Response(id=0, error=RpcError(
+                        code=ErrorCode.BAD_REQUEST, message=f"undecodable request: {e}",
+                    )))
+                    return
+                await self._send(writer, await self._dispatch(caller, request))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def _identify(self, writer: asyncio.StreamWriter) -> Optional[identity.Caller]:
+        sock: socket.socket = writer.get_extra_info("socket")
+        pid, uid, gid = identity.peer_credentials(sock)
+        if not identity.may_connect(uid, self.daemon_uid, self.system):
+            log.warning("refused connection from uid %d (pid %d)", uid, pid)
+            return None
+        admin = identity.is_admin(uid, self.daemon_uid, self.config.daemon.admin_group if self.system else None)
+        return identity.Caller(pid=pid, uid=uid, gid=gid, user=identity.user_name(uid), admin=admin)
+
+    async def _send(self, writer: asyncio.StreamWriter, response: Response) -> None:
+        writer.write(frame(self._encode(response)))
+        await writer.drain()
+
+    async def _dispatch(self, caller: identity.Caller, request: Request) -> Response:
+        method = self.methods.get(request.method)
+        try:
+            if method is None:
+                raise GflowError(ErrorCode.UNKNOWN_METHOD, f"unknown method '{request.method}'")
+            if method.admin:
+                identity.require_admin(caller, f"'{method.name}'")
+            params = self._decode_params(method, request.params)
+            result = method.fn(self, caller, params)
+            if inspect.isawaitable(result):
+                result = await result
+            return Response(id=request.id, result=result)
+        except GflowError as e:
+            return Response(id=request.id, error=e.to_wire())
+        except Exception as e:  # a bug must cost one request, never the daemon
+            log.exception("internal error in %s", request.method)
+            return Response(id=request.id, error=RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}"))
+
+    def _decode_params(self, method: Method, raw: msgspec.Raw):
+        decoder = self._param_decoders.get(method.name)
+        if decoder is None:
+            decoder = self._param_decoders[method.name] = msgspec.msgpack.Decoder(method.params)
+        try:
+            return decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
+
+
+def run_foreground(config: Config, dirs: DaemonPaths) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    server = Server(config, dirs)
+    try:
+        server.prepare()
+    except (StartupError, OSError) as e:
+        log.error("%s", e)
+        raise StartupError(str(e)) from None
+    asyncio.run(server.serve())
+    return 0

@@ -1,0 +1,195 @@
+"""SQLite persistence. Every mutation is one committed transaction before the daemon replies.
+
+Jobs are stored as msgpack blobs of `protocol.Job` plus a few indexed columns for queries;
+the submitter's environment lives in its own table because only the launcher needs it.
+Active jobs are mirrored in the daemon's memory; finished ones are read from here on demand.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from typing import Iterable, Optional
+
+import msgspec
+
+from ..protocol import ACTIVE_STATES, Job, JobState
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS = {
+    1: """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        state TEXT NOT NULL,
+        owner_uid INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        submitted_at REAL NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX jobs_state ON jobs(state);
+    CREATE INDEX jobs_owner ON jobs(owner_uid, id);
+    CREATE TABLE job_env (id INTEGER PRIMARY KEY, env BLOB NOT NULL);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    """,
+}
+
+
+class StoreError(Exception):
+    pass
+
+
+class JobStore:
+    def __init__(self, path: str):
+        self.path = path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode_job = msgspec.msgpack.Decoder(Job).decode
+        self._decode_env = msgspec.msgpack.Decoder(dict[str, str]).decode
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # FULL: an acknowledged job must survive power loss, not only a daemon crash
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            backup = f"{path}.corrupt.{int(time.time())}"
+            if os.path.exists(path):
+                shutil.copy2(path, backup)
+            raise StoreError(
+                f"cannot open the job database {path}: {e}; a copy was kept at {backup}; "
+                "the original was left untouched"
+            ) from None
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the job database {self.path} has schema {version}, newer than this gflow "
+                f"({SCHEMA_VERSION}); upgrade gflow instead of downgrading the data"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            if os.path.getsize(self.path) > 0 and version > 0:
+                shutil.copy2(self.path, f"{self.path}.backup.v{version}")
+            # one script so the schema change and its version bump commit together
+            self.db.executescript(
+                f"BEGIN IMMEDIATE; {_MIGRATIONS[target]} PRAGMA user_version={target}; COMMIT;"
+            )
+
+    # ----------------------------------------------------------------- transactions
+    def transaction(self):
+        return _Transaction(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ----------------------------------------------------------------- writes
+    def _row(self, job: Job) -> tuple:
+        return (job.id, job.state.value, job.owner_uid, job.user, job.submitted_at, self._encode(job))
+
+    def insert_jobs(self, jobs: list[Job], envs: dict[int, dict[str, str]]) -> None:
+        with self.transaction():
+            self.db.executemany(
+                "INSERT INTO jobs(id, state, owner_uid, user, submitted_at, data) VALUES (?,?,?,?,?,?)",
+                [self._row(j) for j in jobs],
+            )
+            self.db.executemany(
+                "INSERT INTO job_env(id, env) VALUES (?, ?)",
+                [(i, self._encode(env)) for i, env in envs.items()],
+            )
+
+    def save_jobs(self, jobs: Iterable[Job]) -> None:
+        rows = [(j.state.value, self._encode(j), j.id) for j in jobs]
+        if not rows:
+            return
+        with self.transaction():
+            self.db.executemany("UPDATE jobs SET state=?, data=? WHERE id=?", rows)
+
+    def drop_env(self, job_id: int) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM job_env WHERE id=?", (job_id,))
+
+    def set_meta(self, key: str, value) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, self._encode(value)),
+            )
+
+    # ----------------------------------------------------------------- reads
+    def get_meta(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return default if row is None else msgspec.msgpack.decode(row[0])
+
+    def max_id(self) -> int:
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0]
+
+    def load_active(self) -> list[Job]:
+        states = tuple(s.value for s in ACTIVE_STATES)
+        rows = self.db.execute(
+            f"SELECT data FROM jobs WHERE state IN ({','.join('?' * len(states))}) ORDER BY id", states
+        )
+        return [self._decode_job(r[0]) for r in rows]
+
+    def get(self, job_id: int) -> Optional[Job]:
+        row = self.db.execute("SELECT data FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return None if row is None else self._decode_job(row[0])
+
+    def state_of(self, job_id: int) -> Optional[JobState]:
+        row = self.db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return None if row is None else JobState(row[0])
+
+    def get_env(self, job_id: int) -> dict[str, str]:
+        row = self.db.execute("SELECT env FROM job_env WHERE id=?", (job_id,)).fetchone()
+        return {} if row is None else self._decode_env(row[0])
+
+    def recent_ids_of(self, owner_uid: int, count: int) -> list[int]:
+        """The owner's most recent job ids, newest first (for `@` / `@~N`)."""
+        rows = self.db.execute(
+            "SELECT id FROM jobs WHERE owner_uid=? ORDER BY id DESC LIMIT ?", (owner_uid, count)
+        )
+        return [r[0] for r in rows]
+
+    def query_raw(
+        self,
+        states: Optional[Iterable[JobState]] = None,
+        users: Optional[list[str]] = None,
+        ids: Optional[list[int]] = None,
+        since: Optional[float] = None,
+    ) -> list[bytes]:
+        """Encoded jobs matching every given filter, by id: passed to clients undecoded."""
+        where, args = [], []
+        if states is not None:
+            values = [s.value for s in states]
+            where.append(f"state IN ({','.join('?' * len(values))})")
+            args += values
+        if users is not None:
+            where.append(f"user IN ({','.join('?' * len(users))})")
+            args += users
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            args += ids
+        if since is not None:
+            where.append("submitted_at >= ?")
+            args.append(since)
+        sql = "SELECT data FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [r[0] for r in self.db.execute(sql + " ORDER BY id", args)]
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+        return False
