@@ -1,0 +1,557 @@
+"""Presentation of jobs: tables, tree, machine formats and the `gjob show` block (SPEC 5).
+
+Pure functions from `Job` records to text. Nothing here prints or talks to the daemon; every
+function returns a string without a trailing newline, and the caller prints it. The module
+is imported on every `gqueue` start, so only cheap stdlib modules are imported at the top;
+json/csv/yaml and the placeholder helpers are imported where they are used.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, NamedTuple, Optional, Sequence
+
+from gflow.core import display
+from gflow.protocol import Job, JobState, reason_label
+
+DEFAULT_FIELDS = ["JOBID", "NAME", "ST", "TIME", "NODES", "NODELIST(REASON)"]
+
+# --------------------------------------------------------------------------- colour
+
+
+_SGR = {
+    "bold": "1",
+    "dim": "2",
+    "italic": "3",
+    "underline": "4",
+    "strike": "9",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "cyan": "36",
+}
+
+STATE_STYLES: dict[JobState, tuple[str, ...]] = {
+    JobState.RUNNING: ("green", "bold"),
+    JobState.FINISHED: ("dim",),
+    JobState.QUEUED: ("italic",),
+    JobState.HOLD: ("bold",),
+    JobState.FAILED: ("red", "bold"),
+    JobState.TIMEOUT: ("underline",),
+    JobState.CANCELLED: ("strike",),
+}
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class Style:
+    """ANSI styling that is a no-op unless colour was asked for.
+
+    The caller decides (`stdout.isatty() and not NO_COLOR`, SPEC 0.5 / 8.12); renderers
+    only ever go through this object, so a pipe never sees an escape code.
+    """
+
+    __slots__ = ("color",)
+
+    def __init__(self, color: bool):
+        self.color = color
+
+    def paint(self, text: str, *styles: str) -> str:
+        if not self.color or not styles or not text:
+            return text
+        codes = ";".join(_SGR[s] for s in styles)
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+    def state(self, state: JobState) -> str:
+        return self.paint(state.code, *STATE_STYLES[state])
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def display_width(text: str) -> int:
+    """Terminal columns taken by `text`: escapes count 0, East Asian wide characters 2."""
+    plain = strip_ansi(text)
+    if plain.isascii():
+        return len(plain)
+    import unicodedata
+
+    width = 0
+    for ch in plain:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """SPEC 5 "blank" table: no borders, one leading space, cells left-aligned and padded to
+    the widest cell of their column, three spaces between columns, one trailing space."""
+    grid = [list(headers)] + [list(row) for row in rows]
+    ncols = max(len(r) for r in grid)
+    for row in grid:
+        row.extend([""] * (ncols - len(row)))
+    widths = [max(display_width(row[c]) for row in grid) for c in range(ncols)]
+    lines = []
+    for row in grid:
+        cells = [cell + " " * (w - display_width(cell)) for cell, w in zip(row, widths)]
+        lines.append(" " + "   ".join(cells) + " ")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- gqueue cells
+
+
+def _elapsed(job: Job, now: float) -> str:
+    """TIME: start to finish, or to now while unfinished; `-` if it never started."""
+    if job.started_at is None:
+        return "-"
+    end = job.finished_at if job.finished_at is not None else now
+    return display.clock(end - job.started_at)
+
+
+def pending_label(job: Job) -> Optional[str]:
+    """The reason label gqueue shows for Queued/Hold/Cancelled jobs, else None (SPEC 5.1.1).
+
+    Defaults fill the gaps upstream users know: a Hold job is always `JobHeldUser`, a Queued
+    job without a stored reason waits for `Resources`, a user cancel shows as `-`.
+    """
+    label = reason_label(job.reason)
+    if job.state is JobState.QUEUED:
+        return label or "Resources"
+    if job.state is JobState.HOLD:
+        return label or "JobHeldUser"
+    if job.state is JobState.CANCELLED:
+        return label or "-"
+    return None
+
+
+def _nodelist(job: Job) -> str:
+    if job.state is JobState.RUNNING:
+        return ",".join(str(i) for i in job.gpu_ids or [])
+    label = pending_label(job)
+    if label is None or label == "-":
+        return "-"
+    return f"({label})"
+
+
+def _name(job: Job, style: Style) -> str:
+    name = job.run_name or "-"
+    if job.alive is True:
+        return f"{name} {style.paint('○', 'green')}"
+    return name
+
+
+def _cell(job: Job, field: str, now: float, style: Style) -> str:
+    if field == "JOBID":
+        return str(job.id)
+    if field == "NAME":
+        return _name(job, style)
+    if field == "ST":
+        return style.state(job.state)
+    if field == "TIME":
+        return _elapsed(job, now)
+    if field == "TIMELIMIT":
+        return "UNLIMITED" if job.time_limit is None else display.clock(job.time_limit)
+    if field == "MEMORY":
+        return display.memory(job.memory_limit_mb)
+    if field == "NODES":
+        return str(job.gpus)
+    if field == "NODELIST(REASON)":
+        return _nodelist(job)
+    if field == "USER":
+        return job.user
+    if field == "PROJECT":
+        return job.project or "-"
+    return ""  # unknown field names give an empty column (SPEC 5.1.1)
+
+
+def job_cell(job: Job, field: str, now: float, color: bool = False) -> str:
+    """One gqueue cell; `field` is matched exactly (case-sensitive), unknown → ``""``."""
+    return _cell(job, field, now, Style(color))
+
+
+def _row(job: Job, fields: Sequence[str], now: float, style: Style) -> list[str]:
+    return [_cell(job, f, now, style) for f in fields]
+
+
+def gqueue_table(jobs: Iterable[Job], fields: Sequence[str], now: float, color: bool = False) -> str:
+    style = Style(color)
+    return table(fields, [_row(job, fields, now, style) for job in jobs])
+
+
+# Hold sits between Queued and Finished: upstream never showed Hold jobs here (quirk 8.13).
+GROUP_ORDER = [
+    JobState.RUNNING,
+    JobState.QUEUED,
+    JobState.HOLD,
+    JobState.FINISHED,
+    JobState.FAILED,
+    JobState.CANCELLED,
+    JobState.TIMEOUT,
+]
+
+
+def gqueue_grouped(jobs: Iterable[Job], fields: Sequence[str], now: float, color: bool = False) -> str:
+    """SPEC 5.1.3: per state `<State> (<n>)`, 60 `─`, a table; groups split by a blank line."""
+    by_state: dict[JobState, list[Job]] = {}
+    for job in jobs:
+        by_state.setdefault(job.state, []).append(job)
+    blocks = []
+    for state in GROUP_ORDER:
+        members = by_state.get(state)
+        if members:
+            header = f"{state.value} ({len(members)})\n" + "─" * 60
+            blocks.append(header + "\n" + gqueue_table(members, fields, now, color))
+    return "\n\n".join(blocks)
+
+
+# --------------------------------------------------------------------------- tree view
+
+
+class _Edge(NamedTuple):
+    """A child drawn under a parent: the job itself, or a `→ see job` reference row."""
+
+    child: int
+    redo: bool  # dashed connector
+    reference: bool
+
+
+# When one parent reaches the same child twice (e.g. it is both its dependency and its redo
+# source) only the strongest link is drawn: real row beats reference, dependency beats redo.
+def _strength(edge: _Edge) -> int:
+    return (0 if edge.reference else 2) + (0 if edge.redo else 1)
+
+
+def _tree_edges(jobs: dict[int, Job]) -> tuple[dict[int, dict[int, _Edge]], set[int]]:
+    """Children per parent and the set of jobs that have a parent in the listing."""
+    children: dict[int, dict[int, _Edge]] = {}
+    placed: set[int] = set()
+
+    def link(parent: int, edge: _Edge) -> None:
+        slot = children.setdefault(parent, {})
+        old = slot.get(edge.child)
+        if old is None or _strength(edge) > _strength(old):
+            slot[edge.child] = edge
+
+    for job in jobs.values():
+        dep_parents = list(dict.fromkeys(d for d in job.depends_on_ids if d in jobs and d != job.id))
+        # The first listed dependency is the primary parent; the others get reference rows.
+        for i, parent in enumerate(dep_parents):
+            link(parent, _Edge(job.id, redo=False, reference=i > 0))
+        redo_parent = job.redone_from
+        has_redo_parent = redo_parent in jobs and redo_parent != job.id
+        if has_redo_parent:
+            # With a dependency parent too, the job is drawn there; the redo link is a pointer.
+            link(redo_parent, _Edge(job.id, redo=True, reference=bool(dep_parents)))
+        if dep_parents or has_redo_parent:
+            placed.add(job.id)
+    return children, placed
+
+
+def _connector(redo: bool, last: bool) -> str:
+    if redo:
+        return "╰┄" if last else "├┄"
+    return "╰─" if last else "├─"
+
+
+class _TreeRow(NamedTuple):
+    lead: str  # continuation prefix + connector, drawn before the JOBID
+    job_id: int
+    reference: bool
+
+
+def _tree_order(jobs: dict[int, Job]) -> list[_TreeRow]:
+    """Rows in drawing order: roots by ascending id, children by id, depth first."""
+    children, placed = _tree_edges(jobs)
+    rows: list[_TreeRow] = []
+    drawn: set[int] = set()
+
+    def walk(job_id: int, prefix: str, lead: str, is_root: bool, is_last: bool) -> None:
+        drawn.add(job_id)
+        rows.append(_TreeRow(lead, job_id, False))
+        # Children of a root start at column 0; deeper levels carry `│ ` while the parent
+        # still has siblings below it, and blanks once it was the last one.
+        child_prefix = "" if is_root else prefix + ("  " if is_last else "│ ")
+        edges = sorted(children.get(job_id, {}).values(), key=lambda e: e.child)
+        for i, edge in enumerate(edges):
+            last = i == len(edges) - 1
+            lead_child = child_prefix + _connector(edge.redo, last)
+            if edge.reference:
+                rows.append(_TreeRow(lead_child, edge.child, True))
+            elif edge.child not in drawn:  # guards against a (rejected, but possible) cycle
+                walk(edge.child, child_prefix, lead_child, False, last)
+
+    for job_id in sorted(jobs):
+        if job_id not in placed:
+            walk(job_id, "", "", True, True)
+    # Jobs only reachable through a cycle would vanish; draw them as roots instead.
+    for job_id in sorted(jobs):
+        if job_id not in drawn:
+            walk(job_id, "", "", True, True)
+    return rows
+
+
+def gqueue_tree(jobs: Iterable[Job], fields: Sequence[str], now: float, color: bool = False) -> str:
+    """SPEC 5.1.4: dependency/redo tree; connectors prefix the JOBID cell only when JOBID is
+    the first column."""
+    by_id = {job.id: job for job in jobs}
+    style = Style(color)
+    draw = bool(fields) and fields[0] == "JOBID"
+    id_cols = [i for i, f in enumerate(fields) if f == "JOBID"]
+    rows = []
+    for lead, job_id, reference in _tree_order(by_id):
+        if reference:
+            cells = ["-"] * len(fields)
+            for i in id_cols:
+                cells[i] = f"→ see job {job_id}"
+        else:
+            cells = _row(by_id[job_id], fields, now, style)
+        if draw:
+            cells[0] = lead + cells[0]
+        rows.append(cells)
+    return table(fields, rows)
+
+
+# --------------------------------------------------------------------------- sort and limit
+
+
+SORT_KEYS = frozenset({"id", "state", "time", "name", "gpus", "nodes", "priority"})
+
+_STATE_RANK = {state: rank for rank, state in enumerate(JobState)}  # Queued < Hold < ... < Timeout
+
+
+def _sort_key(key: str):
+    if key == "id":
+        return lambda j: j.id
+    if key == "state":
+        return lambda j: (_STATE_RANK[j.state], j.id)
+    if key == "time":  # never-started jobs first
+        return lambda j: (j.started_at is not None, j.started_at or 0.0, j.id)
+    if key == "name":
+        return lambda j: (j.run_name, j.id)
+    if key in ("gpus", "nodes"):
+        return lambda j: (j.gpus, j.id)
+    if key == "priority":
+        return lambda j: (j.priority, j.id)
+    raise ValueError(f"Unknown sort field '{key}'")
+
+
+def sort_jobs(jobs: Iterable[Job], key: str) -> list[Job]:
+    """Ascending sort for `gqueue --sort` (case-insensitive key, ties broken by id).
+
+    Raises ValueError for a key outside SORT_KEYS; gqueue warns and falls back to `id`.
+    """
+    return sorted(jobs, key=_sort_key(key.strip().lower()))
+
+
+def limit_jobs(jobs: Sequence[Job], n: int) -> tuple[list[Job], Optional[str]]:
+    """`-n N`: keep the first N (N>0) or last |N| (N<0) jobs; 0 keeps all.
+
+    Returns the kept jobs and the banner for table output when rows were dropped (the caller
+    prints it followed by a blank line), else None.
+    """
+    jobs = list(jobs)
+    total = len(jobs)
+    if n == 0 or abs(n) >= total:
+        return jobs, None
+    if n > 0:
+        return jobs[:n], f"Showing first {n} of {total} jobs (use --all or -n 0 to show all)"
+    keep = -n
+    return jobs[total - keep :], f"Showing last {keep} of {total} jobs (use --all or -n 0 to show all)"
+
+
+# --------------------------------------------------------------------------- machine formats
+
+
+def job_record(job: Job, now: float) -> dict:
+    """The per-job object of `gqueue -o json|yaml` (SPEC 5.1.5); optional keys only if set."""
+    record: dict = {
+        "id": job.id,
+        "name": job.run_name or "-",
+        "state": job.state.value,
+        "time": _elapsed(job, now),
+        "gpus": list(job.gpu_ids or []),
+        "user": job.user,
+    }
+    if job.project:
+        record["project"] = job.project
+    if job.submitted_at:
+        record["submitted_at"] = display.rfc3339(job.submitted_at)
+    reason = pending_label(job)
+    if reason is not None:
+        record["reason"] = reason
+    if job.memory_limit_mb is not None:
+        record["memory_mb"] = job.memory_limit_mb
+    if job.time_limit is not None:
+        record["time_limit"] = display.clock(job.time_limit)
+    return record
+
+
+def _document(jobs: Sequence[Job], now: float) -> dict:
+    records = [job_record(job, now) for job in jobs]
+    return {"jobs": records, "total": len(records), "timestamp": display.rfc3339_now_nanos(now)}
+
+
+def gqueue_json(jobs: Sequence[Job], now: float) -> str:
+    import json
+
+    return json.dumps(_document(jobs, now), indent=2, ensure_ascii=False)
+
+
+def gqueue_yaml(jobs: Sequence[Job], now: float) -> str:
+    import yaml
+
+    text = yaml.safe_dump(_document(jobs, now), sort_keys=False, allow_unicode=True)
+    return text.rstrip("\n")
+
+
+CSV_FIELDS = ["id", "name", "state", "time", "gpus", "user", "submitted_at", "reason"]
+
+
+def gqueue_csv(jobs: Sequence[Job], now: float) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for job in jobs:
+        record = job_record(job, now)
+        record["gpus"] = "[" + ",".join(str(i) for i in record["gpus"]) + "]"
+        writer.writerow([record.get(key, "-") for key in CSV_FIELDS])
+    return out.getvalue().rstrip("\n")
+
+
+# --------------------------------------------------------------------------- gjob show
+
+
+def _command_lines(job: Job) -> list[str]:
+    """Script, then the command; a parameterised template also shows its substitution."""
+    lines = []
+    if job.script:
+        lines.append(f"Script={job.script}")
+    command = job.command
+    if command is None:
+        return lines
+    if not job.parameters or "{" not in command:
+        lines.append(f"Command={command}")
+        return lines
+    from gflow.core.names import missing_placeholders, substitute
+
+    lines.append(f"Command(template)={command}")
+    missing = missing_placeholders(command, job.parameters)
+    if missing:
+        lines.append(f"Command(actual)=Error: Missing parameter values: {', '.join(missing)}")
+    else:
+        lines.append(f"Command(actual)={substitute(command, job.parameters)}")
+    return lines
+
+
+def _details(job: Job) -> list[str]:
+    lines = [f"ID={job.id}", f"State={job.state.value} ({job.state.code})"]
+    if job.reason:
+        label = reason_label(job.reason)
+        # Tables show a user cancel as `-`; here the stored name says more.
+        lines.append(f"Reason={job.reason if label == '-' else label}")
+    lines += [f"Priority={job.priority}", f"SubmittedBy={job.user}"]
+    if job.project:
+        lines.append(f"Project={job.project}")
+    if job.max_retries > 0:
+        lines.append(f"MaxRetries={job.max_retries}")
+    if job.group_id:
+        lines.append(f"GroupID={job.group_id}")
+    if job.redone_from is not None:
+        lines.append(f"RedoneFrom={job.redone_from}")
+    if job.retried_from is not None:
+        lines.append(f"RetriedFrom={job.retried_from}")
+    return lines + _command_lines(job)
+
+
+def _parameters(job: Job) -> list[str]:
+    return [f"{key}={job.parameters[key]}" for key in sorted(job.parameters)]
+
+
+def _resources(job: Job) -> list[str]:
+    lines = [f"GPUs={job.gpus}", f"GPUSharing={job.gpu_sharing_mode.value.lower()}"]
+    if job.gpu_memory_limit_mb is not None:
+        lines.append(f"GPUMemoryLimit={display.memory(job.gpu_memory_limit_mb)}")
+    if job.gpu_ids is not None:
+        lines.append("GPUIDs=" + ",".join(str(i) for i in job.gpu_ids))
+    if job.memory_limit_mb is not None:
+        lines.append(f"MemoryLimit={display.memory(job.memory_limit_mb)}")
+    if job.conda_env:
+        lines.append(f"CondaEnv={job.conda_env}")
+    return lines
+
+
+def _execution(job: Job) -> list[str]:
+    lines = [f"WorkingDir={job.run_dir}", f"TmuxSession={job.run_name}"]
+    if job.notify_emails:
+        lines.append("NotifyEmail=" + ",".join(job.notify_emails))
+    if job.notify_on:
+        lines.append("NotifyOn=" + ",".join(job.notify_on))
+    return lines
+
+
+def _dependencies(job: Job) -> list[str]:
+    lines = []
+    # Mode and AutoCancel only mean something when there are dependencies; upstream also
+    # printed them for plain array jobs because its defaults were "stored".
+    if job.depends_on_ids:
+        lines.append("DependsOn=" + ",".join(str(d) for d in job.depends_on_ids))
+        lines.append(f"Mode={job.dependency_mode.value}")
+        if job.auto_cancel_on_dependency_failure:
+            lines.append("AutoCancel=enabled")
+    if job.task_id is not None:
+        lines.append(f"TaskID={job.task_id}")
+    return lines
+
+
+def _timing(job: Job, now: float) -> list[str]:
+    lines = []
+    if job.time_limit is not None:
+        lines.append(f"TimeLimit={display.clock(job.time_limit)}")
+    submitted = f"Submitted={display.job_time(job.submitted_at)}"
+    if job.started_at is not None:
+        submitted += f" (waited {display.clock(job.started_at - job.submitted_at)})"
+    lines.append(submitted)
+    if job.scheduled_at is not None:
+        lines.append(f"BeginTime={display.job_time(job.scheduled_at)}")
+    started = job.started_at
+    if started is not None and job.finished_at is not None:
+        lines.append(f"Started={display.job_time(started)}")
+        runtime = display.clock(job.finished_at - started)
+        lines.append(f"Finished={display.job_time(job.finished_at)} (runtime {runtime})")
+    elif started is not None and job.state is JobState.RUNNING:
+        lines.append(f"Started={display.job_time(started)} (running {display.clock(now - started)} so far)")
+    if job.state.is_terminal and job.exit_code is not None:
+        lines.append(f"ExitCode={job.exit_code}")
+    return lines
+
+
+def job_show(job: Job, now: float) -> str:
+    """The `gjob show` block (SPEC 5.2) plus project, reason, begin time, lineage and exit
+    code, which upstream left out (8.28). Empty optional sections are omitted."""
+    sections = [
+        ("Job Details", _details(job)),
+        ("Parameters", _parameters(job)),
+        ("Resources", _resources(job)),
+        ("Execution", _execution(job)),
+        ("Dependencies", _dependencies(job)),
+        ("Timing", _timing(job, now)),
+    ]
+    blocks = [
+        f"{title}:\n" + "\n".join(f"  {line}" for line in lines)
+        for title, lines in sections
+        if lines
+    ]
+    return "\n\n".join(blocks)
+
+
+def show_separator() -> str:
+    """Joiner between several `gjob show` blocks: blank line, 80 `=`, blank line."""
+    return "\n\n" + "=" * 80 + "\n\n"
