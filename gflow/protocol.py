@@ -367,3 +367,27 @@ class GflowError(Exception):
 
 def frame(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
+
+
+# --------------------------------------------------------------------------- GPUs
+
+
+class GpuInfo(Struct, kw_only=True):
+    index: int
+    memory_mb: Optional[int] = None
+    available: bool = True
+    allowed: bool = True
+    reason: Optional[str] = None  # e.g. unmanaged(pid=1234)
+    job_ids: list[int] = []
+    run_names: list[str] = []
+
+
+class GpusResult(Struct, kw_only=True):
+    gpus: list[GpuInfo]
+    allowed: Optional[list[int]] = None
+    strategy: str = "sequential"
+    backend: str = "none"
+
+
+class SetGpusParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    indices: Optional[list[Annotated[int, Meta(ge=0)]]] = None  # None = all GPUs

@@ -76,11 +76,40 @@ class Engine:
         self._waiters: dict[int, list[asyncio.Future]] = {}
         self._pass_pending = False
         self.next_id = store.max_id() + 1
-        allowed = store.get_meta("allowed_gpus")
-        self.allowed_gpus: Optional[set[int]] = set(allowed) if allowed is not None else (
-            set(config.daemon.gpus) if config.daemon.gpus is not None else None
-        )
+        # config and `gflowd up --gpus` win over a runtime `gctl set-gpus` (upstream 8.23)
+        runtime = store.get_meta("allowed_gpus")
+        configured = config.daemon.gpus if config.daemon.gpus is not None else runtime
+        self.allowed_gpus: Optional[set[int]] = self._valid_gpu_set(configured)
         self.host_memory_mb = _host_memory_mb()
+
+    def _valid_gpu_set(self, indices) -> Optional[set[int]]:
+        """Drop indices the machine does not have; nothing left means every GPU."""
+        if indices is None:
+            return None
+        present = {g.index for g in self.gpus.devices()}
+        kept = {i for i in indices if i in present}
+        dropped = sorted(set(indices) - kept)
+        if dropped:
+            log.warning("ignoring GPU indices %s: only %d GPUs detected", dropped, len(present))
+        return kept or None
+
+    def set_allowed_gpus(self, indices: Optional[list[int]]) -> None:
+        if indices is not None:
+            present = {g.index for g in self.gpus.devices()}
+            bad = sorted(set(indices) - present)
+            if bad:
+                raise bad_request(f"Invalid GPU indices {bad} (only {len(present)} GPUs detected)")
+        self.store.set_meta("allowed_gpus", indices)
+        self.allowed_gpus = set(indices) if indices is not None else None
+        self.request_pass()  # a settings change may let waiting jobs start (upstream 8.16)
+
+    def gpu_holders(self) -> dict[int, Job]:
+        holders: dict[int, Job] = {}
+        for job in list(self.jobs.values()) + list(self.stopping.values()):
+            if job.state is JobState.RUNNING or job.id in self.stopping:
+                for i in job.gpu_ids or []:
+                    holders.setdefault(i, job)
+        return holders
 
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:
@@ -348,6 +377,30 @@ class Engine:
             for job in changed:
                 self._cancel_timer("begin", job.id)
         return result
+
+    def set_group_limit(self, caller: identity.Caller, target: str, limit: int) -> dict:
+        found_job = None
+        text = target.strip()
+        if text.isdigit():
+            job = self.get(int(text))
+            if not job.group_id:
+                raise bad_request(f"Job {job.id} is not part of a group")
+            found_job, group_id = job.id, job.group_id
+        else:
+            try:
+                group_id = str(uuid.UUID(text))
+            except ValueError:
+                raise bad_request(f"Invalid UUID format: '{text}'") from None
+        members = [self.jobs.get(j.id) or self.stopping.get(j.id) or j for j in self.store.group_jobs(group_id)]
+        if not members:
+            raise GflowError(ErrorCode.NOT_FOUND, f"No jobs found with group_id '{group_id}'")
+        for job in members:
+            identity.require_owner(caller, job, "set-limit")
+        for job in members:
+            job.max_concurrent = limit
+        self._commit(members)
+        self.request_pass()
+        return {"group_id": group_id, "updated": len(members), "found_job": found_job}
 
     # ------------------------------------------------------------------ evaluation
     def _settle(self, jobs: list[Job]) -> None:

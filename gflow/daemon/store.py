@@ -26,8 +26,10 @@ _MIGRATIONS = {
         owner_uid INTEGER NOT NULL,
         user TEXT NOT NULL,
         submitted_at REAL NOT NULL,
+        group_id TEXT,
         data BLOB NOT NULL
     );
+    CREATE INDEX jobs_group ON jobs(group_id) WHERE group_id IS NOT NULL;
     CREATE INDEX jobs_state ON jobs(state);
     CREATE INDEX jobs_owner ON jobs(owner_uid, id);
     CREATE TABLE job_env (id INTEGER PRIMARY KEY, env BLOB NOT NULL);
@@ -86,12 +88,12 @@ class JobStore:
 
     # ----------------------------------------------------------------- writes
     def _row(self, job: Job) -> tuple:
-        return (job.id, job.state.value, job.owner_uid, job.user, job.submitted_at, self._encode(job))
+        return (job.id, job.state.value, job.owner_uid, job.user, job.submitted_at, job.group_id, self._encode(job))
 
     def insert_jobs(self, jobs: list[Job], envs: dict[int, dict[str, str]]) -> None:
         with self.transaction():
             self.db.executemany(
-                "INSERT INTO jobs(id, state, owner_uid, user, submitted_at, data) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO jobs(id, state, owner_uid, user, submitted_at, group_id, data) VALUES (?,?,?,?,?,?,?)",
                 [self._row(j) for j in jobs],
             )
             self.db.executemany(
@@ -139,6 +141,10 @@ class JobStore:
     def state_of(self, job_id: int) -> Optional[JobState]:
         row = self.db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
         return None if row is None else JobState(row[0])
+
+    def group_jobs(self, group_id: str) -> list[Job]:
+        rows = self.db.execute("SELECT data FROM jobs WHERE group_id=? ORDER BY id", (group_id,))
+        return [self._decode_job(r[0]) for r in rows]
 
     def get_env(self, job_id: int) -> dict[str, str]:
         row = self.db.execute("SELECT env FROM job_env WHERE id=?", (job_id,)).fetchone()

@@ -33,6 +33,6 @@ def rpc(name: str, params: type = Empty, *, admin: bool = False, writes: bool = 
 
 
 def load() -> dict[str, Method]:
-    from . import daemon, jobs  # noqa: F401  (registration happens on import)
+    from . import daemon, gpus, groups, jobs, stats  # noqa: F401  (registration happens on import)
 
     return METHODS

@@ -1,0 +1,74 @@
+# PYTHON_ARGCOMPLETE_OK
+"""ginfo: which GPUs are idle and which job holds the others (like sinfo)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import Parser, add_global_options, add_version, connect, run
+
+PROG = "ginfo"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog=PROG, description="GPU allocation overview. Prints nothing on a machine without GPUs.")
+    add_version(parser, PROG)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+    parser.add_argument("-q", "--quiet", action="count", default=0, help=argparse.SUPPRESS)
+    add_global_options(parser)
+    return parser
+
+
+def rows(info) -> list[list[str]]:
+    """Idle GPUs in one row, then one row per holder (a job, or an unmanaged process)."""
+    idle = [g.index for g in info.gpus if g.available]
+    out = []
+    if idle:
+        out.append(["gpu", str(len(idle)), ",".join(map(str, idle)), "idle", ""])
+    groups: dict[str, list[int]] = {}
+    for g in info.gpus:
+        if g.available:
+            continue
+        if g.job_ids:
+            label = f"{g.job_ids[0]} ({g.run_names[0]})"
+        else:
+            label = f"({g.reason or 'unknown'})"
+        groups.setdefault(label, []).append(g.index)
+    for label, indices in sorted(groups.items(), key=lambda kv: min(kv[1])):
+        out.append(["gpu", str(len(indices)), ",".join(map(str, indices)), "allocated", label])
+    return out
+
+
+def render(table: list[list[str]]) -> str:
+    header = ["PARTITION", "GPUS", "NODES", "STATE", "JOB(REASON)"]
+    widths = [max(len(r[i]) for r in [header] + table) for i in range(len(header))]
+    lines = [" " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)) + " " for r in [header] + table]
+    return "\n".join(lines)
+
+
+def cmd(args) -> int:
+    with connect(args) as client:
+        info = client.call("gpus.info", None, _gpus_type())
+    if args.json:
+        from .common import print_json
+
+        print_json(info)
+        return 0
+    if info.gpus:
+        print(render(rows(info)))
+    return 0
+
+
+def _gpus_type():
+    from ..protocol import GpusResult
+
+    return GpusResult
+
+
+def main(argv=None) -> int:
+    return run(PROG, build_parser, cmd, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
