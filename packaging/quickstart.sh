@@ -1,0 +1,27 @@
+#!/bin/sh
+# Install gflow into a private virtualenv, start your personal daemon (user mode, SQLite
+# state, no GPU needed) and run a first job, printing its output.
+#   sh packaging/quickstart.sh          (from a checkout of this repository)
+# Re-running it is safe: it reuses the virtualenv and an already running daemon.
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv=${GFLOW_VENV:-$HOME/.local/share/gflow-venv}
+
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    # Debian ships venv separately; only root (or sudo) can add it
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    else
+        sudo apt-get install -y python3-venv
+    fi
+fi
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "$here"
+
+PATH="$venv/bin:$PATH"
+gflowd up
+gbatch --name hello --wait sh -c 'echo "hello from gflow job $GFLOW_JOB_ID, running as $(id -un)"'
+gjob log @
+echo
+echo "gflow is installed in $venv. Add it to your PATH:"
+echo "  export PATH=\"$venv/bin:\$PATH\""
