@@ -1,0 +1,28 @@
+"""`# GFLOW` script directives (SPEC 2.10).
+
+Each directive line is split like a shell would split it, so `--conda-env="my env"` keeps its
+space and a trailing `# comment` is dropped (upstream splits on whitespace only, 8.10).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from .parse import ParseError
+
+# Column 1, exact case, and a word boundary: `# GFLOWX` is not a directive.
+_DIRECTIVE = re.compile(r"# GFLOW(?=\s|$)")
+
+
+def directive_tokens(script_text: str) -> list[str]:
+    """All directive arguments of a script, in file order, for gbatch's option parser."""
+    tokens: list[str] = []
+    for number, line in enumerate(script_text.splitlines(), 1):
+        if not _DIRECTIVE.match(line):
+            continue
+        try:
+            tokens += shlex.split(line[len("# GFLOW") :], comments=True)
+        except ValueError as e:
+            raise ParseError(f"Invalid directive on line {number}: {line.strip()}: {e}") from None
+    return tokens
