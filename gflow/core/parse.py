@@ -102,7 +102,7 @@ def parse_id_list(text: str, what: str = "job ID") -> list[int]:
 
 
 # ------------------------------------------------------------------------------------- 2.4
-_JOB_REF = re.compile(r"@(?:~(\d+))?")
+_JOB_REF = re.compile(r"@(?:~([0-9]+))?")
 
 
 def parse_job_ref(text: str) -> int | str:
@@ -297,10 +297,9 @@ def parse_array(text: str) -> list[int]:
                 raise ParseError("Invalid array step")
             if start > end:
                 raise ParseError("Array start index cannot be greater than end index")
-            span = range(start, end + 1, step)
-            if len(span) > MAX_ARRAY_TASKS:
+            if (end - start) // step + 1 > MAX_ARRAY_TASKS:
                 raise ParseError(f"Array too large (max {MAX_ARRAY_TASKS} tasks)")
-            tasks.update(span)
+            tasks.update(range(start, end + 1, step))
         if len(tasks) > MAX_ARRAY_TASKS:
             raise ParseError(f"Array too large (max {MAX_ARRAY_TASKS} tasks)")
     return sorted(tasks)
