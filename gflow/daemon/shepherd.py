@@ -1,0 +1,262 @@
+"""Shepherd: runs ONE job on behalf of gflowd and records how it ended.
+
+Executed as ``python3 -I -S shepherd.py <spec.json>`` in a new session; stdlib only (no gflow
+import) so it starts fast and keeps working while the daemon is down or being upgraded.
+
+It forks the job into its own process group, applies the owner's identity in the child, sends
+the job's output to the log file, relays the daemon's requests to the job's group
+(SIGTERM = cancel, SIGINT = time limit, SIGUSR1 = kill now) with escalation after a grace
+period, and finally writes the exit status atomically where the daemon looks for it.
+"""
+import errno
+import json
+import os
+import signal
+import sys
+import time
+
+# The executor starts us with these blocked so that a request sent while we are still
+# starting is kept pending instead of killing us; they are unblocked once the child exists.
+_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGALRM, signal.SIGHUP)
+# Dispositions a job must start with at their defaults (Python ignores PIPE and XFSZ and
+# ignored dispositions survive exec).
+_RESET = _HANDLED + (signal.SIGPIPE, signal.SIGXFSZ)
+
+# Request signal -> signals sent to the job's group, one per grace period.
+_PLANS = {
+    signal.SIGTERM: (signal.SIGTERM, signal.SIGKILL),
+    signal.SIGINT: (signal.SIGINT, signal.SIGTERM, signal.SIGKILL),
+    signal.SIGUSR1: (signal.SIGKILL,),
+}
+
+
+class _State:
+    child = None  # pid == pgid of the job
+    done = False  # job reaped: requests are moot
+    pending = None  # signals still to send, one per grace period
+    grace = 5.0
+
+
+def _killpg(sig):
+    try:
+        os.killpg(_State.child, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # group already gone (EPERM: only a zombie leader left on some kernels)
+
+
+def _arm():
+    # setitimer(0) would disarm, so a zero grace still means "next tick".
+    signal.setitimer(signal.ITIMER_REAL, max(_State.grace, 0.001) if _State.pending else 0)
+
+
+def _on_request(signum, _frame):
+    if _State.done or _State.child is None:
+        return
+    plan = _PLANS[signum]
+    _killpg(plan[0])
+    rest = plan[1:]
+    # A repeated or weaker request must not postpone an escalation already under way.
+    if _State.pending is None or len(rest) < len(_State.pending):
+        _State.pending = rest
+        _arm()
+
+
+def _on_alarm(_signum, _frame):
+    if _State.done or not _State.pending:
+        return
+    sig, _State.pending = _State.pending[0], _State.pending[1:]
+    _killpg(sig)
+    _arm()
+
+
+def _fail(err_w, message, log_fd=None):
+    """Report a pre-exec failure to the shepherd (and the log when it is open); never returns."""
+    data = (message.replace("\n", " ") + "\n").encode("utf-8", "replace")
+    for fd in (log_fd, err_w):
+        if fd is not None:
+            try:
+                os.write(fd, data)
+            except OSError:
+                pass
+    os._exit(127)
+
+
+def _open_log(path):
+    """Open a fresh log as the job's owner; a previous file or symlink is moved aside."""
+    try:
+        os.lstat(path)  # lstat: a symlink is seen (and later moved), never followed
+    except FileNotFoundError:
+        pass
+    else:
+        base = "%s.old.%d" % (path, int(time.time()))
+        old, n = base, 0
+        while os.path.lexists(old):  # two starts within one second keep both old logs
+            n += 1
+            old = "%s.%d" % (base, n)
+        os.rename(path, old)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)  # whatever umask the daemon had
+    return fd
+
+
+def _child(spec, err_w):
+    """In the forked child: become the job. Runs with our signals still blocked."""
+    try:
+        os.setpgid(0, 0)
+        for sig in _RESET:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    except OSError as e:
+        _fail(err_w, "cannot set up job process: %s" % e.strerror)
+    uid, gid, user = spec["uid"], spec["gid"], spec["user"]
+    if spec.get("drop_privileges"):
+        try:
+            os.initgroups(user, gid)
+            os.setgid(gid)
+            os.setuid(uid)
+        except (OSError, KeyError) as e:
+            _fail(err_w, "cannot switch to user %s (uid %d): %s"
+                  % (user, uid, getattr(e, "strerror", None) or e))
+    # Whatever happened above, a job never runs under a uid other than its owner's.
+    if os.getuid() != uid or os.geteuid() != uid:
+        _fail(err_w, "refusing to run as uid %d: job belongs to %s (uid %d)"
+              % (os.geteuid(), user, uid))
+    log_path = spec["log_path"]
+    try:
+        log_fd = _open_log(log_path)
+    except OSError as e:
+        _fail(err_w, "cannot open log file %s: %s" % (log_path, e.strerror))
+    try:
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        if log_fd > 2:
+            os.close(log_fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        if null != 0:
+            os.dup2(null, 0)
+            os.close(null)
+    except OSError as e:
+        _fail(err_w, "cannot redirect job output to %s: %s" % (log_path, e.strerror), 2)
+    cwd = spec["cwd"]
+    try:
+        os.chdir(cwd)  # as the owner: a directory they cannot enter is refused
+    except OSError as e:
+        _fail(err_w, "cannot enter working directory %s: %s" % (cwd, e.strerror), 2)
+    os.umask(0o022)
+    argv = spec["argv"]
+    try:
+        _execvpe(argv[0], argv, spec["env"])
+    except OSError as e:
+        _fail(err_w, "cannot execute %s: %s" % (argv[0], e.strerror), 2)
+    except Exception as e:  # e.g. an empty argv or NUL in an argument
+        _fail(err_w, "cannot execute %r: %s" % (argv[:1], e), 2)
+
+
+def _execvpe(file, argv, env):
+    """os.execvpe without its lazy imports: after the identity switch the interpreter's own
+    library may be unreadable (e.g. a Python installed under /root)."""
+    if os.sep in file:
+        os.execve(file, argv, env)
+    saved = last = None
+    for directory in env.get("PATH", os.defpath).split(os.pathsep):
+        try:
+            os.execve(os.path.join(directory, file), argv, env)
+        except OSError as e:
+            last = e
+            if e.errno not in (errno.ENOENT, errno.ENOTDIR) and saved is None:
+                saved = e  # e.g. EACCES: more telling than a later "not found"
+    raise saved or last or FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+
+
+def _read_error(fd):
+    chunks = []
+    while True:
+        data = os.read(fd, 4096)  # EINTR is retried by Python after running our handlers
+        if not data:
+            break
+        chunks.append(data)
+    os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace").strip() or None
+
+
+def _run(spec):
+    """Start the job, wait for it; returns (exit_code, signal, started_at, launch_error)."""
+    err_r, err_w = os.pipe()  # CLOEXEC: EOF at a successful exec
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(err_r)
+            _child(spec, err_w)
+        except BaseException as e:  # a malformed spec, …: still a reported launch failure
+            _fail(err_w, "cannot start job: %r" % (e,))
+        finally:
+            os._exit(127)
+    started_at = time.time()
+    os.close(err_w)
+    _State.child = pid
+    try:
+        os.setpgid(pid, pid)  # also here, so killpg works before the child got to it
+    except OSError:
+        pass  # the child already did it (or already exec'd)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)  # pending requests run now
+    launch_error = _read_error(err_r)
+    _, status = os.waitpid(pid, 0)  # EINTR retried (PEP 475)
+    _State.done = True
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    _killpg(signal.SIGKILL)  # leftovers of the job's process group (background children)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, sig, started_at, launch_error
+    code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 255
+    if launch_error is not None:
+        code = 127
+    return code, None, started_at, launch_error
+
+
+def _write_status(path, record):
+    """Atomic and durable: the daemon may read it after a crash of either side."""
+    directory = os.path.dirname(path) or "."
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, json.dumps(record).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def main(argv):
+    # Blocked again in case we were started by hand; handlers run once the child exists.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for sig in _PLANS:
+        signal.signal(sig, _on_request)
+    signal.signal(signal.SIGALRM, _on_alarm)
+    with open(argv[1], "rb") as f:
+        spec = json.load(f)
+    _State.grace = float(spec.get("grace_secs", 5.0))
+    try:
+        code, sig, started_at, launch_error = _run(spec)
+    except Exception as e:  # fork failed, …: still leave a status behind
+        code, sig, started_at, launch_error = 127, None, None, "shepherd: %s" % e
+    _write_status(spec["status_path"], {
+        "version": 1,
+        "job_id": spec["job_id"],
+        "exit_code": code,
+        "signal": sig,
+        "started_at": started_at,
+        "finished_at": time.time(),
+        "launch_error": launch_error,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

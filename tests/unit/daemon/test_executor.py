@@ -1,0 +1,449 @@
+"""Executor + shepherd with real processes: statuses, logs, signals, identity, adoption."""
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from gflow.daemon.executor import Executor, ExitStatus, RunSpec
+
+WAIT = 15.0  # upper bound for any single awaited event
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def make_spec(tmp: Path, job_id: int, argv: list[str], **kw) -> RunSpec:
+    fields = dict(
+        job_id=job_id, argv=argv, cwd=str(tmp),
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GFLOW_TEST": "yes"},
+        uid=os.getuid(), gid=os.getgid(), user=pwd.getpwuid(os.getuid()).pw_name,
+        drop_privileges=False, log_path=str(tmp / f"{job_id}.log"), grace_secs=5.0,
+    )
+    fields.update(kw)
+    return RunSpec(**fields)
+
+
+def sh(script: str) -> list[str]:
+    return ["sh", "-c", script]
+
+
+class Exits:
+    """on_exit callback that turns each job's exit into an awaitable future."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.futures: dict[int, asyncio.Future] = {}
+        self.calls: list[int] = []
+
+    def _future(self, job_id: int) -> asyncio.Future:
+        return self.futures.setdefault(job_id, self.loop.create_future())
+
+    def __call__(self, job_id: int, status: ExitStatus) -> None:
+        self.calls.append(job_id)
+        fut = self._future(job_id)
+        if not fut.done():
+            fut.set_result(status)
+
+    async def wait(self, job_id: int, timeout: float = WAIT) -> ExitStatus:
+        return await asyncio.wait_for(asyncio.shield(self._future(job_id)), timeout)
+
+
+async def wait_for_text(path: Path, text: str, timeout: float = WAIT) -> None:
+    """The job's readiness is only visible in its log; poll it under a deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if text in path.read_text():
+                return
+        except FileNotFoundError:
+            pass
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{text!r} never appeared in {path}")
+
+
+def wait_gone(pid: int, timeout: float = WAIT) -> bool:
+    """True once pid is dead (gone or a zombie waiting for init)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+async def launch_and_wait(tmp: Path, spec: RunSpec) -> tuple[ExitStatus, Executor]:
+    exits = Exits()
+    ex = Executor(str(tmp / "runners"), exits)
+    ex.launch(spec)
+    status = await exits.wait(spec.job_id)
+    ex.close()
+    return status, ex
+
+
+# -- exit statuses and logs ---------------------------------------------------------------------
+
+def test_exit_zero_logs_stdout_and_stderr(tmp_path):
+    async def body():
+        spec = make_spec(tmp_path, 1, sh('echo out; echo err >&2; echo "env=$GFLOW_TEST"; pwd'))
+        exits = Exits()
+        ex = Executor(str(tmp_path / "runners"), exits)
+        pid, create_time = ex.launch(spec)
+        assert pid > 0 and abs(create_time - psutil.Process(pid).create_time()) < 0.05
+        assert ex.is_watched(1)
+        status = await exits.wait(1)
+        assert not ex.is_watched(1)
+        return status, ex
+
+    status, ex = run(body())
+    assert status.exit_code == 0 and status.signal is None
+    assert status.launch_error is None and not status.vanished
+    assert status.started_at <= status.finished_at
+    log = tmp_path / "1.log"
+    assert log.read_text().splitlines() == ["out", "err", "env=yes", str(tmp_path)]
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    runners = tmp_path / "runners"
+    assert stat.S_IMODE(runners.stat().st_mode) == 0o700
+    assert stat.S_IMODE((runners / "1.spec.json").stat().st_mode) == 0o600
+    assert (runners / "1.status.json").exists()
+    ex.cleanup(1)
+    assert sorted(os.listdir(runners)) == []
+
+
+def test_exit_three(tmp_path):
+    status, _ = run(launch_and_wait(tmp_path, make_spec(tmp_path, 2, sh("echo failing; exit 3"))))
+    assert status.exit_code == 3 and status.signal is None and status.launch_error is None
+    assert (tmp_path / "2.log").read_text() == "failing\n"
+
+
+def test_existing_log_is_renamed(tmp_path):
+    (tmp_path / "4.log").write_text("previous run\n")
+    status, _ = run(launch_and_wait(tmp_path, make_spec(tmp_path, 4, ["echo", "new"])))
+    assert status.exit_code == 0
+    assert (tmp_path / "4.log").read_text() == "new\n"
+    old = list(tmp_path.glob("4.log.old.*"))
+    assert len(old) == 1 and old[0].read_text() == "previous run\n"
+
+
+def test_symlink_at_log_path_is_moved_not_followed(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    os.symlink(target, tmp_path / "5.log")
+    status, _ = run(launch_and_wait(tmp_path, make_spec(tmp_path, 5, ["echo", "fresh"])))
+    assert status.exit_code == 0
+    assert target.read_text() == "keep me\n"
+    log = tmp_path / "5.log"
+    assert not log.is_symlink() and log.read_text() == "fresh\n"
+    old = list(tmp_path.glob("5.log.old.*"))
+    assert len(old) == 1 and old[0].is_symlink()
+    assert os.readlink(old[0]) == str(target)
+    suffix = old[0].name.rsplit(".", 1)[1]
+    assert abs(int(suffix) - time.time()) < 60
+
+
+# -- pre-exec failures ------------------------------------------------------------------------------
+
+def test_missing_cwd_is_a_launch_error(tmp_path):
+    missing = tmp_path / "nope"
+    spec = make_spec(tmp_path, 6, ["true"], cwd=str(missing))
+    status, _ = run(launch_and_wait(tmp_path, spec))
+    assert status.exit_code == 127 and status.signal is None
+    assert status.launch_error == (f"cannot enter working directory {missing}: "
+                                   "No such file or directory")
+    assert "cannot enter working directory" in (tmp_path / "6.log").read_text()
+
+
+def test_missing_program_exits_127(tmp_path):
+    spec = make_spec(tmp_path, 7, ["/definitely/not/a/program", "x"])
+    status, _ = run(launch_and_wait(tmp_path, spec))
+    assert status.exit_code == 127
+    assert status.launch_error == ("cannot execute /definitely/not/a/program: "
+                                   "No such file or directory")
+
+
+def test_program_not_on_path_exits_127(tmp_path):
+    spec = make_spec(tmp_path, 8, ["gflow-no-such-program"])
+    status, _ = run(launch_and_wait(tmp_path, spec))
+    assert status.exit_code == 127
+    assert status.launch_error == ("cannot execute gflow-no-such-program: "
+                                   "No such file or directory")
+
+
+# -- signals ----------------------------------------------------------------------------------------
+
+def test_cancel_terminates_within_grace(tmp_path):
+    async def body():
+        exits = Exits()
+        ex = Executor(str(tmp_path / "runners"), exits)
+        ex.launch(make_spec(tmp_path, 10, ["sleep", "30"], grace_secs=5.0))
+        t0 = time.monotonic()
+        assert ex.cancel(10)
+        status = await exits.wait(10)
+        return status, time.monotonic() - t0
+
+    status, elapsed = run(body())
+    assert status.signal == signal.SIGTERM and status.exit_code == 128 + signal.SIGTERM
+    assert elapsed < 5.0
+
+
+def test_cancel_escalates_to_kill_after_grace(tmp_path):
+    async def body():
+        exits = Exits()
+        ex = Executor(str(tmp_path / "runners"), exits)
+        ex.launch(make_spec(tmp_path, 11, sh('trap "" TERM; echo ready; sleep 30'),
+                            grace_secs=0.5))
+        await wait_for_text(tmp_path / "11.log", "ready")
+        t0 = time.monotonic()
+        assert ex.cancel(11)
+        status = await exits.wait(11)
+        return status, time.monotonic() - t0
+
+    status, elapsed = run(body())
+    assert status.signal == signal.SIGKILL and status.exit_code == 128 + signal.SIGKILL
+    assert 0.45 <= elapsed < 5.0
+
+
+def test_timeout_sends_sigint_first(tmp_path):
+    async def body():
+        exits = Exits()
+        ex = Executor(str(tmp_path / "runners"), exits)
+        ex.launch(make_spec(tmp_path, 12,
+                            sh('trap "echo got INT; exit 7" INT; echo ready; sleep 30 & wait')))
+        await wait_for_text(tmp_path / "12.log", "ready")
+        assert ex.timeout(12)
+        return await exits.wait(12)
+
+    status = run(body())
+    assert status.exit_code == 7 and status.signal is None
+    assert "got INT" in (tmp_path / "12.log").read_text()
+
+
+def test_timeout_escalates_int_term_kill(tmp_path):
+    async def body():
+        exits = Exits()
+        ex = Executor(str(tmp_path / "runners"), exits)
+        ex.launch(make_spec(tmp_path, 13, sh('trap "" INT TERM; echo ready; sleep 30'),
+                            grace_secs=0.3))
+        await wait_for_text(tmp_path / "13.log", "ready")
+        t0 = time.monotonic()
+        assert ex.timeout(13)
+        status = await exits.wait(13)
+        return status, time.monotonic() - t0
+
+    status, elapsed = run(body())
+    assert status.signal == signal.SIGKILL
+    assert 0.55 <= elapsed < 5.0  # two grace periods: INT -> TERM -> KILL
+
+
+def test_kill_is_immediate(tmp_path):
+    async def body():
+        exits = Exits()
+        ex = Executor(str(tmp_path / "runners"), exits)
+        ex.launch(make_spec(tmp_path, 14, sh('trap "" INT TERM; echo ready; sleep 30'),
+                            grace_secs=30))
+        await wait_for_text(tmp_path / "14.log", "ready")
+        assert ex.kill(14)
+        status = await exits.wait(14, timeout=5)
+        assert not ex.signal(14, signal.SIGTERM)  # no longer watched
+        return status
+
+    assert run(body()).signal == signal.SIGKILL
+
+
+def test_cancel_right_after_launch_still_reports(tmp_path):
+    # The request reaches the shepherd while it is still starting up.
+    async def body():
+        exits = Exits()
+        ex = Executor(str(tmp_path / "runners"), exits)
+        ex.launch(make_spec(tmp_path, 15, ["sleep", "30"]))
+        assert ex.cancel(15)
+        return await exits.wait(15)
+
+    status = run(body())
+    assert not status.vanished and status.signal == signal.SIGTERM
+
+
+def test_background_children_are_killed(tmp_path):
+    pidfile = tmp_path / "bg.pid"
+    spec = make_spec(tmp_path, 16, sh(f"sleep 300 & echo $! > {pidfile}; exit 0"))
+    status, _ = run(launch_and_wait(tmp_path, spec))
+    assert status.exit_code == 0
+    assert wait_gone(int(pidfile.read_text()))
+
+
+def test_signal_unknown_job(tmp_path):
+    async def body():
+        ex = Executor(str(tmp_path / "runners"), Exits())
+        return ex.signal(99, signal.SIGTERM), ex.cancel(99), ex.is_watched(99)
+
+    assert run(body()) == (False, False, False)
+
+
+# -- adoption after a daemon restart ------------------------------------------------------------------
+
+def test_adopt_live_shepherd(tmp_path):
+    async def body():
+        a = Executor(str(tmp_path / "runners"), Exits())
+        pid, create_time = a.launch(make_spec(tmp_path, 20, sh("sleep 1; echo done")))
+        a.close()  # daemon stops: the job keeps running
+        assert psutil.pid_exists(pid)
+        exits = Exits()
+        b = Executor(str(tmp_path / "runners"), exits)
+        b.adopt(20, pid, create_time)
+        assert b.is_watched(20)
+        assert b.signal(20, 0)  # signals go through B's pidfd
+        return await exits.wait(20), exits.calls
+
+    status, calls = run(body())
+    assert status.exit_code == 0 and not status.vanished
+    assert calls == [20]
+    assert (tmp_path / "20.log").read_text() == "done\n"
+
+
+def test_adopt_collects_status_written_while_unwatched(tmp_path):
+    async def body():
+        a = Executor(str(tmp_path / "runners"), Exits())
+        pid, create_time = a.launch(make_spec(tmp_path, 21, sh("exit 5")))
+        a.close()
+        # Nobody watches: wait (and reap) in a thread so the loop stays free.
+        await asyncio.wait_for(asyncio.to_thread(psutil.Process(pid).wait, WAIT), WAIT)
+        exits = Exits()
+        b = Executor(str(tmp_path / "runners"), exits)
+        b.adopt(21, pid, create_time)
+        return await exits.wait(21)
+
+    status = run(body())
+    assert status.exit_code == 5 and not status.vanished
+
+
+def test_adopt_dead_pid_without_status_is_vanished(tmp_path):
+    proc = subprocess.Popen(["true"])
+    create_time = psutil.Process(proc.pid).create_time()
+    proc.wait()
+
+    async def body():
+        exits = Exits()
+        b = Executor(str(tmp_path / "runners"), exits)
+        b.adopt(22, proc.pid, create_time)
+        assert not b.is_watched(22)
+        return await exits.wait(22)
+
+    status = run(body())
+    assert status.vanished and status.exit_code is None
+
+
+def test_adopt_with_wrong_create_time_is_vanished(tmp_path):
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        async def body():
+            exits = Exits()
+            b = Executor(str(tmp_path / "runners"), exits)
+            b.adopt(23, proc.pid, psutil.Process(proc.pid).create_time() + 10)
+            assert not b.is_watched(23)
+            return await exits.wait(23)
+
+        status = run(body())
+        assert status.vanished
+        assert proc.poll() is None  # a foreign process is never signalled
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_adopt_zombie_is_vanished(tmp_path):
+    proc = subprocess.Popen(["true"])
+    create_time = psutil.Process(proc.pid).create_time()
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+
+    async def body():
+        exits = Exits()
+        b = Executor(str(tmp_path / "runners"), exits)
+        b.adopt(24, proc.pid, create_time)
+        return await exits.wait(24)
+
+    assert run(body()).vanished
+    proc.wait()
+
+
+# -- identity (system mode) -------------------------------------------------------------------------
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+
+
+@pytest.fixture
+def nobody_dir():
+    """A directory owned by nobody under /tmp (pytest's tmp_path is not reachable by nobody)."""
+    entry = pwd.getpwnam("nobody")
+    path = Path(tempfile.mkdtemp(prefix="gflow-exec-"))
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+    yield path, entry
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@needs_root
+def test_drop_privileges_runs_as_owner(tmp_path, nobody_dir):
+    path, entry = nobody_dir
+    spec = make_spec(path, 30, sh("id -u; id -g; id -G; touch made"), uid=entry.pw_uid,
+                     gid=entry.pw_gid, user=entry.pw_name, drop_privileges=True)
+    status, _ = run(launch_and_wait(tmp_path, spec))
+    assert status.exit_code == 0, status
+    log = path / "30.log"
+    uid, gid, groups = log.read_text().splitlines()
+    assert int(uid) == entry.pw_uid and int(gid) == entry.pw_gid
+    assert "0" not in groups.split()  # root's supplementary groups are not kept
+    st = log.stat()
+    assert st.st_uid == entry.pw_uid and stat.S_IMODE(st.st_mode) == 0o600
+    made = (path / "made").stat()
+    assert made.st_uid == entry.pw_uid and stat.S_IMODE(made.st_mode) == 0o644  # umask 022
+
+
+@needs_root
+def test_drop_privileges_refuses_unreachable_cwd(tmp_path, nobody_dir):
+    path, entry = nobody_dir
+    private = Path(tempfile.mkdtemp(prefix="gflow-root-"))  # 0700, root's
+    try:
+        spec = make_spec(path, 31, ["true"], cwd=str(private), uid=entry.pw_uid,
+                         gid=entry.pw_gid, user=entry.pw_name, drop_privileges=True)
+        status, _ = run(launch_and_wait(tmp_path, spec))
+    finally:
+        private.rmdir()
+    assert status.exit_code == 127
+    assert status.launch_error == (f"cannot enter working directory {private}: "
+                                   "Permission denied")
+
+
+@needs_root
+def test_job_never_runs_under_another_uid(tmp_path, nobody_dir):
+    path, entry = nobody_dir
+    # Claims to be nobody's job but asks not to switch: refused rather than run as root.
+    spec = make_spec(path, 32, ["true"], uid=entry.pw_uid, gid=entry.pw_gid,
+                     user=entry.pw_name, drop_privileges=False)
+    status, _ = run(launch_and_wait(tmp_path, spec))
+    assert status.exit_code == 127 and "refusing to run as uid 0" in status.launch_error
+
+
+def test_no_daemon_fds_leak_into_job(tmp_path):
+    leaked = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(leaked, True)  # as a careless library might leave one
+    try:
+        spec = make_spec(tmp_path, 17, ["ls", "/proc/self/fd"])
+        status, _ = run(launch_and_wait(tmp_path, spec))
+    finally:
+        os.close(leaked)
+    assert status.exit_code == 0
+    # 0-2 plus the directory ls itself opened to list
+    assert sorted(map(int, (tmp_path / "17.log").read_text().split())) == [0, 1, 2, 3]
