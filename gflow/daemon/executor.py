@@ -81,6 +81,7 @@ class Executor:
     def __init__(self, runners_dir: str, on_exit: Callable[[int, ExitStatus], None]) -> None:
         self._dir = os.path.abspath(runners_dir)
         os.makedirs(self._dir, mode=0o700, exist_ok=True)
+        os.chmod(self._dir, 0o700)  # specs carry whole environments: keep them private
         self._on_exit = on_exit
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._watched: dict[int, _Watch] = {}
@@ -119,9 +120,14 @@ class Executor:
                    (os.POSIX_SPAWN_OPEN, 2, err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                     0o600)]
         actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()]
-        pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", SHEPHERD, spec_path],
-                             os.environ, file_actions=actions, setsid=True,
-                             setsigmask=_SHEPHERD_MASK, setsigdef=_SHEPHERD_SIGDEF)
+        try:
+            pid = os.posix_spawn(sys.executable,
+                                 [sys.executable, "-I", "-S", SHEPHERD, spec_path],
+                                 os.environ, file_actions=actions, setsid=True,
+                                 setsigmask=_SHEPHERD_MASK, setsigdef=_SHEPHERD_SIGDEF)
+        except OSError:
+            self.cleanup(job_id)
+            raise
         pidfd = os.pidfd_open(pid)  # our child and not yet reaped: it is this process
         try:
             create_time = psutil.Process(pid).create_time()
