@@ -128,10 +128,15 @@ class Server:
             open_backend(self.config.gpu),
             lambda on_exit: Executor(self.dirs.runners_dir, on_exit),
         )
-        if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
-            os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
-        server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
-        self._secure_socket()
+        inherited = systemd_socket()
+        if inherited is not None:
+            # socket activation: systemd created the socket with the unit's mode and owner
+            server = await asyncio.start_unix_server(self._client, sock=inherited, backlog=1024)
+        else:
+            if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
+                os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
+            server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
+            self._secure_socket()
         self.engine.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
@@ -142,10 +147,11 @@ class Server:
         finally:
             server.close()
             self.engine.close()
-            try:
-                os.unlink(self.dirs.socket)
-            except FileNotFoundError:
-                pass
+            if inherited is None:
+                try:
+                    os.unlink(self.dirs.socket)
+                except FileNotFoundError:
+                    pass
             self.store.close()
             self._lock.release()
             log.info("gflowd stopped; running jobs keep running and are re-adopted at the next start")
@@ -242,6 +248,17 @@ class Server:
             return decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
+
+
+def systemd_socket() -> Optional[socket.socket]:
+    """The listening socket systemd passed (sd_listen_fds protocol), if any."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)  # not for the jobs' shepherds
+    sock = socket.socket(fileno=3)
+    os.set_inheritable(3, False)
+    return sock
 
 
 def run_foreground(config: Config, dirs: DaemonPaths) -> int:
