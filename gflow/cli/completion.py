@@ -23,8 +23,17 @@ def file_name(tool: str, shell: str) -> str:
     return {"bash": tool, "zsh": f"_{tool}", "fish": f"{tool}.fish"}[shell]
 
 
+def generator_version() -> str:
+    from importlib.metadata import version
+
+    return version("argcomplete")
+
+
 def generate(directory: str) -> list[str]:
-    """Write every tool's script for every shell under `directory/<shell>/`."""
+    """Write every tool's script for every shell under `directory/<shell>/`, and record the
+    argcomplete version that made them (other versions legitimately write other text)."""
+    with open(os.path.join(directory, "GENERATOR"), "w") as f:
+        f.write(f"argcomplete {generator_version()}\n")
     written = []
     for shell in SHELLS:
         os.makedirs(os.path.join(directory, shell), exist_ok=True)
