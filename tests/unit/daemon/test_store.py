@@ -1,0 +1,61 @@
+"""SQLite store: round trips, raw listing, schema versions, never overwriting bad data."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from gflow.daemon.store import SCHEMA_VERSION, JobStore, StoreError
+from gflow.protocol import Job, JobState
+
+
+def _job(i, state=JobState.QUEUED, user="a", **kw):
+    return Job(id=i, state=state, user=user, owner_uid=1000, submitted_at=float(i), **kw)
+
+
+def test_round_trip_and_queries(tmp_path):
+    store = JobStore(str(tmp_path / "g.db"))
+    store.insert_jobs([_job(1), _job(2, user="b"), _job(3, group_id="g1")], {1: {"K": "V"}})
+    assert store.max_id() == 3
+    assert store.get_env(1) == {"K": "V"} and store.get_env(2) == {}
+    done = store.get(2)
+    done.state = JobState.FINISHED
+    store.save_jobs([done])
+    assert [j.id for j in store.load_active()] == [1, 3]
+    assert store.state_of(2) is JobState.FINISHED and store.state_of(9) is None
+    assert len(store.query_raw(states=[JobState.FINISHED])) == 1
+    assert len(store.query_raw(users=["a"], since=2.0)) == 1
+    assert [j.id for j in store.group_jobs("g1")] == [3]
+    assert store.recent_ids_of(1000, 2) == [3, 2]
+    store.set_meta("allowed_gpus", [0, 1])
+    assert store.get_meta("allowed_gpus") == [0, 1]
+    store.close()
+    reopened = JobStore(str(tmp_path / "g.db"))
+    assert reopened.get(3).group_id == "g1"
+
+
+def test_schema_version_is_recorded(tmp_path):
+    JobStore(str(tmp_path / "g.db")).close()
+    db = sqlite3.connect(tmp_path / "g.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_schema_is_refused_not_touched(tmp_path):
+    path = tmp_path / "g.db"
+    JobStore(str(path)).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer than this gflow"):
+        JobStore(str(path))
+
+
+def test_corrupt_database_is_kept_and_refused(tmp_path):
+    path = tmp_path / "g.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="a copy was kept"):
+        JobStore(str(path))
+    assert path.read_bytes().startswith(b"this is not a database")
+    assert list(tmp_path.glob("g.db.corrupt.*"))
