@@ -32,7 +32,7 @@ class Daemon:
             d.mkdir(parents=True, exist_ok=True)
         self.runtime.chmod(0o700)
         (self.home / ".config" / "gflow" / "gflow.yaml").write_text(
-            "gpu:\n  backend: none\n" + config
+            ("" if "gpu:" in config else "gpu:\n  backend: none\n") + config
         )
         self.env = {
             k: v for k, v in os.environ.items()

@@ -102,6 +102,7 @@ class Server:
         self._decode_request = msgspec.msgpack.Decoder(Request).decode
         self._encode = msgspec.msgpack.Encoder().encode
         self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
+        self._poll_task: Optional[asyncio.Task] = None
 
     # ------------------------------------------------------------------ lifecycle
     def prepare(self) -> None:
@@ -138,6 +139,8 @@ class Server:
             server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
             self._secure_socket()
         self.engine.start()
+        if self.engine.gpus.devices():
+            self._poll_task = asyncio.create_task(self._poll_gpu_processes())
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored: restart to reload config"))
@@ -146,6 +149,8 @@ class Server:
             await self._stop.wait()
         finally:
             server.close()
+            if self._poll_task is not None:
+                self._poll_task.cancel()
             self.engine.close()
             if inherited is None:
                 try:
@@ -155,6 +160,16 @@ class Server:
             self.store.close()
             self._lock.release()
             log.info("gflowd stopped; running jobs keep running and are re-adopted at the next start")
+
+    async def _poll_gpu_processes(self) -> None:
+        """NVML offers no events: ask for compute processes periodically, off the loop."""
+        loop = asyncio.get_running_loop()
+        backend = self.engine.gpus
+        while True:
+            pids = await loop.run_in_executor(None, backend.compute_pids)
+            if backend.apply_processes(pids, set(self.engine.gpu_holders())):
+                self.engine.request_pass()
+            await asyncio.sleep(self.config.daemon.gpu_poll_interval_secs)
 
     def _secure_socket(self) -> None:
         path = self.dirs.socket

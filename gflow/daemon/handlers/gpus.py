@@ -18,6 +18,7 @@ def info(ctx, caller, params) -> GpusResult:
             memory_mb=gpu.memory_mb,
             available=gpu.available and holder is None,
             allowed=allowed is None or gpu.index in allowed,
+            reason=None if holder else engine.gpus.reason(gpu.index),
             job_ids=[holder.id] if holder else [],
             run_names=[holder.run_name] if holder else [],
         ))
