@@ -144,6 +144,9 @@ class Server:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored: restart to reload config"))
+        if self.config.executor.type == "tmux":
+            log.warning("executor.type 'tmux' is not available in this gflow; jobs run with the process "
+                        "executor (output goes to the log file directly)")
         log.info("gflowd serving on %s (%s mode, pid %d)", self.dirs.socket, self.dirs.mode, os.getpid())
         try:
             await self._stop.wait()

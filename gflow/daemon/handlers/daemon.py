@@ -36,7 +36,7 @@ def status(ctx, caller, params) -> StatusResult:
         mode=ctx.dirs.mode,
         socket=ctx.dirs.socket,
         state_dir=ctx.dirs.state_dir,
-        executor=ctx.config.executor.type,
+        executor="process",  # the only executor; a configured tmux is reported at start-up
         gpu_total=len(devices),
         gpu_available=sum(1 for g in devices if g.available and g.index not in busy),
         jobs_active=len(engine.jobs),
