@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
@@ -139,6 +139,8 @@ class Job(Struct, kw_only=True, omit_defaults=True):
     user: str = "unknown"
     # naming and bookkeeping
     run_name: str = ""
+    # the sanitised `--name` request, kept so redo and retries can name their job alike (8.28)
+    requested_name: Optional[str] = None
     project: Optional[str] = None
     redone_from: Optional[int] = None
     retried_from: Optional[int] = None
@@ -170,6 +172,9 @@ class Job(Struct, kw_only=True, omit_defaults=True):
     runner_pid: Optional[int] = None
     runner_started: Optional[float] = None  # psutil create_time, to never trust a bare pid
     alive: Optional[bool] = None  # transient, only in answers for Running jobs
+    # the job whose stored environment this one runs with: a batch stores its snapshot once,
+    # and retries/redos reuse their source's (None: the job's own row)
+    env_from: Optional[int] = None
 
     @property
     def code(self) -> str:
@@ -186,7 +191,8 @@ class JobSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     command: Optional[str] = None
     script: Optional[str] = None
     run_dir: str
-    env: dict[str, str] = {}
+    # None: the request's shared `SubmitParams.env` (a 10,000-job array sends it once)
+    env: Optional[dict[str, str]] = None
     conda_env: Optional[str] = None
     parameters: dict[str, str] = {}
     task_id: Optional[int] = None
@@ -212,6 +218,8 @@ class JobSpec(Struct, kw_only=True, forbid_unknown_fields=True):
 
 class SubmitParams(Struct, kw_only=True, forbid_unknown_fields=True):
     jobs: list[JobSpec]
+    # environment snapshot for every job whose spec carries none; stored once per request
+    env: Optional[dict[str, str]] = None
     # one group (fresh UUID) for all jobs of this request, limited to max_concurrent
     group_max_concurrent: Optional[Positive] = None
 
@@ -269,23 +277,67 @@ class WaitParams(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    """Fields of `gjob update`; UNSET = leave alone, None = clear."""
+    """Fields of `gjob update`; UNSET = leave alone, None = clear (where clearing makes sense).
+
+    Dependencies are one list (`depends_on_ids` + `dependency_mode`): unlike upstream (8.18)
+    there is no second slot that an update could forget to replace.
+    """
 
     ids: list[int]
-    command: Any = msgspec.UNSET
-    script: Any = msgspec.UNSET
-    gpus: Any = msgspec.UNSET
-    conda_env: Any = msgspec.UNSET
-    priority: Any = msgspec.UNSET
-    parameters: Any = msgspec.UNSET
-    time_limit: Any = msgspec.UNSET
-    memory_limit_mb: Any = msgspec.UNSET
-    gpu_memory_limit_mb: Any = msgspec.UNSET
-    depends_on_ids: Any = msgspec.UNSET
-    dependency_mode: Any = msgspec.UNSET
-    auto_cancel_on_dependency_failure: Any = msgspec.UNSET
-    max_concurrent: Any = msgspec.UNSET
-    max_retries: Any = msgspec.UNSET
+    command: Union[str, UnsetType] = UNSET
+    script: Union[str, UnsetType] = UNSET
+    gpus: Union[NonNegative, UnsetType] = UNSET
+    conda_env: Union[Optional[str], UnsetType] = UNSET
+    priority: Union[Priority, UnsetType] = UNSET
+    parameters: Union[dict[str, str], UnsetType] = UNSET  # replaces the whole map
+    time_limit: Union[Optional[NonNegative], UnsetType] = UNSET
+    memory_limit_mb: Union[Optional[NonNegative], UnsetType] = UNSET
+    gpu_memory_limit_mb: Union[Optional[NonNegative], UnsetType] = UNSET
+    depends_on_ids: Union[list[Positive], UnsetType] = UNSET
+    dependency_mode: Union[DependencyMode, UnsetType] = UNSET
+    auto_cancel_on_dependency_failure: Union[bool, UnsetType] = UNSET
+    max_concurrent: Union[Optional[Positive], UnsetType] = UNSET
+    max_retries: Union[Optional[NonNegative], UnsetType] = UNSET  # None: back to 0
+
+
+class UpdateResult(Struct, kw_only=True):
+    """Per id: the fields that changed (SPEC 1.3.5 order), or why nothing did."""
+
+    updated: list[tuple[int, list[str]]] = []
+    errors: list[tuple[int, str]] = []
+
+
+class RedoParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    """`gjob redo`: a new job from a finished one, with optional overrides (SPEC 1.3.6, 3.8)."""
+
+    ref: str  # id, `@` or `@~N`
+    gpus: Optional[NonNegative] = None
+    priority: Optional[Priority] = None
+    depends_on: Optional[str] = None  # replaces the dependencies with this one job (id, @, @~N)
+    clear_deps: bool = False  # wins over depends_on
+    time_limit: Optional[NonNegative] = None
+    memory_limit_mb: Optional[NonNegative] = None
+    gpu_memory_limit_mb: Optional[NonNegative] = None
+    conda_env: Optional[str] = None
+    cascade: bool = False
+    # the caller's environment; None: the source job's stored one
+    env: Optional[dict[str, str]] = None
+
+
+class RedoResult(Struct, kw_only=True):
+    source_id: int
+    job: Job  # the new job, as created
+    # --cascade: (old id, new id, new run name), in the order they were created
+    cascade: list[tuple[int, int, str]] = []
+    # dependents --cascade left alone: (id, why), e.g. another user's job
+    skipped: list[tuple[int, str]] = []
+
+
+class OutcomeParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    """`gcancel --finish/--fail`: report how a Running job's payload ended."""
+
+    id: int
+    success: bool
 
 
 class Empty(Struct, forbid_unknown_fields=True):

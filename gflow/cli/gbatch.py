@@ -156,34 +156,55 @@ def _merge_directives(args, script_text: str) -> None:
 
 
 # ---------------------------------------------------------------------------- specs
+def _flag(flag: str, fn, text: str):
+    """Apply a value parser; its error says which flag and value it was about, keeping
+    SPEC's message whole (`--time 'abc': Invalid time format. ...`)."""
+    try:
+        return fn(text)
+    except ValueError as e:
+        message = str(e)
+        raise CliError(message if flag in message else f"{flag} '{text}': {message}") from None
+
+
+def _dependency_flag(args) -> str | None:
+    for flag, value in (("--depends-on", args.depends_on), ("--depends-on-all", args.depends_on_all),
+                        ("--depends-on-any", args.depends_on_any)):
+        if value is not None:
+            return flag
+    return None
+
+
 def _resolve_values(args) -> dict:
     from ..core import parse
 
     values: dict = {}
     if args.time is not None:
-        values["time_limit"] = parse.parse_time_limit(args.time)
+        values["time_limit"] = _flag("--time", parse.parse_time_limit, args.time)
     if args.memory is not None:
-        values["memory_limit_mb"] = parse.parse_memory(args.memory)
+        values["memory_limit_mb"] = _flag("--memory", parse.parse_memory, args.memory)
     if args.gpu_memory is not None:
-        values["gpu_memory_limit_mb"] = parse.parse_memory(args.gpu_memory)
+        values["gpu_memory_limit_mb"] = _flag("--gpu-memory", parse.parse_memory, args.gpu_memory)
     if args.begin is not None:
         from datetime import datetime
 
-        values["scheduled_at"] = parse.parse_begin(args.begin, datetime.now().astimezone())
+        now = datetime.now().astimezone()
+        values["scheduled_at"] = _flag("--begin", lambda t: parse.parse_begin(t, now), args.begin)
     if args.shared and args.gpu_memory is None:
         raise CliError("Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared.")
     if args.notify_email:
-        values["notify_emails"] = [parse.validate_email(e) for e in args.notify_email]
+        values["notify_emails"] = [_flag("--notify-email", parse.validate_email, e) for e in args.notify_email]
     if args.notify_on:
         values["notify_on"] = parse.parse_notify_on(args.notify_on)
     if args.depends_on is not None:
-        values["depends_on"] = [str(parse.parse_dependency(args.depends_on))]
+        values["depends_on"] = [str(_flag("--depends-on", parse.parse_dependency, args.depends_on))]
     elif args.depends_on_all is not None:
-        values["depends_on"] = [str(d) for d in parse.parse_dependency_list(args.depends_on_all)]
+        values["depends_on"] = [str(d) for d in _flag("--depends-on-all", parse.parse_dependency_list, args.depends_on_all)]
     elif args.depends_on_any is not None:
-        values["depends_on"] = [str(d) for d in parse.parse_dependency_list(args.depends_on_any)]
+        values["depends_on"] = [str(d) for d in _flag("--depends-on-any", parse.parse_dependency_list, args.depends_on_any)]
         values["dependency_mode"] = "Any"
     if args.project is not None:
+        # length is checked here; the known/required policy is the daemon's to apply
+        _flag("--project", lambda t: parse.normalize_project(t, [], False), args.project)
         values["project"] = args.project
     return values
 
@@ -209,17 +230,20 @@ def _jobs(args, command, script) -> tuple[list[dict], str]:
     if args.array and (args.param or args.param_file):
         raise CliError(f"Cannot use both {'--param' if args.param else '--param-file'} and --array together")
     if args.array:
-        return [dict(base, task_id=t) for t in parse.parse_array(args.array)], "array"
+        return [dict(base, task_id=t) for t in _flag("--array", parse.parse_array, args.array)], "array"
     if args.param or args.param_file:
         rows = None
         if args.param_file:
             try:
                 with open(args.param_file, newline="") as f:
                     text = f.read()
-            except OSError:
-                raise CliError(f"Failed to read parameter file: {args.param_file}") from None
-            rows = parse.parse_param_csv(text)
-        combos = parse.expand_params([parse.parse_param(p) for p in args.param or []], rows)
+            except OSError as e:
+                raise CliError(f"--param-file '{args.param_file}': Failed to read parameter file: {e.strerror}") from None
+            try:
+                rows = parse.parse_param_csv(text)
+            except ValueError as e:
+                raise CliError(f"--param-file '{args.param_file}': {e}") from None
+        combos = parse.expand_params([_flag("--param", parse.parse_param, p) for p in args.param or []], rows)
         jobs = []
         for params in combos:
             name = names.render_template(args.name_template, params) if args.name_template else args.name
@@ -288,24 +312,49 @@ def cmd_submit(args) -> int:
     if args.dry_run:
         _dry_run(jobs, mode)
         return 0
-    from ..protocol import JobSpec
+    from ..protocol import GflowError, JobSpec, SubmitParams, SubmitResult
 
-    env = dict(os.environ)
     cwd = os.getcwd()
-    specs = [JobSpec(run_dir=cwd, env=env, **job) for job in jobs]
+    # the environment snapshot travels once for the whole request, however many jobs
+    specs = [JobSpec(run_dir=cwd, **job) for job in jobs]
     group_limit = args.max_concurrent if mode != "single" and args.max_concurrent else None
+    params = SubmitParams(jobs=specs, env=dict(os.environ), group_max_concurrent=group_limit)
     with connect(args) as client:
-        result = client.submit_many(specs, max_concurrent=group_limit)
+        try:
+            result = client.call("jobs.submit", params, SubmitResult)
+        except GflowError as e:
+            raise CliError(_name_rejected_flag(args, e.message)) from None
+        lines = []
         if result.group_id:
             first = result.jobs[0][0]
-            print(f"Submitted {len(result.jobs)} batch jobs with group_id: {result.group_id}")
-            print(f"  (You can update the limit with: gctl set-limit {first} <N>)")
-        for job_id, run_name in result.jobs:
-            print(f"Submitted batch job {job_id} ({run_name})")
+            lines.append(f"Submitted {len(result.jobs)} batch jobs with group_id: {result.group_id}")
+            lines.append(f"  (You can update the limit with: gctl set-limit {first} <N>)")
+        lines += [f"Submitted batch job {job_id} ({run_name})" for job_id, run_name in result.jobs]
+        print("\n".join(lines))
         if args.wait:
             sys.stdout.flush()
             return _wait(client, [j for j, _ in result.jobs])
     return 0
+
+
+# daemon refusals that are about one flag's value, by the start of their (SPEC) text
+_DAEMON_FLAG_ERRORS = (
+    ("Dependency job ", None),
+    ("Cannot resolve dependency", None),
+    ("Circular dependency", None),
+    ("Project ", "--project"),
+    ("Unknown project", "--project"),
+)
+
+
+def _name_rejected_flag(args, message: str) -> str:
+    """Say which flag a daemon refusal is about when its text does not."""
+    for prefix, flag in _DAEMON_FLAG_ERRORS:
+        if message.startswith(prefix):
+            flag = flag or _dependency_flag(args)
+            if flag and flag not in message:
+                return f"{flag}: {message}"
+    return message
 
 
 def _wait(client, ids: list[int]) -> int:

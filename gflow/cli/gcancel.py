@@ -1,5 +1,9 @@
 # PYTHON_ARGCOMPLETE_OK
-"""gcancel: cancel jobs by id list (`42`, `1,3,5-7`; several arguments are fine too)."""
+"""gcancel: cancel jobs by id list (`42`, `1,3,5-7`; several arguments are fine too).
+
+Hidden: `--finish ID` / `--fail ID` record a Running job's outcome by hand (owner or admin);
+the daemon then stops a payload that is still running. An explicit fail is never retried.
+"""
 from __future__ import annotations
 
 import argparse
@@ -16,8 +20,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("ids", nargs="*", metavar="LIST", help="job ids and ranges: 42, 1,2,3, 1-5, 1,3,5-7")
     parser.add_argument("--dry-run", action="store_true", help="show what would be cancelled, and what depends on it")
     parser.add_argument("--cancel", "--kill", action="store_true", help=argparse.SUPPRESS)
+    outcome = parser.add_mutually_exclusive_group()
+    outcome.add_argument("--finish", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
+    outcome.add_argument("--fail", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
     add_global_options(parser)
     return parser
+
+
+def _job_id(text: str) -> int:
+    if not (text.strip().isascii() and text.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"invalid job id '{text}'")
+    return int(text)
 
 
 def parse_ids(words: list[str]) -> list[int]:
@@ -30,8 +43,10 @@ def parse_ids(words: list[str]) -> list[int]:
 
 
 def cmd(args) -> int:
+    if args.finish is not None or args.fail is not None:
+        return _report_outcome(args)
     if not args.ids:
-        raise CliError("No job ids given. Usage: gcancel [--dry-run] <LIST>, e.g. gcancel 1,3,5-7")
+        raise CliError("No command specified. Use --finish <id>, --fail <id>, or provide job IDs to cancel")
     ids = parse_ids(args.ids)
     with connect(args) as client:
         if args.dry_run:
@@ -42,6 +57,19 @@ def cmd(args) -> int:
     for job_id, message in result.errors:
         print(f"{PROG}: error: {message}", file=sys.stderr)
     return 1 if result.errors else 0
+
+
+def _report_outcome(args) -> int:
+    from ..protocol import GflowError, OutcomeParams
+
+    success = args.finish is not None
+    job_id = args.finish if success else args.fail
+    with connect(args) as client:
+        try:
+            client.call("jobs.outcome", OutcomeParams(id=job_id, success=success))
+        except GflowError as e:
+            raise CliError(f"Failed to {'finish' if success else 'fail'} job: {e.message}") from None
+    return 0
 
 
 def _dry_run(client, ids: list[int]) -> int:

@@ -1,7 +1,8 @@
 # PYTHON_ARGCOMPLETE_OK
-"""gjob: per-job operations — show, log, hold, release, wait (update and redo build on these).
+"""gjob: per-job operations — show, log, hold, release, update, redo, wait.
 
 ONE is an id, `@` (your latest job) or `@~N`; LIST is ids and ranges (`1,3,5-7`).
+Values are checked before the daemon is contacted, so a typo never half-applies.
 """
 from __future__ import annotations
 
@@ -11,6 +12,26 @@ import sys
 from .common import CliError, Parser, add_global_options, add_version, connect, run
 
 PROG = "gjob"
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count '{text}' (expected a non-negative integer)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid priority '{text}' (expected an integer 0-255)") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"priority {value} is not in 0..255")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -29,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_global_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
     parser.add_argument("-q", "--quiet", action="count", default=0, help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True, parser_class=Parser)
 
     show = sub.add_parser("show", aliases=["s"], help="show every detail of jobs")
     show.add_argument("ids", metavar="LIST")
@@ -48,10 +69,173 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("ids", metavar="LIST")
     release.add_argument("--at", metavar="TIME", help="and not before this begin time")
 
+    _add_update(sub)
+    _add_redo(sub)
+
     wait = sub.add_parser("wait", aliases=["w"], help="wait until jobs end; exit 1 if any did not finish OK")
     wait.add_argument("refs", nargs="+", metavar="ONE|LIST")
     wait.add_argument("--timeout", type=float, metavar="SECONDS")
     return parser
+
+
+def _add_update(sub) -> None:
+    p = sub.add_parser(
+        "update", aliases=["u"], help="change queued or held jobs",
+        description="Change queued or held jobs. The same changes apply to every id in LIST.",
+    )
+    p.add_argument("ids", metavar="LIST")
+    p.add_argument("-c", "--command", metavar="CMD", help="new command (a script job becomes a command job)")
+    p.add_argument("-s", "--script", metavar="PATH", help="new script (a command job becomes a script job)")
+    p.add_argument("-g", "--gpus", type=_count, metavar="N", help="GPUs to allocate")
+    p.add_argument("-e", "--conda-env", metavar="ENV", help="conda environment")
+    p.add_argument("--clear-conda-env", action="store_true", help="no conda environment")
+    p.add_argument("-p", "--priority", type=_priority, metavar="0-255", help="priority")
+    p.add_argument("-t", "--time-limit", metavar="TIME", help="time limit: HH:MM:SS, MM:SS or minutes")
+    p.add_argument("--clear-time-limit", action="store_true", help="no time limit")
+    p.add_argument("-m", "--memory-limit", metavar="MEM", help="host memory budget, e.g. 16G")
+    p.add_argument("--clear-memory-limit", action="store_true", help="no host memory budget")
+    p.add_argument("--gpu-memory", "--max-gpu-mem", metavar="MEM", help="per-GPU memory budget")
+    p.add_argument("--clear-gpu-memory-limit", action="store_true", help="no per-GPU memory budget")
+    p.add_argument("-d", "--depends-on", metavar="IDS", help="replace dependencies (all must succeed)")
+    p.add_argument("--depends-on-all", metavar="IDS", help="replace dependencies: all must succeed")
+    p.add_argument("--depends-on-any", metavar="IDS", help="replace dependencies: one success is enough")
+    p.add_argument("--auto-cancel-on-dep-failure", action="store_true", help="cancel when a dependency fails")
+    p.add_argument("--no-auto-cancel-on-dep-failure", action="store_true", help="stay queued when a dependency fails")
+    p.add_argument("--max-concurrent", type=_positive, metavar="N", help="this job's group limit")
+    p.add_argument("--clear-max-concurrent", action="store_true", help="no group limit for this job")
+    p.add_argument("--max-retries", type=_count, metavar="N", help="automatic retries after a failure")
+    p.add_argument("--clear-max-retries", action="store_true", help="no automatic retries")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="replace ALL parameters with these (repeatable)")
+
+
+def _add_redo(sub) -> None:
+    p = sub.add_parser(
+        "redo", help="submit a finished job again",
+        description="Submit a new job doing what a finished, failed, cancelled or timed-out job did.",
+    )
+    p.add_argument("ref", metavar="ONE", help="job id, @ or @~N")
+    p.add_argument("-g", "--gpus", type=_count, metavar="N", help="GPUs for the new job")
+    p.add_argument("-p", "--priority", type=_priority, metavar="0-255", help="priority for the new job")
+    p.add_argument("-d", "--depends-on", metavar="ONE", help="depend on this job instead (id, @, @~N)")
+    p.add_argument("-t", "--time", metavar="TIME", help="time limit for the new job")
+    p.add_argument("-m", "--memory", metavar="MEM", help="host memory budget for the new job")
+    p.add_argument("--gpu-memory", "--max-gpu-mem", metavar="MEM", help="per-GPU memory budget")
+    p.add_argument("-e", "--conda-env", metavar="ENV", help="conda environment for the new job")
+    p.add_argument("--clear-deps", action="store_true", help="no dependencies (wins over -d)")
+    p.add_argument("--cascade", action="store_true", help="also redo the jobs cancelled because this one failed")
+    p.add_argument("--current-env", action="store_true",
+                   help="run with this shell's environment instead of the original job's")
+
+
+def _flag(flag: str, fn, text: str):
+    """Apply a parser; its error names the flag and the value (SPEC texts kept whole)."""
+    try:
+        return fn(text)
+    except ValueError as e:
+        raise CliError(f"{flag} '{text}': {e}") from None
+
+
+def _dependency_ids(text: str) -> list[int]:
+    ids: list[int] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if not (item.isascii() and item.isdigit()) or int(item) < 1:
+            raise ValueError(f"Invalid dependency ID: {item}")
+        if int(item) not in ids:
+            ids.append(int(item))
+    if not ids:
+        raise ValueError("Dependency list cannot be empty")
+    return ids
+
+
+def _update_params(args):
+    """The one UpdateParams sent for every id (SPEC 1.3.5 precedence rules applied here)."""
+    from ..core.parse import parse_kv, parse_memory, parse_time_limit
+    from ..protocol import DependencyMode, UpdateParams
+
+    fields: dict = {}
+    if args.command is not None:
+        fields["command"] = args.command
+    if args.script is not None:
+        import os
+
+        fields["script"] = os.path.abspath(args.script)
+    if args.gpus is not None:
+        fields["gpus"] = args.gpus
+    if args.conda_env is not None:
+        fields["conda_env"] = args.conda_env
+    elif args.clear_conda_env:
+        fields["conda_env"] = None
+    if args.priority is not None:
+        fields["priority"] = args.priority
+    if args.param:
+        fields["parameters"] = dict(_flag("--param", parse_kv, p) for p in args.param)
+    if args.time_limit is not None:
+        fields["time_limit"] = _flag("--time-limit", parse_time_limit, args.time_limit)
+    elif args.clear_time_limit:
+        fields["time_limit"] = None
+    if args.memory_limit is not None:
+        fields["memory_limit_mb"] = _flag("--memory-limit", parse_memory, args.memory_limit)
+    elif args.clear_memory_limit:
+        fields["memory_limit_mb"] = None
+    if args.gpu_memory is not None:
+        fields["gpu_memory_limit_mb"] = _flag("--gpu-memory", parse_memory, args.gpu_memory)
+    elif args.clear_gpu_memory_limit:
+        fields["gpu_memory_limit_mb"] = None
+    for flag, value, mode in (
+        ("--depends-on-all", args.depends_on_all, DependencyMode.ALL),
+        ("--depends-on-any", args.depends_on_any, DependencyMode.ANY),
+        ("--depends-on", args.depends_on, DependencyMode.ALL),
+    ):
+        if value is not None:
+            fields["depends_on_ids"] = _flag(flag, _dependency_ids, value)
+            fields["dependency_mode"] = mode
+            break
+    if args.auto_cancel_on_dep_failure:
+        fields["auto_cancel_on_dependency_failure"] = True
+    elif args.no_auto_cancel_on_dep_failure:
+        fields["auto_cancel_on_dependency_failure"] = False
+    if args.max_concurrent is not None:
+        fields["max_concurrent"] = args.max_concurrent
+    elif args.clear_max_concurrent:
+        fields["max_concurrent"] = None
+    if args.max_retries is not None:
+        fields["max_retries"] = args.max_retries
+    elif args.clear_max_retries:
+        fields["max_retries"] = None
+    if not fields:
+        raise CliError("No updates specified. Use --help to see available options.")
+    return UpdateParams(ids=_ids(args.ids), **fields)
+
+
+def _redo_params(args):
+    from ..core.parse import parse_dependency, parse_memory, parse_time_limit
+    from ..protocol import RedoParams
+
+    fields: dict = {}
+    if args.time is not None:
+        fields["time_limit"] = _flag("--time", parse_time_limit, args.time)
+    if args.memory is not None:
+        fields["memory_limit_mb"] = _flag("--memory", parse_memory, args.memory)
+    if args.gpu_memory is not None:
+        fields["gpu_memory_limit_mb"] = _flag("--gpu-memory", parse_memory, args.gpu_memory)
+    if args.depends_on is not None and not args.clear_deps:
+        fields["depends_on"] = str(_flag("--depends-on", parse_dependency, args.depends_on))
+    if args.current_env:
+        import os
+
+        fields["env"] = dict(os.environ)
+    return RedoParams(
+        ref=str(_one_ref(args.ref)), gpus=args.gpus, priority=args.priority, conda_env=args.conda_env,
+        clear_deps=args.clear_deps, cascade=args.cascade, **fields,
+    )
+
+
+def _one_ref(text: str):
+    from ..core.parse import parse_job_ref
+
+    return parse_job_ref(text)
 
 
 def _ids(text: str) -> list[int]:
@@ -114,14 +298,19 @@ def cmd_hold(args, client) -> int:
     return _act(client, _ids(args.ids), ("hold", {}), "Job {id} put on hold.")
 
 
+def _release_at(args):
+    """`--at` is parsed before any job is touched (SPEC 1.3.4)."""
+    if args.at is None:
+        return None
+    from datetime import datetime
+
+    from ..core.parse import parse_begin
+
+    return _flag("--at", lambda t: parse_begin(t, datetime.now().astimezone()), args.at)
+
+
 def cmd_release(args, client) -> int:
-    at = None
-    if args.at is not None:
-        from datetime import datetime
-
-        from ..core.parse import parse_begin
-
-        at = parse_begin(args.at, datetime.now().astimezone())
+    at = args.prepared
     ids = _ids(args.ids)
     if at is None:
         return _act(client, ids, ("release", {}), "Job {id} released back to queue.")
@@ -131,6 +320,62 @@ def cmd_release(args, client) -> int:
         client, ids, ("release", {"at": at}),
         "Job {id} released back to queue (scheduled to start at " + utc_stamp(at) + ").",
     )
+
+
+def cmd_update(args, client) -> int:
+    from ..protocol import UpdateResult
+
+    result = client.call("jobs.update", args.prepared, UpdateResult)
+    for job_id, fields in result.updated:
+        print(f"Job {job_id} updated successfully.")
+        print(f"  UpdatedFields={', '.join(fields)}")
+    for job_id, message in result.errors:
+        print(f"Error updating job {job_id}: Failed to update job: {message}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def cmd_redo(args, client) -> int:
+    from ..core import display
+    from ..protocol import GpuSharing, RedoResult
+
+    result = client.call("jobs.redo", args.prepared, RedoResult)
+    job = result.job
+    lines = [f"Resubmitting job {result.source_id} with parameters:"]
+    if job.script is not None:
+        lines.append(f"  Script={job.script}")
+    else:
+        lines.append(f"  Command={job.command}")
+    lines.append(f"  GPUs={job.gpus}")
+    if job.gpu_sharing_mode is GpuSharing.SHARED:
+        lines.append("  GPUSharing=shared")
+    lines.append(f"  Priority={job.priority}")
+    if job.conda_env:
+        lines.append(f"  CondaEnv={job.conda_env}")
+    if job.time_limit is not None:
+        lines.append(f"  TimeLimit={display.clock(job.time_limit)}")
+    if job.memory_limit_mb is not None:
+        lines.append(f"  MemoryLimit={display.memory(job.memory_limit_mb)}")
+    if job.gpu_memory_limit_mb is not None:
+        lines.append(f"  GPUMemoryLimit={display.memory(job.gpu_memory_limit_mb)}")
+    if args.clear_deps:
+        lines.append("  Dependencies=(cleared)")
+    elif job.depends_on_ids:
+        lines.append("  DependsOn=" + ",".join(str(d) for d in job.depends_on_ids))
+    if job.parameters:
+        lines.append("  Parameters:")
+        lines += [f"    {k}={v}" for k, v in sorted(job.parameters.items())]
+    lines += ["", f"Submitted batch job {job.id} ({job.run_name})"]
+    if args.cascade:
+        if result.cascade:
+            lines += ["", f"Cascading to {len(result.cascade)} dependent job(s)..."]
+            lines += [f"  Job {old} → Job {new} ({name})" for old, new, name in result.cascade]
+            lines += ["", "Cascade complete."]
+        else:
+            lines += ["", "No dependent jobs to cascade."]
+    print("\n".join(lines))
+    for job_id, message in result.skipped:
+        print(f"{PROG}: warning: job {job_id} not redone: {message}", file=sys.stderr)
+    return 0
 
 
 def cmd_wait(args, client) -> int:
@@ -151,17 +396,29 @@ COMMANDS = {
     "log": cmd_log, "l": cmd_log,
     "hold": cmd_hold, "h": cmd_hold,
     "release": cmd_release, "r": cmd_release,
+    "update": cmd_update, "u": cmd_update,
+    "redo": cmd_redo,
     "wait": cmd_wait, "w": cmd_wait,
+}
+
+# commands whose values are parsed before connecting: bad input never needs a daemon and
+# never leaves some jobs changed and others not
+PREPARE = {
+    cmd_release: _release_at,
+    cmd_update: _update_params,
+    cmd_redo: _redo_params,
 }
 
 
 def main(argv=None) -> int:
     def dispatch(args):
-        handler = COMMANDS[args.command]
+        handler = COMMANDS[args.subcommand]
         # parse ids before connecting, so bad input never needs a daemon
         for attr in ("ids",):
             if hasattr(args, attr):
                 _ids(getattr(args, attr))
+        prepare = PREPARE.get(handler)
+        args.prepared = prepare(args) if prepare else None
         with connect(args) as client:
             return handler(args, client)
 

@@ -1,7 +1,8 @@
-"""Dependency rules (SPEC 3.6): when a job may start, and when it never can."""
+"""Dependency rules (SPEC 3.6): when a job may start, when it never can, and how dependency
+lists are rewritten when the jobs they name are replaced (retries, redo --cascade)."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 from ..protocol import DependencyMode, Job, JobState
 
@@ -13,7 +14,11 @@ _FAILURES = {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
 
 
 def outcome(job: Job, state_of: Callable[[int], Optional[JobState]]) -> tuple[str, Optional[int]]:
-    """(verdict, failing dependency id). A vanished dependency counts as failed."""
+    """(verdict, failing dependency id). A vanished dependency counts as failed.
+
+    The id is the first failed dependency in the list (what SPEC reports for a job judged
+    at submission or release); the cascade of a live failure names its own trigger instead.
+    """
     deps = job.depends_on_ids
     if not deps:
         return SATISFIED, None
@@ -24,7 +29,7 @@ def outcome(job: Job, state_of: Callable[[int], Optional[JobState]]) -> tuple[st
         if succeeded:
             return SATISFIED, None
         if len(failed) == len(deps):
-            return IMPOSSIBLE, failed[-1]
+            return IMPOSSIBLE, failed[0]
         return PENDING, None
     if failed:
         return IMPOSSIBLE, failed[0]
@@ -47,3 +52,21 @@ def find_cycle(job_id: int, new_deps: list[int], deps_of: Callable[[int], list[i
             seen.add(current)
             stack.extend(deps_of(current))
     return None
+
+
+def cycle_message(job_id: int, dep: int) -> str:
+    return (
+        f"Circular dependency detected: Job {job_id} depends on Job {dep}, "
+        f"which has a path back to Job {job_id}"
+    )
+
+
+def unique(ids: Iterable[int]) -> list[int]:
+    """Ids in first-seen order without repeats."""
+    return list(dict.fromkeys(ids))
+
+
+def remap(deps: list[int], mapping: Mapping[int, int]) -> list[int]:
+    """Dependencies with every id in `mapping` replaced by its new id, duplicates dropped:
+    a retry takes its failed attempt's place, a cascaded redo its old job's."""
+    return unique(mapping.get(d, d) for d in deps)

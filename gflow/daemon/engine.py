@@ -20,7 +20,10 @@ import msgspec
 from .. import paths as gpaths
 from ..config import Config
 from ..core import deps as core_deps
+from ..core import lineage
+from ..core import names
 from ..core import scheduler as core_scheduler
+from ..core import update as core_update
 from ..protocol import (
     ActionResult,
     DependencyMode,
@@ -31,9 +34,13 @@ from ..protocol import (
     JobSpec,
     JobState,
     Reason,
+    RedoParams,
+    RedoResult,
     SubmitParams,
     SubmitResult,
     TERMINAL_STATES,
+    UpdateParams,
+    UpdateResult,
 )
 from . import identity
 from .executor import Executor, ExitStatus, RunSpec
@@ -43,6 +50,10 @@ from .store import JobStore
 log = logging.getLogger("gflow.engine")
 
 _FAILURE_STATES = {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
+_WAITING_STATES = (JobState.QUEUED, JobState.HOLD)
+# shepherds started per loop iteration: a pass that admits 10,000 jobs must not stall the
+# daemon for the seconds all those spawns take
+_LAUNCH_SLICE = 64
 
 
 def bad_request(message: str) -> GflowError:
@@ -51,6 +62,17 @@ def bad_request(message: str) -> GflowError:
 
 def not_found(job_id: int) -> GflowError:
     return GflowError(ErrorCode.NOT_FOUND, f"Job {job_id} not found")
+
+
+def conflict(message: str) -> GflowError:
+    return GflowError(ErrorCode.CONFLICT, message)
+
+
+# just enough of a stored job to find the ones `redo --cascade` needs, without decoding all
+_CancelledRow = msgspec.defstruct(
+    "_CancelledRow", [("id", int), ("reason", Optional[str], None)]
+)
+_CANCELLED_ROW = msgspec.msgpack.Decoder(_CancelledRow)
 
 
 class Engine:
@@ -70,6 +92,11 @@ class Engine:
         self.daemon_uid = os.geteuid()
         self.started_at = time.time()
         self.jobs: dict[int, Job] = {}  # active: Queued, Hold, Running
+        # dependency id -> active jobs naming it, so a failure finds its dependents without
+        # scanning every job (auto-cancel, retries); maintained by _activate/_deactivate
+        self._dependents: dict[int, set[int]] = {}
+        self._names: set[str] = set()  # run names of active jobs (collision set, SPEC 3.11)
+        self._launch_queue: list[Job] = []
         self.stopping: dict[int, Job] = {}  # terminal, but the process is still winding down
         self._terminal_states: dict[int, JobState] = {}
         self._timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
@@ -115,8 +142,11 @@ class Engine:
     def start(self) -> None:
         """Load active jobs, re-adopt running ones, arm timers and run a first pass."""
         now = time.time()
-        for job in self.store.load_active():
-            self.jobs[job.id] = job
+        loaded = self.store.load_active()
+        for job in loaded:
+            self._activate(job)
+        # all loaded first: a vanished runner's retry or cascade must see its dependents
+        for job in loaded:
             if job.state is JobState.RUNNING:
                 if job.runner_pid is None:
                     self._finish_running(job, ExitStatus(
@@ -178,62 +208,65 @@ class Engine:
 
     # ------------------------------------------------------------------ submit
     def submit(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
+        """Create every job of the request in one transaction (all or nothing)."""
         if not params.jobs:
             raise bad_request("a submission needs at least one job")
         now = time.time()
         group_id = str(uuid.uuid4()) if params.group_max_concurrent else None
-        gids = identity.group_ids(caller.uid)
-        taken = {j.run_name for j in self.jobs.values()}
+        ctx = _SubmitContext(caller, identity.group_ids(caller.uid))
         jobs: list[Job] = []
         envs: dict[int, dict[str, str]] = {}
-        checked_dirs: dict[str, Optional[str]] = {}
+        taken = set(self._names)
         next_id = self.next_id
+        # one stored environment per distinct snapshot: the jobs of an array share one row
+        last_env: Optional[tuple[dict[str, str], int]] = None
         for spec in params.jobs:
-            job = self._job_from_spec(caller, spec, next_id, now, checked_dirs, gids)
+            job = self._job_from_spec(ctx, spec, next_id, now)
             if group_id:
                 job.group_id = group_id
                 job.max_concurrent = params.group_max_concurrent
-            from ..core import names
-
-            job.run_name = names.run_name(next_id, spec.name, taken)
+            job.run_name = names.run_name(next_id, job.requested_name, taken)
             taken.add(job.run_name)
+            env = spec.env if spec.env is not None else (params.env or {})
+            if last_env is not None and (env is last_env[0] or env == last_env[0]):
+                job.env_from = last_env[1]
+            else:
+                envs[next_id] = env
+                last_env = (env, next_id)
             jobs.append(job)
-            envs[next_id] = spec.env
             next_id += 1
         self._check_queue_quota(caller, jobs)
         self.store.insert_jobs(jobs, envs)
         self.next_id = next_id
         for job in jobs:
-            self.jobs[job.id] = job
+            self._activate(job)
         self._settle(jobs)
         return SubmitResult(jobs=[(j.id, j.run_name) for j in jobs], group_id=group_id)
 
-    def _job_from_spec(
-        self,
-        caller: identity.Caller,
-        spec: JobSpec,
-        job_id: int,
-        now: float,
-        checked_dirs: dict[str, Optional[str]],
-        gids: set[int],
-    ) -> Job:
+    def _job_from_spec(self, ctx: "_SubmitContext", spec: JobSpec, job_id: int, now: float) -> Job:
         if (spec.command is None) == (spec.script is None):
             raise bad_request("a job needs exactly one of a command or a script")
         if spec.shared and spec.gpu_memory_limit_mb is None:
             raise bad_request(
                 "Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared."
             )
-        if spec.run_dir not in checked_dirs:
-            checked_dirs[spec.run_dir] = identity.can_enter(spec.run_dir, caller.uid, gids)
-        problem = checked_dirs[spec.run_dir]
+        caller = ctx.caller
+        if spec.run_dir not in ctx.dirs:
+            ctx.dirs[spec.run_dir] = identity.can_enter(spec.run_dir, caller.uid, ctx.gids)
+        problem = ctx.dirs[spec.run_dir]
         if problem:
             raise bad_request(f"cannot run in {spec.run_dir}: {problem}")
-        project = self._project(spec.project)
+        if spec.project not in ctx.projects:
+            ctx.projects[spec.project] = self._project(spec.project)
+        project = ctx.projects[spec.project]
         depends = []
         for ref in spec.depends_on:
-            dep = self.resolve_ref(caller, ref)
-            if self.state_of(dep) is None:
-                raise bad_request(f"Dependency job {dep} does not exist")
+            if ref not in ctx.refs:
+                dep = self.resolve_ref(caller, ref)
+                if self.state_of(dep) is None:
+                    raise bad_request(f"Dependency job {dep} does not exist")
+                ctx.refs[ref] = dep
+            dep = ctx.refs[ref]
             if dep not in depends:
                 depends.append(dep)
         return Job(
@@ -247,6 +280,7 @@ class Engine:
             task_id=spec.task_id,
             owner_uid=caller.uid,
             user=caller.user,
+            requested_name=names.sanitize(spec.name or "") or None,
             project=project,
             max_retries=spec.max_retries,
             auto_close_tmux=spec.auto_close_tmux,
@@ -378,6 +412,144 @@ class Engine:
                 self._cancel_timer("begin", job.id)
         return result
 
+    def update(self, caller: identity.Caller, params: UpdateParams) -> UpdateResult:
+        """`gjob update`: the same changes for every id; each id succeeds or fails alone, and a
+        refused one is left exactly as it was."""
+        changes = core_update.requested(params)
+        if not changes:
+            raise bad_request("No updates specified. Use --help to see available options.")
+        result = UpdateResult()
+        changed: list[Job] = []
+        for job_id in params.ids:
+            job = self.jobs.get(job_id) or self.find(job_id)
+            if job is None:
+                result.errors.append((job_id, f"Job {job_id} not found"))
+                continue
+            try:
+                identity.require_owner(caller, job, "update")
+                values = core_update.plan(
+                    job, changes, lambda d: self.state_of(d) is not None, self._deps_of
+                )
+            except GflowError as e:
+                result.errors.append((job_id, e.message))
+                continue
+            except core_update.UpdateError as e:
+                result.errors.append((job_id, str(e)))
+                continue
+            self._unindex(job)
+            core_update.apply(job, values)
+            self._index(job)
+            changed.append(job)
+            result.updated.append((job_id, core_update.changed_fields(values)))
+        self._commit(changed)
+        # judged again like a new submission: new dependencies may be done, or impossible
+        self._settle(changed)
+        return result
+
+    def redo(self, caller: identity.Caller, params: RedoParams) -> RedoResult:
+        """`gjob redo`: a new job from a finished one; with `cascade`, also new jobs for the
+        dependents its failure cancelled, wired to the new jobs (SPEC 3.8)."""
+        source_id = self.resolve_ref(caller, params.ref)
+        source = self.find(source_id)
+        if source is None:
+            raise GflowError(ErrorCode.NOT_FOUND, f"Job {source_id} not found.")
+        identity.require_owner(caller, source, "redo")
+        if source.state in _WAITING_STATES:
+            raise conflict(
+                f"Job {source_id} is still in {source.state.value} state. "
+                "Use `gjob update` to modify its parameters."
+            )
+        if source.state is JobState.RUNNING:
+            raise conflict(f"Job {source_id} is still running. Wait for it to finish or cancel it first.")
+        now = time.time()
+        overrides: dict = {"redone_from": source.id}
+        for field in ("gpus", "priority", "time_limit", "memory_limit_mb", "gpu_memory_limit_mb", "conda_env"):
+            value = getattr(params, field)
+            if value is not None:
+                overrides[field] = value
+        if params.clear_deps:
+            overrides["depends_on_ids"] = []
+        elif params.depends_on is not None:
+            dep = self.resolve_ref(caller, params.depends_on)
+            if self.state_of(dep) is None:
+                raise bad_request(f"Dependency job {dep} does not exist")
+            overrides["depends_on_ids"] = [dep]
+            overrides["dependency_mode"] = DependencyMode.ALL
+        # The new job keeps the source's owner: an admin redoing a user's job must not turn
+        # that user's command into one running with the admin's identity.
+        job = lineage.rerun(source, self.next_id, now, **overrides)
+        if job.gpu_sharing_mode is GpuSharing.SHARED and job.gpu_memory_limit_mb is None:
+            raise bad_request("Shared jobs must keep a GPU memory limit (--gpu-memory / --max-gpu-mem).")
+        problem = identity.can_enter(job.run_dir, job.owner_uid, identity.group_ids(job.owner_uid))
+        if problem:
+            raise bad_request(f"cannot run in {job.run_dir}: {problem}")
+        job.project = self._project(job.project)  # the policy may have changed since
+        envs: dict[int, dict[str, str]] = {}
+        if params.env is not None:
+            envs[job.id] = params.env
+            job.env_from = None
+        jobs = [job]
+        result = RedoResult(source_id=source.id, job=job)
+        if params.cascade:
+            jobs += self._redo_cascade(caller, source, job, now, result)
+        taken = set(self._names)
+        for new in jobs:
+            new.run_name = names.run_name(new.id, new.requested_name, taken)
+            taken.add(new.run_name)
+        result.cascade = [(new.redone_from, new.id, new.run_name) for new in jobs[1:]]
+        self._check_queue_quota(_owner_of(job), jobs)
+        self.store.insert_jobs(jobs, envs)
+        self.next_id = jobs[-1].id + 1
+        for new in jobs:
+            self._activate(new)
+        self._settle(jobs)
+        return result
+
+    def _redo_cascade(
+        self, caller: identity.Caller, source: Job, new_source: Job, now: float, result: RedoResult
+    ) -> list[Job]:
+        def may_redo(job: Job) -> bool:
+            try:
+                identity.require_owner(caller, job, "redo")
+            except GflowError as e:
+                result.skipped.append((job.id, e.message))
+                return False
+            return True
+
+        rows = [_CANCELLED_ROW.decode(blob) for blob in self.store.query_raw([JobState.CANCELLED])]
+        stubs = [Job(id=r.id, state=JobState.CANCELLED, reason=r.reason) for r in rows]
+        found, _refused = lineage.cascade_targets(source.id, stubs, lambda stub: may_redo(self.get(stub.id)))
+        mapping = {source.id: new_source.id}
+        for offset, stub in enumerate(found, start=1):
+            mapping[stub.id] = new_source.id + offset
+        created = []
+        for stub in found:
+            old = self.get(stub.id)
+            new = lineage.rerun(old, mapping[old.id], now, redone_from=old.id)
+            new.depends_on_ids = core_deps.remap(old.depends_on_ids, mapping)
+            created.append(new)
+        return created
+
+    def report_outcome(self, caller: identity.Caller, job_id: int, success: bool) -> None:
+        """`gcancel --finish/--fail`: record a Running job's outcome by hand. Never retried
+        (an explicit verdict, SPEC 3.7); a payload still running is stopped."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            stored = self.find(job_id)
+            if stored is None:
+                raise not_found(job_id)
+            identity.require_owner(caller, stored, "finish it" if success else "fail it")
+            raise conflict(f"Job {job_id} is {stored.state.value}, not Running")
+        identity.require_owner(caller, job, "finish it" if success else "fail it")
+        if job.state is not JobState.RUNNING:
+            raise conflict(f"Job {job_id} is {job.state.value}, not Running")
+        now = time.time()
+        self._terminate(job, JobState.FINISHED if success else JobState.FAILED, None, now)
+        changed = [job] + self._cascade([job], now)
+        self._commit(changed)
+        self.executor.cancel(job_id)
+        self._after_terminal(changed)
+
     def set_group_limit(self, caller: identity.Caller, target: str, limit: int) -> dict:
         found_job = None
         text = target.strip()
@@ -429,10 +601,11 @@ class Engine:
         cancelled: list[Job] = []
         while todo:
             parent = todo.pop()
-            for job in list(self.jobs.values()):
+            for job_id in sorted(self._dependents.get(parent.id, ())):
+                job = self.jobs.get(job_id)
                 if (
-                    job.state is JobState.QUEUED
-                    and parent.id in job.depends_on_ids
+                    job is not None
+                    and job.state is JobState.QUEUED
                     and job.auto_cancel_on_dependency_failure
                 ):
                     verdict, _ = core_deps.outcome(job, self.state_of)
@@ -448,12 +621,39 @@ class Engine:
         job.state = state
         job.reason = reason
         job.finished_at = now
-        self.jobs.pop(job.id, None)
+        self._deactivate(job)
         if was_running and self.executor.is_watched(job.id):
             self.stopping[job.id] = job
         self._terminal_states[job.id] = state
         self._cancel_timer("begin", job.id)
         self._cancel_timer("limit", job.id)
+
+    # ------------------------------------------------------------------ indexes
+    def _activate(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        self._names.add(job.run_name)
+        self._index(job)
+
+    def _deactivate(self, job: Job) -> None:
+        if self.jobs.pop(job.id, None) is not None:
+            self._names.discard(job.run_name)
+            self._unindex(job)
+
+    def _index(self, job: Job) -> None:
+        for dep in job.depends_on_ids:
+            self._dependents.setdefault(dep, set()).add(job.id)
+
+    def _unindex(self, job: Job) -> None:
+        for dep in job.depends_on_ids:
+            waiting = self._dependents.get(dep)
+            if waiting is not None:
+                waiting.discard(job.id)
+                if not waiting:
+                    del self._dependents[dep]
+
+    def _deps_of(self, job_id: int) -> list[int]:
+        job = self.jobs.get(job_id) or self.find(job_id)
+        return list(job.depends_on_ids) if job is not None else []
 
     def _after_terminal(self, jobs: list[Job]) -> None:
         for job in jobs:
@@ -519,29 +719,35 @@ class Engine:
             changed.append(job)
 
     def _launch_all(self, jobs: list[Job]) -> None:
-        launched, failed = [], []
+        """Start admitted jobs a slice per loop iteration, so requests and exits are served
+        between slices; a job cancelled meanwhile is simply not started."""
+        self._launch_queue.extend(jobs)
+        if len(self._launch_queue) == len(jobs):
+            self._launch_slice()
+
+    def _launch_slice(self) -> None:
+        batch, self._launch_queue = self._launch_queue[:_LAUNCH_SLICE], self._launch_queue[_LAUNCH_SLICE:]
+        launched: list[Job] = []
         now = time.time()
-        for job in jobs:
+        for job in batch:
+            if self.jobs.get(job.id) is not job or job.state is not JobState.RUNNING:
+                continue
             try:
                 pid, created = self.executor.launch(self._run_spec(job))
-            except (OSError, KeyError, ValueError) as e:
+            except (OSError, KeyError, ValueError, RuntimeError) as e:
                 log.error("job %d could not be launched: %s", job.id, e)
-                self._terminate(job, JobState.FAILED, f"{Reason.SYSTEM_ERROR.value}:{e}", now)
-                failed.append(job)
+                self._end_running(job, JobState.FAILED, f"{Reason.SYSTEM_ERROR.value}:{e}", now)
                 continue
             job.runner_pid, job.runner_started = pid, created
             self._arm_time_limit(job)
             launched.append(job)
-        failed += self._cascade(failed, now)
-        self._commit(launched + failed)
-        if failed:
-            self._after_terminal(failed)
+        self._commit(launched)
+        if self._launch_queue:
+            asyncio.get_running_loop().call_soon(self._launch_slice)
 
     def _run_spec(self, job: Job) -> RunSpec:
-        from ..core import names
-
         entry = pwd.getpwuid(job.owner_uid)
-        env = dict(self.store.get_env(job.id))
+        env = dict(self.store.get_env(job.env_from if job.env_from is not None else job.id))
         env.update(
             HOME=entry.pw_dir,
             USER=entry.pw_name,
@@ -606,25 +812,86 @@ class Engine:
         now = status.finished_at or time.time()
         job.exit_code, job.exit_signal = status.exit_code, status.signal
         if status.vanished:
-            state, reason = JobState.FAILED, None
+            state, reason = JobState.FAILED, Reason.RUNNER_VANISHED.value
         elif status.launch_error:
             state, reason = JobState.FAILED, f"{Reason.SYSTEM_ERROR.value}:{status.launch_error}"
         elif status.exit_code == 0:
             state, reason = JobState.FINISHED, None
         else:
             state, reason = JobState.FAILED, None
-        retry = self._retry_for(job) if state is JobState.FAILED else None
-        self._terminate(job, state, reason, now)
+        self._end_running(job, state, reason, now)
         self.stopping.pop(job.id, None)
-        changed = [job]
+
+    def _end_running(self, job: Job, state: JobState, reason: Optional[str], now: float) -> None:
+        """Record how a Running job's payload ended (SPEC 3.7). A failure with retry budget
+        left queues the next attempt in the same transaction, and the jobs waiting on the
+        failed attempt wait on the new one instead of being auto-cancelled."""
+        retry = self._retry_for(job, now) if state is JobState.FAILED else None
+        changed: list[Job] = []
+        if retry is not None:
+            changed += self._repoint_dependents(job.id, retry.id)
+        self._terminate(job, state, reason, now)
+        changed.append(job)
         if retry is None:
             changed += self._cascade([job], now)
-        self._commit(changed)
+            self._commit(changed)
+        else:
+            self._write_together([retry], changed)
+            self.next_id = retry.id + 1
+            self._activate(retry)
+            self._settle([retry])
         self._after_terminal(changed)
 
-    def _retry_for(self, job: Job) -> Optional[Job]:
-        """Automatic retries arrive with issue 5; failures are final for now."""
-        return None
+    def _retry_for(self, job: Job, now: float) -> Optional[Job]:
+        """The next attempt of a failed job, if its budget allows and the owner's quota and
+        the project policy accept it like any submission; else None (the failure is final)."""
+        attempts = lineage.attempts_so_far(job, self._retried_from_of)
+        if not lineage.may_retry(job, attempts):
+            return None
+        retry = lineage.retry_of(job, self.next_id, now)
+        try:
+            retry.project = self._project(retry.project)
+            self._check_queue_quota(_owner_of(job), [retry])
+        except GflowError as e:
+            log.warning("job %d is not retried: %s", job.id, e.message)
+            return None
+        retry.run_name = names.run_name(retry.id, retry.requested_name, self._names)
+        log.info("job %d failed; retry %d/%d is job %d", job.id, attempts + 1, job.max_retries, retry.id)
+        return retry
+
+    def _retried_from_of(self, job_id: int) -> Optional[int]:
+        job = self.find(job_id)
+        return job.retried_from if job is not None else None
+
+    def _repoint_dependents(self, old: int, new: int) -> list[Job]:
+        """Queued/Hold jobs waiting on `old` wait on `new` instead (ids replaced, no repeats)."""
+        moved = []
+        for job_id in sorted(self._dependents.get(old, ())):
+            job = self.jobs.get(job_id)
+            if job is None or job.state not in _WAITING_STATES:
+                continue
+            self._unindex(job)
+            job.depends_on_ids = core_deps.remap(job.depends_on_ids, {old: new})
+            self._index(job)
+            moved.append(job)
+        return moved
+
+    def _write_together(self, new: list[Job], changed: list[Job]) -> None:
+        """Insert `new` (sharing their sources' stored environments) and save `changed` in
+        ONE transaction: a crash never leaves a failure recorded without its retry, or a
+        retry without the failure that caused it."""
+        store = self.store
+        # JobStore offers inserts and updates only as separate transactions; until it has a
+        # combined write this uses its row encoding inside one of its transactions.
+        with store.transaction() as db:
+            db.executemany(
+                "INSERT INTO jobs(id, state, owner_uid, user, submitted_at, group_id, data) VALUES (?,?,?,?,?,?,?)",
+                [store._row(j) for j in new],
+            )
+            db.executemany(
+                "UPDATE jobs SET state=?, data=? WHERE id=?",
+                [(j.state.value, store._encode(j), j.id) for j in _unique(changed)],
+            )
 
     # ------------------------------------------------------------------ timers
     def _arm_begin(self, job: Job) -> None:
@@ -706,6 +973,22 @@ class Engine:
             for blob in self.store.query_raw(terminal, users, ids, since):
                 out.setdefault(_peek_id(blob), blob)
         return [msgspec.Raw(out[k]) for k in sorted(out)]
+
+
+class _SubmitContext:
+    """What one submission request looks up once for all its jobs."""
+
+    def __init__(self, caller: identity.Caller, gids: set[int]):
+        self.caller = caller
+        self.gids = gids
+        self.dirs: dict[str, Optional[str]] = {}  # run dir -> why the owner cannot enter it
+        self.refs: dict[str, int] = {}  # dependency token -> job id
+        self.projects: dict[Optional[str], Optional[str]] = {}
+
+
+def _owner_of(job: Job) -> identity.Caller:
+    """The job's owner as a caller, for the checks a retry or redo passes like a submission."""
+    return identity.Caller(pid=0, uid=job.owner_uid, gid=-1, user=job.user, admin=False)
 
 
 _ID_DECODER = msgspec.msgpack.Decoder(msgspec.defstruct("_JobId", [("id", int)]))

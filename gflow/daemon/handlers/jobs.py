@@ -1,4 +1,4 @@
-"""Job methods: submit, list, get, cancel, hold, release, log, wait, resolve."""
+"""Job methods: submit, list, get, cancel, hold, release, update, redo, outcome, log, wait, resolve."""
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +12,11 @@ from ...protocol import (
     ListParams,
     LogParams,
     LogResult,
+    OutcomeParams,
+    RedoParams,
     ReleaseParams,
     SubmitParams,
+    UpdateParams,
     WaitParams,
 )
 from .. import identity
@@ -53,6 +56,22 @@ def hold(ctx, caller, params: IdsParams):
 @rpc("jobs.release", ReleaseParams, writes=True)
 def release(ctx, caller, params: ReleaseParams):
     return ctx.engine.release(caller, params.ids, params.at)
+
+
+@rpc("jobs.update", UpdateParams, writes=True)
+def update(ctx, caller, params: UpdateParams):
+    return ctx.engine.update(caller, params)
+
+
+@rpc("jobs.redo", RedoParams, writes=True)
+def redo(ctx, caller, params: RedoParams):
+    return ctx.engine.redo(caller, params)
+
+
+@rpc("jobs.outcome", OutcomeParams, writes=True)
+def outcome(ctx, caller, params: OutcomeParams):
+    """`gcancel --finish/--fail`: the owner (or an admin) reports how a payload ended."""
+    return ctx.engine.report_outcome(caller, params.id, params.success)
 
 
 @rpc("jobs.wait", WaitParams)
