@@ -10,8 +10,8 @@ The daemon identifies the caller from the socket itself, so nothing here sends a
 """
 from __future__ import annotations
 
+import _socket  # the C module: `socket` itself costs ~3 ms of imports (enum, selectors)
 import os
-import socket as _socket
 from typing import Iterable, Optional, Sequence
 
 import msgspec
@@ -55,6 +55,15 @@ class _Reply(msgspec.Struct, kw_only=True):
     result: msgspec.Raw = msgspec.Raw(b"\xc0")
     error: Optional[RpcError] = None
     more: bool = False
+
+
+# Read-only methods may travel in the same round trip as `hello` (the reply to hello is read
+# first, so a version mismatch is still reported before anything else). A method that changes
+# state always waits for the hello reply before it is sent.
+_PIPELINE_SAFE = frozenset({
+    "jobs.list", "jobs.get", "jobs.resolve", "jobs.log", "jobs.wait", "daemon.status",
+    "gpus.info", "stats.get",
+})
 
 
 def _answers(path: str) -> bool:
@@ -103,10 +112,13 @@ class Client:
         self._next_id = 0
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode_reply = msgspec.msgpack.Decoder(_Reply).decode
-        self.identity: Optional[HelloResult] = None
+        self._identity: Optional[HelloResult] = None
+        self._hello_id: Optional[int] = None  # hello sent, its reply not read yet
 
     # ------------------------------------------------------------------ connection
     def connect(self) -> "Client":
+        """Open the connection and send `hello`; its reply is read with the first answer
+        (or when `identity` is asked for), so a CLI call costs one round trip, not two."""
         if self._sock is not None:
             return self
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -121,14 +133,26 @@ class Client:
         except PermissionError:
             sock.close()
             raise DaemonUnavailable(f"permission denied on {self.socket_path}") from None
+        except OSError as e:
+            sock.close()
+            raise DaemonUnavailable(f"cannot connect to gflowd at {self.socket_path}: {e}") from None
         self._sock = sock
-        self.identity = self.call("hello", Hello(protocol=PROTOCOL_VERSION), HelloResult)
+        self._identity = None
+        self._hello_id = self._send("hello", Hello(protocol=PROTOCOL_VERSION))
         return self
+
+    @property
+    def identity(self) -> Optional[HelloResult]:
+        """Who the daemon says we are (uid, user, admin) and its version; None before connect."""
+        if self._hello_id is not None:
+            self._finish_hello()
+        return self._identity
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        self._hello_id = None
 
     def __enter__(self) -> "Client":
         return self.connect()
@@ -140,14 +164,48 @@ class Client:
         """Send one request and return its decoded result (raises GflowError on an error)."""
         if self._sock is None:
             self.connect()
+        if self._hello_id is not None and method not in _PIPELINE_SAFE:
+            self._finish_hello()
+        request_id = self._send(method, params if params is not None else {})
+        if self._hello_id is not None:
+            self._finish_hello()
+        reply = self._receive()
+        if reply.id != request_id and reply.error is None:
+            self.close()
+            raise DaemonUnavailable(f"gflowd answered request {reply.id}, expected {request_id}")
+        return self._result(reply, result_type)
+
+    def _send(self, method: str, params) -> int:
         self._next_id += 1
-        body = self._encode({"id": self._next_id, "method": method, "params": params if params is not None else {}})
+        body = self._encode({"id": self._next_id, "method": method, "params": params})
         try:
             self._sock.sendall(frame(body))
-            reply = self._decode_reply(self._read_frame())
+        except OSError as e:
+            if self._hello_id is not None and method != "hello":
+                # the daemon may have answered hello with a refusal and hung up: report that
+                self._finish_hello()
+            self.close()
+            raise DaemonUnavailable(f"lost the connection to gflowd: {e}") from None
+        return self._next_id
+
+    def _receive(self) -> _Reply:
+        try:
+            return self._decode_reply(self._read_frame())
         except (ConnectionError, OSError) as e:
             self.close()
             raise DaemonUnavailable(f"lost the connection to gflowd: {e}") from None
+
+    def _finish_hello(self) -> None:
+        self._hello_id = None
+        reply = self._receive()
+        try:
+            self._identity = self._result(reply, HelloResult)
+        except GflowError:
+            self.close()  # refused, or a version mismatch: nothing more on this connection
+            raise
+
+    @staticmethod
+    def _result(reply: _Reply, result_type):
         if reply.error is not None:
             raise GflowError(reply.error.code, reply.error.message)
         if result_type is None:
@@ -160,14 +218,19 @@ class Client:
         return self._recv_exactly(length)
 
     def _recv_exactly(self, n: int) -> bytes:
-        chunks, remaining = [], n
-        while remaining:
-            chunk = self._sock.recv(min(remaining, 1 << 20))
-            if not chunk:
+        sock = self._sock
+        if sock is None:
+            raise ConnectionError("not connected")
+        first = sock.recv(min(n, 1 << 22))
+        if len(first) == n:
+            return first
+        buf = bytearray(first)
+        while len(buf) < n:
+            if not first:
                 raise ConnectionError("gflowd closed the connection")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+            first = sock.recv(min(n - len(buf), 1 << 22))
+            buf += first
+        return bytes(buf)
 
     # ------------------------------------------------------------------ jobs
     def submit(

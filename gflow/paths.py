@@ -6,7 +6,6 @@ that the packaged unit expects. Config keys `daemon.socket` / `daemon.state_dir`
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 SYSTEM_CONFIG = "/etc/gflow/gflow.yaml"
 SYSTEM_SOCKET = "/run/gflow/gflowd.sock"
@@ -44,11 +43,30 @@ def user_config_files() -> list[str]:
     return [p for p in (os.path.join(base, n) for n in names) if os.path.exists(p)]
 
 
-@dataclass(frozen=True)
 class DaemonPaths:
-    mode: str  # "user" | "system"
-    socket: str
-    state_dir: str
+    """Where one daemon lives. Immutable; a plain class rather than a dataclass because
+    `dataclasses` (with `inspect`) costs several ms of start-up on every CLI call."""
+
+    __slots__ = ("mode", "socket", "state_dir")
+
+    def __init__(self, mode: str, socket: str, state_dir: str):
+        object.__setattr__(self, "mode", mode)  # "user" | "system"
+        object.__setattr__(self, "socket", socket)
+        object.__setattr__(self, "state_dir", state_dir)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"DaemonPaths is immutable (cannot set {name!r})")
+
+    def __eq__(self, other):
+        if not isinstance(other, DaemonPaths):
+            return NotImplemented
+        return (self.mode, self.socket, self.state_dir) == (other.mode, other.socket, other.state_dir)
+
+    def __hash__(self):
+        return hash((self.mode, self.socket, self.state_dir))
+
+    def __repr__(self):
+        return f"DaemonPaths(mode={self.mode!r}, socket={self.socket!r}, state_dir={self.state_dir!r})"
 
     @property
     def lock(self) -> str:

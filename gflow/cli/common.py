@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Optional
+
+TYPE_CHECKING = False  # `typing` is not imported at run time: start-up is part of the product
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 
 class CliError(Exception):
@@ -19,8 +22,41 @@ class CliError(Exception):
         self.code = code
 
 
+_COLUMNS: list[int] = []
+
+
+def _terminal_columns() -> int:
+    """What `shutil.get_terminal_size().columns` answers, without importing shutil (and with
+    it bz2, lzma, fnmatch): argparse builds a formatter for every add_argument call, so the
+    answer is also remembered for the life of the process."""
+    if _COLUMNS:
+        return _COLUMNS[0]
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    _COLUMNS.append(columns or 80)
+    return _COLUMNS[0]
+
+
+class Formatter(argparse.HelpFormatter):
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with our one-line error format (still exit 2 for usage errors)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -127,6 +128,16 @@ def render(args, jobs, now: float, color: bool) -> str:
     return f"{banner}\n\n{body}" if banner else body
 
 
+def _my_user() -> str:
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)  # as the daemon names an account without a passwd entry
+
+
 def cmd(args) -> int:
     from .common import use_color
 
@@ -134,7 +145,9 @@ def cmd(args) -> int:
         raise CliError("--interval requires --watch")
     color = use_color()
     with connect(args) as client:
-        query = _query(args, client.identity.user)
+        # the caller's name from the local account database: the daemon would answer the same
+        # for our uid (SO_PEERCRED), and asking it first would cost a round trip before `list`
+        query = _query(args, _my_user())
         while True:
             jobs = _filter(args, client.list(*query))
             text = render(args, jobs, time.time(), color)
