@@ -1,0 +1,205 @@
+"""One scheduling pass as a pure function: ordering (SPEC 4.3), admission (4.4), GPUs (4.5)."""
+from __future__ import annotations
+
+import random
+
+from gflow.core import scheduler
+from gflow.core.scheduler import Gpu, PassInput, plan
+from gflow.protocol import GpuSharing, Job, JobState, Reason
+
+MIN, HOUR = 60, 3600
+
+
+def job(job_id: int, **fields) -> Job:
+    return Job(id=job_id, **fields)
+
+
+def running(job_id: int, gpu_ids=(), **fields) -> Job:
+    return Job(id=job_id, state=JobState.RUNNING, gpu_ids=list(gpu_ids), **fields)
+
+
+def started(p) -> list[int]:
+    return [j.id for j, _ in p.starts]
+
+
+def test_time_bonus():
+    assert scheduler.time_bonus(job(1)) == 100
+    assert scheduler.time_bonus(job(1, time_limit=MIN)) == 299
+    assert scheduler.time_bonus(job(1, time_limit=12 * HOUR)) == 250
+    assert scheduler.time_bonus(job(1, time_limit=24 * HOUR)) == 200
+    assert scheduler.time_bonus(job(1, time_limit=100 * HOUR)) == 200
+    assert scheduler.time_bonus(job(1, time_limit=0)) == 300
+
+
+def test_observed_order_from_spec():
+    """prio 50/1 min, prio 50/10 h, prio 50/none, prio 5/5 min, prio 5/none (SPEC 4.3)."""
+    jobs = [
+        job(1, priority=5),
+        job(2, priority=50),
+        job(3, priority=5, time_limit=5 * MIN),
+        job(4, priority=50, time_limit=10 * HOUR),
+        job(5, priority=50, time_limit=MIN),
+    ]
+    assert [j.id for j in scheduler.order(jobs, {})] == [5, 4, 2, 3, 1]
+
+
+def test_older_job_first_within_equal_keys_and_fair_share_second():
+    jobs = [job(3, user="a"), job(1, user="b"), job(2, user="a")]
+    assert [j.id for j in scheduler.order(jobs, {})] == [1, 2, 3]
+    # fair share outranks the time bonus and the id, never the priority
+    shares = {"a": 1.0, "b": 0.25}
+    jobs = [job(1, user="b", time_limit=MIN), job(2, user="a"), job(3, user="b", priority=11)]
+    assert [j.id for j in scheduler.order(jobs, shares)] == [3, 2, 1]
+
+
+def test_zero_gpu_jobs_all_start_in_one_pass():
+    p = plan(PassInput(candidates=[job(i) for i in range(1, 6)], running=[]))
+    assert started(p) == [1, 2, 3, 4, 5]
+    assert p.waiting == {}
+
+
+def test_greedy_backfill_lets_a_smaller_job_pass_a_bigger_one():
+    gpus = [Gpu(0), Gpu(1)]
+    candidates = [job(1, priority=50, gpus=3), job(2, priority=10, gpus=1), job(3, priority=1, gpus=1)]
+    p = plan(PassInput(candidates=candidates, running=[], gpus=gpus))
+    assert [(j.id, ids) for j, ids in p.starts] == [(2, [0]), (3, [1])]
+    assert p.waiting == {1: Reason.WAITING_FOR_GPU.value}
+
+
+def test_host_memory_counts_running_and_earlier_admissions():
+    p = plan(PassInput(
+        candidates=[job(1, memory_limit_mb=3000), job(2, memory_limit_mb=3000), job(3, memory_limit_mb=500)],
+        running=[running(9, memory_limit_mb=4000)],
+        host_memory_mb=8000,
+    ))
+    assert started(p) == [1, 3]
+    assert p.waiting == {2: Reason.WAITING_FOR_MEMORY.value}
+
+
+def test_memory_above_the_host_total_waits():
+    p = plan(PassInput(candidates=[job(1, memory_limit_mb=10**6)], running=[], host_memory_mb=1024))
+    assert p.waiting == {1: "WaitingForMemory"}
+
+
+def test_group_limit_counts_running_members_and_this_pass():
+    g = "group-a"
+    candidates = [job(i, group_id=g, max_concurrent=2) for i in (2, 3, 4)] + [job(5)]
+    p = plan(PassInput(candidates=candidates, running=[running(1, group_id=g, max_concurrent=2)]))
+    assert started(p) == [2, 5]
+    assert p.waiting == {3: Reason.WAITING_FOR_RESOURCES.value, 4: Reason.WAITING_FOR_RESOURCES.value}
+
+
+def test_group_limit_is_the_member_own_value_and_other_groups_are_independent():
+    p = plan(PassInput(candidates=[
+        job(1, group_id="a", max_concurrent=1), job(2, group_id="a", max_concurrent=1),
+        job(3, group_id="b", max_concurrent=1), job(4, group_id="a"),  # no limit on job 4
+    ], running=[]))
+    assert started(p) == [1, 3, 4]
+
+
+def test_exclusive_gpus_are_not_shared_and_lowest_indices_come_first():
+    gpus = [Gpu(0), Gpu(1), Gpu(2), Gpu(3)]
+    p = plan(PassInput(
+        candidates=[job(2, gpus=2), job(3, gpus=1), job(4, gpus=1)],
+        running=[running(1, gpu_ids=[1], gpus=1)],
+        gpus=gpus,
+    ))
+    assert [(j.id, ids) for j, ids in p.starts] == [(2, [0, 2]), (3, [3])]
+    assert p.waiting == {4: "WaitingForGpu"}
+
+
+def test_unavailable_and_disallowed_gpus_are_skipped():
+    gpus = [Gpu(0, available=False), Gpu(1), Gpu(2)]
+    p = plan(PassInput(candidates=[job(1, gpus=1), job(2, gpus=1)], running=[], gpus=gpus, allowed={0, 2}))
+    assert [(j.id, ids) for j, ids in p.starts] == [(1, [2])]
+    assert p.waiting == {2: "WaitingForGpu"}
+
+
+def shared(job_id: int, mem: int, **fields) -> Job:
+    return Job(id=job_id, gpus=1, gpu_sharing_mode=GpuSharing.SHARED, gpu_memory_limit_mb=mem, **fields)
+
+
+def test_shared_jobs_co_locate_within_the_vram_budget():
+    gpus = [Gpu(0, memory_mb=24000)]
+    p = plan(PassInput(
+        candidates=[shared(2, 10000), shared(3, 10000), shared(4, 1000)],
+        running=[Job(id=1, state=JobState.RUNNING, gpus=1, gpu_ids=[0],
+                     gpu_sharing_mode=GpuSharing.SHARED, gpu_memory_limit_mb=4000)],
+        gpus=gpus,
+    ))
+    # 4000 + 10000 + 10000 = 24000 fits exactly; the next 1000 does not
+    assert started(p) == [2, 3]
+    assert p.waiting == {4: "WaitingForGpu"}
+
+
+def test_shared_and_exclusive_never_mix():
+    gpus = [Gpu(0, memory_mb=80000), Gpu(1, memory_mb=80000)]
+    p = plan(PassInput(
+        candidates=[shared(2, 1000), job(3, gpus=1), job(4, gpus=1)],
+        running=[running(1, gpu_ids=[0], gpus=1)],  # exclusive on GPU 0
+        gpus=gpus,
+    ))
+    assert [(j.id, ids) for j, ids in p.starts] == [(2, [1])]
+    assert p.waiting == {3: "WaitingForGpu", 4: "WaitingForGpu"}
+
+
+def test_shared_job_may_join_a_gpu_held_only_by_shared_jobs_without_known_memory():
+    gpus = [Gpu(0)]
+    holder = Job(id=1, state=JobState.RUNNING, gpus=1, gpu_ids=[0],
+                 gpu_sharing_mode=GpuSharing.SHARED, gpu_memory_limit_mb=10**6)
+    p = plan(PassInput(candidates=[shared(2, 10**6)], running=[holder], gpus=gpus))
+    assert started(p) == [2]
+
+
+def test_random_strategy_uses_the_given_generator():
+    gpus = [Gpu(i) for i in range(8)]
+    picks = {
+        tuple(plan(PassInput(candidates=[job(1, gpus=2)], running=[], gpus=gpus, strategy="random",
+                             rng=random.Random(seed))).starts[0][1])
+        for seed in range(20)
+    }
+    assert len(picks) > 1
+    assert all(len(p) == 2 and list(p) == sorted(p) for p in picks)
+
+
+def test_first_failing_check_decides_the_reason_in_spec_order():
+    # memory is checked before the group, the group before quotas, quotas before GPUs
+    g = "g"
+    p = plan(PassInput(
+        candidates=[
+            job(2, memory_limit_mb=10**6, group_id=g, max_concurrent=1, gpus=1),
+            job(3, group_id=g, max_concurrent=1, gpus=1),
+            job(4, gpus=1),
+            job(5, gpus=1, user="ok"),
+        ],
+        running=[running(1, group_id=g, max_concurrent=1)],
+        gpus=[],
+        host_memory_mb=1000,
+        quota_allows=lambda j, _running: j.user == "ok",
+    ))
+    assert p.waiting == {
+        2: "WaitingForMemory", 3: "WaitingForResources", 4: "WaitingForQuota", 5: "WaitingForGpu",
+    }
+
+
+def test_quota_hook_sees_jobs_admitted_earlier_in_the_pass():
+    seen = []
+
+    def allows(j, run):
+        seen.append((j.id, [r.id for r in run]))
+        return len(run) < 2
+
+    p = plan(PassInput(candidates=[job(2), job(3), job(4)], running=[running(1)], quota_allows=allows))
+    assert started(p) == [2]
+    assert seen[:2] == [(2, [1]), (3, [1, 2])]
+
+
+def test_reservation_filter_restricts_usable_gpus():
+    gpus = [Gpu(0), Gpu(1), Gpu(2)]
+    p = plan(PassInput(
+        candidates=[job(1, gpus=1, user="alice"), job(2, gpus=2, user="bob")],
+        running=[], gpus=gpus,
+        reservation_filter=lambda j: {2} if j.user == "alice" else {0},
+    ))
+    assert [(j.id, ids) for j, ids in p.starts] == [(1, [2])]
+    assert p.waiting == {2: "WaitingForGpu"}
