@@ -1,32 +1,198 @@
 # PYTHON_ARGCOMPLETE_OK
-"""gctl: runtime administration — which GPUs the scheduler uses, group limits.
+"""gctl: runtime administration — GPUs the scheduler uses, foreign GPU processes it may
+ignore, job-group limits, GPU reservations and quotas.
 
-Mutations are reserved to administrators (root, the daemon's account, the admin group).
+Mutations are reserved to administrators (root, the daemon's account, the admin group);
+anyone may look. A user may also cancel a reservation made for them.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .common import CliError, Parser, add_global_options, add_version, connect, run
+from .common import CliError, Parser, add_global_options, add_version, connect, print_json, run
 
 PROG = "gctl"
 
+GPU_PROCESS_WARNING = (
+    "Warning: manually ignoring a GPU process is unsafe.\n"
+    "gflow may schedule onto that GPU even though the process is still attached.\n"
+    "This override is runtime-only and will be cleared after gflowd restarts."
+)
+STATUSES = ("pending", "active", "completed", "cancelled")
+LIMIT_FLAGS = (
+    ("max_running_jobs", "max_running_jobs"),
+    ("max_running_gpus", "max_running_gpus"),
+    ("max_queued_jobs", "max_queued_jobs "),  # aligned as upstream prints it
+)
 
+
+def _uint(text: str) -> int:
+    """An unsigned integer option value; anything else is a usage error (exit 2)."""
+    value = text.strip()
+    if value.startswith("+"):
+        value = value[1:]
+    if not (value.isascii() and value.isdigit()):
+        raise argparse.ArgumentTypeError(f"invalid unsigned integer: '{text}'")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="Runtime administration of gflowd.")
     add_version(parser, PROG)
     add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
+
     set_gpus = sub.add_parser("set-gpus", help="restrict new allocations to these GPUs ('all' lifts it)")
     set_gpus.add_argument("spec", metavar="SPEC", help="all, 0, 0,2, 0-3, 0-1,3")
-    sub.add_parser("show-gpus", help="each GPU and whether it is available")
+    set_gpus.set_defaults(handler=cmd_set_gpus)
+    sub.add_parser("show-gpus", help="each GPU and whether it is available").set_defaults(handler=cmd_show_gpus)
     set_limit = sub.add_parser("set-limit", help="max concurrently running jobs of a job group")
     set_limit.add_argument("target", metavar="JOB_OR_GROUP", help="a job id of the group, or the group UUID")
     set_limit.add_argument("limit", metavar="N", type=int)
+    set_limit.set_defaults(handler=cmd_set_limit)
+
+    _add_gpu_process(sub)
+    _add_reserve(sub)
+    _add_quota(sub)
     return parser
 
 
+def _add_gpu_process(sub) -> None:
+    gp = sub.add_parser("gpu-process", help="let the scheduler ignore a foreign process on a GPU (admins)")
+    cmds = gp.add_subparsers(dest="gpu_process_command", metavar="COMMAND", required=True, parser_class=Parser)
+    for name, handler, text in (
+        ("ignore", cmd_gpu_ignore, "treat a compute process on a GPU as absent (runtime only)"),
+        ("unignore", cmd_gpu_unignore, "drop an ignore override"),
+    ):
+        p = cmds.add_parser(name, help=text)
+        p.add_argument("--gpu", type=_uint, required=True, metavar="INDEX", help="GPU index")
+        p.add_argument("--pid", type=_uint, required=True, metavar="PID", help="process id on that GPU")
+        p.set_defaults(handler=handler)
+    lst = cmds.add_parser("list", help="ignored GPU processes")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(handler=cmd_gpu_ignored)
+
+
+def _add_reserve(sub) -> None:
+    rs = sub.add_parser("reserve", help="GPU reservations: GPUs set aside for one user during a time window")
+    cmds = rs.add_subparsers(dest="reserve_command", metavar="COMMAND", required=True, parser_class=Parser)
+
+    create = cmds.add_parser("create", help="reserve GPUs for a user (admins)")
+    create.add_argument("--user", required=True, help="the user the GPUs are reserved for")
+    which = create.add_mutually_exclusive_group()
+    which.add_argument("--gpus", type=_uint, metavar="N", help="number of GPUs (any free ones)")
+    which.add_argument("--gpu-spec", metavar="SPEC", help="GPU indices: 0, 0,2, 0-3")
+    create.add_argument("--start", required=True, metavar="TIME",
+                        help="'YYYY-MM-DD HH:MM' or RFC 3339 ('2026-01-28T14:00:00Z'); on :00 or :30")
+    create.add_argument("--duration", required=True, metavar="DUR", help="1h, 30m, 2h30m (multiples of 30m)")
+    create.add_argument("--timezone", metavar="TZ", help="zone of --start (default: config timezone, else local)")
+    create.set_defaults(handler=cmd_reserve_create)
+
+    lst = cmds.add_parser("list", help="reservations, as a table or a timeline")
+    lst.add_argument("--user", help="only this user's reservations")
+    lst.add_argument("--status", metavar="STATUS", help="pending, active, completed or cancelled")
+    lst.add_argument("--active", action="store_true", help="only reservations in effect now")
+    lst.add_argument("--timeline", action="store_true", help="draw an 80-column timeline")
+    lst.add_argument("--range", metavar="R", help="timeline window: 48h, -24h, -12h:+12h (with --timeline)")
+    lst.add_argument("--from", dest="from_", metavar="TIME", help="timeline start (with --to and --timeline)")
+    lst.add_argument("--to", metavar="TIME", help="timeline end (with --from and --timeline)")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(handler=cmd_reserve_list, usage=lst.error)
+
+    get = cmds.add_parser("get", help="one reservation in detail")
+    get.add_argument("id", metavar="ID", type=_uint)
+    get.add_argument("--json", action="store_true", help="machine-readable output")
+    get.set_defaults(handler=cmd_reserve_get)
+
+    cancel = cmds.add_parser("cancel", help="cancel a pending or active reservation")
+    cancel.add_argument("id", metavar="ID", type=_uint)
+    cancel.set_defaults(handler=cmd_reserve_cancel)
+
+
+def _add_subject(p: argparse.ArgumentParser) -> None:
+    subject = p.add_mutually_exclusive_group()
+    subject.add_argument("--user", metavar="USER", help="a user's quota")
+    subject.add_argument("--project", metavar="PROJECT", help="a project's quota")
+    subject.add_argument("--default-user", action="store_true", help="the limits of every user")
+    subject.add_argument("--default-project", action="store_true", help="the limits of every project")
+
+
+def _add_quota(sub) -> None:
+    q = sub.add_parser("quota", help="running and queue limits per user and project")
+    cmds = q.add_subparsers(dest="quota_command", metavar="COMMAND", required=True, parser_class=Parser)
+    lst = cmds.add_parser("list", help="limits and current use")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(handler=cmd_quota_list)
+    qset = cmds.add_parser("set", help="override limits of one subject (admins; persisted)")
+    _add_subject(qset)
+    qset.add_argument("--max-running-jobs", type=_uint, metavar="N")
+    qset.add_argument("--max-running-gpus", type=_uint, metavar="N")
+    qset.add_argument("--max-queued-jobs", type=_uint, metavar="N")
+    qset.set_defaults(handler=cmd_quota_set)
+    remove = cmds.add_parser("remove", help="drop one subject's runtime override (admins)")
+    _add_subject(remove)
+    remove.set_defaults(handler=cmd_quota_remove)
+
+
+# --------------------------------------------------------------------------- helpers
+class _LazyClient:
+    """Connects on the first call, so bad input is reported even without a daemon."""
+
+    def __init__(self, args):
+        self._args = args
+        self._client = None
+
+    def call(self, method, params=None, result_type=None):
+        if self._client is None:
+            self._client = connect(self._args)
+        return self._client.call(method, params, result_type)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _call(client, context: str, method: str, params=None, result_type=None):
+    """A daemon refusal becomes `<context>: <message>` as upstream words it."""
+    from ..client import DaemonUnavailable
+    from ..protocol import GflowError
+
+    try:
+        return client.call(method, params, result_type)
+    except DaemonUnavailable:
+        raise
+    except GflowError as e:
+        raise CliError(f"{context}: {e.message}") from None
+
+
+def _zone(args):
+    """`--timezone`, else config `timezone` (user config, then the system one), else local."""
+    from ..core.reservations import resolve_zone
+
+    name = getattr(args, "timezone", None)
+    if name is None:
+        name = _config_timezone(args)
+    return resolve_zone(name)
+
+
+def _config_timezone(args):
+    import os
+
+    from .. import paths
+    from ..config import ConfigError, load
+
+    try:
+        tz = load(extra=args.config).timezone
+        if tz is None and os.path.exists(paths.SYSTEM_CONFIG):
+            tz = load(system=True).timezone
+    except ConfigError as e:
+        raise CliError(str(e)) from None
+    return tz
+
+
+# --------------------------------------------------------------------------- GPUs, groups
 def cmd_set_gpus(args, client) -> int:
     from ..protocol import SetGpusParams
 
@@ -69,13 +235,181 @@ def cmd_set_limit(args, client) -> int:
     return 0
 
 
-COMMANDS = {"set-gpus": cmd_set_gpus, "show-gpus": cmd_show_gpus, "set-limit": cmd_set_limit}
+# --------------------------------------------------------------------------- gpu-process
+def cmd_gpu_ignore(args, client) -> int:
+    print(GPU_PROCESS_WARNING, file=sys.stderr)
+    _call(client, "Failed to ignore GPU process", "gpus.ignore", {"gpu": args.gpu, "pid": args.pid})
+    print(f"Warning: override applied for GPU {args.gpu} PID {args.pid}.", file=sys.stderr)
+    print(f"Ignoring GPU process PID {args.pid} on GPU {args.gpu}")
+    return 0
+
+
+def cmd_gpu_unignore(args, client) -> int:
+    _call(client, "Failed to unignore GPU process", "gpus.unignore", {"gpu": args.gpu, "pid": args.pid})
+    print(f"Removed GPU process ignore override for PID {args.pid} on GPU {args.gpu}")
+    return 0
+
+
+def cmd_gpu_ignored(args, client) -> int:
+    entries = _call(client, "Failed to list ignored GPU processes", "gpus.ignored")
+    entries = sorted(entries, key=lambda e: (e["gpu"], e["pid"]))
+    if args.json:
+        print_json(entries)
+        return 0
+    if not entries:
+        print("No ignored GPU processes")
+        return 0
+    print(GPU_PROCESS_WARNING, file=sys.stderr)
+    for e in entries:
+        print(f"gpu={e['gpu']}\tpid={e['pid']}")
+    return 0
+
+
+# --------------------------------------------------------------------------- reserve
+def cmd_reserve_create(args, client) -> int:
+    from ..core.parse import parse_id_list
+    from ..core.reservations import Reservation, parse_duration, parse_time
+
+    if args.gpus is None and args.gpu_spec is None:
+        raise CliError("Must specify either --gpus or --gpu-spec")
+    start = parse_time(args.start, _zone(args))
+    duration = parse_duration(args.duration)
+    params = {"user": args.user, "start": start, "duration": duration}
+    if args.gpu_spec is not None:
+        params["gpu_indices"] = parse_id_list(args.gpu_spec, what="GPU index")
+    else:
+        params["gpu_count"] = args.gpus
+    r = _call(client, "Failed to create reservation", "reservations.create", params, Reservation)
+    print("Reservation created successfully.")
+    print(f"  ReservationID={r.id}")
+    return 0
+
+
+def cmd_reserve_list(args, client) -> int:
+    import time
+
+    from ..core import reservations as core
+
+    if not args.timeline and (args.range is not None or args.from_ is not None or args.to is not None):
+        args.usage("--range/--from/--to can only be used with --timeline")
+    if args.range is not None and (args.from_ is not None or args.to is not None):
+        args.usage("--range cannot be combined with --from/--to")
+    if (args.from_ is None) != (args.to is None):
+        args.usage("--from and --to must be used together")
+    zone = _zone(args)
+    now = time.time()
+    window = core.window_from(now, zone, args.range, args.from_, args.to) if args.timeline else None
+    params = {"user": args.user, "status": args.status, "active": args.active}
+    found = _call(client, "Failed to list reservations", "reservations.list", params, list[core.Reservation])
+    found.sort(key=lambda r: r.id)
+    if args.json:
+        print_json(found)
+        return 0
+    if not found:
+        print("No reservations found.")
+        return 0
+    if window is not None:
+        print(core.render_timeline(found, now, window, zone))
+        return 0
+    from .render import table
+
+    print(table(core.TABLE_HEADERS, core.table_rows(found, zone)))
+    return 0
+
+
+def cmd_reserve_get(args, client) -> int:
+    from typing import Optional
+
+    from ..core.reservations import Reservation, render_detail
+
+    r = _call(client, "Failed to get reservation", "reservations.get", {"id": args.id}, Optional[Reservation])
+    if args.json:
+        print_json(r)
+        return 0
+    if r is None:
+        print(f"Reservation {args.id} not found.")
+        return 0
+    print(render_detail(r, _zone(args)))
+    return 0
+
+
+def cmd_reserve_cancel(args, client) -> int:
+    _call(client, "Failed to cancel reservation", "reservations.cancel", {"id": args.id})
+    print(f"Reservation {args.id} cancelled successfully.")
+    return 0
+
+
+# --------------------------------------------------------------------------- quota
+def _subject(args) -> tuple[str, str | None]:
+    if args.user is not None:
+        return "user", args.user
+    if args.project is not None:
+        return "project", args.project
+    if args.default_user:
+        return "default_user", None
+    if args.default_project:
+        return "default_project", None
+    raise CliError("select exactly one subject: --user, --project, --default-user or --default-project")
+
+
+def _named(scope: str, name: str | None) -> str:
+    return f"{scope} quota" + (f" '{name}'" if name is not None else "")
+
+
+def cmd_quota_list(args, client) -> int:
+    from ..core.quotas import QuotaRow, render_rows
+
+    rows = _call(client, "Failed to list quotas", "quotas.list", None, list[QuotaRow])
+    if args.json:
+        print_json(rows)
+        return 0
+    print(render_rows(rows))
+    return 0
+
+
+def cmd_quota_set(args, client) -> int:
+    scope, name = _subject(args)
+    given = {field: getattr(args, field) for field, _ in LIMIT_FLAGS if getattr(args, field) is not None}
+    if not given:
+        raise CliError("provide at least one of --max-running-jobs, --max-running-gpus, --max-queued-jobs")
+    _call(client, "Failed to set quota", "quotas.set", {"scope": scope, "name": name, **given})
+    print(f"Updated {_named(scope, name)}")
+    for field, label in LIMIT_FLAGS:
+        if field in given:
+            print(f"  {label} = {given[field]}")
+    return 0
+
+
+def cmd_quota_remove(args, client) -> int:
+    scope, name = _subject(args)
+    _call(client, "Failed to remove quota", "quotas.remove", {"scope": scope, "name": name})
+    print(f"Removed {scope} quota override" + (f" '{name}'" if name is not None else ""))
+    return 0
+
+
+def _attach_signed_range(argv: list[str]) -> list[str]:
+    """`--range -24h` means a window into the past, not an option: pass it as `--range=-24h`."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--range" and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"--range={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 def main(argv=None) -> int:
+    argv = _attach_signed_range(list(sys.argv[1:] if argv is None else argv))
+
     def dispatch(args):
-        with connect(args) as client:
-            return COMMANDS[args.command](args, client)
+        client = _LazyClient(args)
+        try:
+            return args.handler(args, client)
+        finally:
+            client.close()
 
     return run(PROG, build_parser, dispatch, argv)
 

@@ -1,0 +1,75 @@
+"""Reservation methods: list and get (anyone), create (admins), cancel (admins, or the
+reservation's own user). SPEC 4.11, `gctl reserve`."""
+from __future__ import annotations
+
+import pwd
+from typing import Annotated, Optional
+
+from msgspec import Meta, Struct
+
+from ...core.reservations import Reservation, ReservationError, Status
+from ...protocol import ErrorCode, GflowError
+from . import rpc
+
+NonNegative = Annotated[int, Meta(ge=0)]
+
+
+class ListReservationsParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    user: Optional[str] = None
+    status: Optional[str] = None  # pending|active|completed|cancelled, any letter case
+    active: bool = False  # only those inside their window now
+
+
+class ReservationRef(Struct, kw_only=True, forbid_unknown_fields=True):
+    id: NonNegative
+
+
+class CreateReservationParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    user: str
+    gpu_count: Optional[NonNegative] = None
+    gpu_indices: Optional[list[NonNegative]] = None
+    start: float  # unix seconds, parsed by the client in its zone (SPEC 2.8)
+    duration: NonNegative  # seconds
+
+
+@rpc("reservations.list", ListReservationsParams)
+def list_reservations(ctx, caller, params: ListReservationsParams) -> list[Reservation]:
+    status = None
+    if params.status is not None:
+        try:
+            status = Status.parse(params.status)
+        except ReservationError as e:
+            raise GflowError(ErrorCode.BAD_REQUEST, str(e)) from None
+    return ctx.policy.list_reservations(params.user, status, params.active)
+
+
+@rpc("reservations.get", ReservationRef)
+def get_reservation(ctx, caller, params: ReservationRef) -> Optional[Reservation]:
+    return ctx.policy.get_reservation(params.id)
+
+
+@rpc("reservations.create", CreateReservationParams, admin=True, writes=True)
+def create_reservation(ctx, caller, params: CreateReservationParams) -> Reservation:
+    user = params.user.strip()
+    if not _known_user(user):
+        raise GflowError(ErrorCode.BAD_REQUEST, f"no such user '{params.user}' on this machine")
+    return ctx.policy.create_reservation(
+        user, params.gpu_count, params.gpu_indices, params.start, params.duration
+    )
+
+
+@rpc("reservations.cancel", ReservationRef, writes=True)
+def cancel_reservation(ctx, caller, params: ReservationRef) -> Reservation:
+    # not admin-only at registration: a user may cancel a reservation made for them
+    return ctx.policy.cancel_reservation(caller, params.id)
+
+
+def _known_user(name: str) -> bool:
+    """A passwd account, or a bare uid (accounts without a passwd entry are named by uid)."""
+    if name.isdigit():
+        return True
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
