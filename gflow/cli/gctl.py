@@ -19,7 +19,6 @@ GPU_PROCESS_WARNING = (
     "gflow may schedule onto that GPU even though the process is still attached.\n"
     "This override is runtime-only and will be cleared after gflowd restarts."
 )
-STATUSES = ("pending", "active", "completed", "cancelled")
 LIMIT_FLAGS = (
     ("max_running_jobs", "max_running_jobs"),
     ("max_running_gpus", "max_running_gpus"),
@@ -127,9 +126,9 @@ def _add_quota(sub) -> None:
     lst.set_defaults(handler=cmd_quota_list)
     qset = cmds.add_parser("set", help="override limits of one subject (admins; persisted)")
     _add_subject(qset)
-    qset.add_argument("--max-running-jobs", type=_uint, metavar="N")
-    qset.add_argument("--max-running-gpus", type=_uint, metavar="N")
-    qset.add_argument("--max-queued-jobs", type=_uint, metavar="N")
+    qset.add_argument("--max-running-jobs", type=_uint, metavar="N", help="jobs running at once")
+    qset.add_argument("--max-running-gpus", type=_uint, metavar="N", help="GPUs held by running jobs")
+    qset.add_argument("--max-queued-jobs", type=_uint, metavar="N", help="Queued + Hold jobs (checked at submission)")
     qset.set_defaults(handler=cmd_quota_set)
     remove = cmds.add_parser("remove", help="drop one subject's runtime override (admins)")
     _add_subject(remove)
