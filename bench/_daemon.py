@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
+try:  # an interpreter with gflow installed measures that gflow (e.g. an older release)
+    import gflow  # noqa: F401
+except ImportError:
     sys.path.insert(0, str(ROOT))
 
 
@@ -140,7 +142,7 @@ class BenchDaemon:
         p = self.base / "daemon.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
-    def stop(self) -> None:
+    def _terminate(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -149,6 +151,14 @@ class BenchDaemon:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    def restart(self) -> "BenchDaemon":
+        """Stop the daemon (SIGTERM) and start it again on the same state."""
+        self._terminate()
+        return self.start()
+
+    def stop(self) -> None:
+        self._terminate()
         self._kill_shepherds()
         if not self.keep:
             shutil.rmtree(self.base, ignore_errors=True)

@@ -144,6 +144,12 @@ def cmd(args) -> int:
     if args.interval is not None and not args.watch:
         raise CliError("--interval requires --watch")
     color = use_color()
+    if not args.watch:
+        # one listing then exit: collecting the (acyclic) decoded jobs is wasted work, up to
+        # a fifth of the time for 10,000 rows
+        import gc
+
+        gc.disable()
     with connect(args) as client:
         # the caller's name from the local account database: the daemon would answer the same
         # for our uid (SO_PEERCRED), and asking it first would cost a round trip before `list`

@@ -93,13 +93,27 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     grid = [list(headers)] + [list(row) for row in rows]
     ncols = max(len(r) for r in grid)
     for row in grid:
-        row.extend([""] * (ncols - len(row)))
-    widths = [max(display_width(row[c]) for row in grid) for c in range(ncols)]
-    lines = []
-    for row in grid:
-        cells = [cell + " " * (w - display_width(cell)) for cell, w in zip(row, widths)]
-        lines.append(" " + "   ".join(cells) + " ")
-    return "\n".join(lines)
+        if len(row) < ncols:
+            row.extend([""] * (ncols - len(row)))
+    return _table_columns([list(col) for col in zip(*grid)]) if ncols else "\n".join("  " for _ in grid)
+
+
+def _pad_column(cells: list[str]) -> list[str]:
+    """Cells padded to the column's display width. Plain ASCII columns (the usual case, and
+    the one that matters for 10,000 rows) are padded by str.ljust without a per-cell scan."""
+    joined = "".join(cells)
+    if joined.isascii() and "\x1b" not in joined:
+        width = max(map(len, cells))
+        return [cell.ljust(width) for cell in cells]
+    widths = [display_width(cell) for cell in cells]
+    width = max(widths)
+    return [cell + " " * (width - w) for cell, w in zip(cells, widths)]
+
+
+def _table_columns(columns: list[list[str]]) -> str:
+    """`table` from columns, each holding its header first."""
+    padded = [_pad_column(col) for col in columns]
+    return "\n".join([" " + "   ".join(line) + " " for line in zip(*padded)])
 
 
 # --------------------------------------------------------------------------- gqueue cells
@@ -178,9 +192,36 @@ def _row(job: Job, fields: Sequence[str], now: float, style: Style) -> list[str]
     return [_cell(job, f, now, style) for f in fields]
 
 
+def _column(field: str, jobs: list[Job], now: float, style: Style) -> list[str]:
+    """One gqueue column, cells as `_cell` makes them; the common fields without the
+    per-cell dispatch (10,000 rows are rendered in a few tens of milliseconds)."""
+    if field == "JOBID":
+        return [str(job.id) for job in jobs]
+    if field == "ST":
+        codes = {state: style.state(state) for state in JobState}
+        return [codes[job.state] for job in jobs]
+    if field == "NODES":
+        return [str(job.gpus) for job in jobs]
+    if field == "USER":
+        return [job.user for job in jobs]
+    if field == "NAME":
+        return [_name(job, style) if job.alive is True else (job.run_name or "-") for job in jobs]
+    if field == "TIME":
+        clock = display.clock
+        return [
+            "-" if job.started_at is None
+            else clock((job.finished_at if job.finished_at is not None else now) - job.started_at)
+            for job in jobs
+        ]
+    return [_cell(job, field, now, style) for job in jobs]
+
+
 def gqueue_table(jobs: Iterable[Job], fields: Sequence[str], now: float, color: bool = False) -> str:
     style = Style(color)
-    return table(fields, [_row(job, fields, now, style) for job in jobs])
+    jobs = list(jobs)
+    if not fields:
+        return table(fields, [[] for _ in jobs])
+    return _table_columns([[field] + _column(field, jobs, now, style) for field in fields])
 
 
 # Hold sits between Queued and Finished: upstream never showed Hold jobs here (quirk 8.13).
