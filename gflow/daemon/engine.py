@@ -51,6 +51,10 @@ log = logging.getLogger("gflow.engine")
 
 _FAILURE_STATES = {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
 _WAITING_STATES = (JobState.QUEUED, JobState.HOLD)
+# enum attribute lookups are slow in the per-job loop of a pass: look them up once
+_QUEUED, _RUNNING = JobState.QUEUED, JobState.RUNNING
+_BEGIN_TIME = Reason.WAITING_FOR_START_TIME.value
+_DEPENDENCY = Reason.WAITING_FOR_DEPENDENCY.value
 # shepherds started per loop iteration: a pass that admits 10,000 jobs must not stall the
 # daemon for the seconds all those spawns take
 _LAUNCH_SLICE = 64
@@ -216,7 +220,7 @@ class Engine:
         ctx = _SubmitContext(caller, identity.group_ids(caller.uid))
         jobs: list[Job] = []
         envs: dict[int, dict[str, str]] = {}
-        taken = set(self._names)
+        taken = _Taken(self._names)
         next_id = self.next_id
         # one stored environment per distinct snapshot: the jobs of an array share one row
         last_env: Optional[tuple[dict[str, str], int]] = None
@@ -492,7 +496,7 @@ class Engine:
         result = RedoResult(source_id=source.id, job=job)
         if params.cascade:
             jobs += self._redo_cascade(caller, source, job, now, result)
-        taken = set(self._names)
+        taken = _Taken(self._names)
         for new in jobs:
             new.run_name = names.run_name(new.id, new.requested_name, taken)
             taken.add(new.run_name)
@@ -674,23 +678,32 @@ class Engine:
             asyncio.get_running_loop().call_soon(self._run_pass)
 
     def _run_pass(self) -> None:
+        """One scheduling pass: O(active jobs) per pass, whatever the queue holds (it runs
+        after every exit, so anything quadratic here would stall a 10,000-task array)."""
         self._pass_pending = False
         now = time.time()
         candidates: list[Job] = []
+        running: list[Job] = []
         changed: list[Job] = []
+        queued, begin, dependency = _QUEUED, _BEGIN_TIME, _DEPENDENCY
         for job in self.jobs.values():
-            if job.state is not JobState.QUEUED:
+            state = job.state
+            if state is not queued:
+                if state is _RUNNING:
+                    running.append(job)
                 continue
             if job.scheduled_at is not None and job.scheduled_at > now:
-                self._set_reason(job, Reason.WAITING_FOR_START_TIME.value, changed)
+                if job.reason != begin:
+                    job.reason = begin
+                    changed.append(job)
                 continue
-            verdict, _ = core_deps.outcome(job, self.state_of)
-            if verdict != core_deps.SATISFIED:
-                self._set_reason(job, Reason.WAITING_FOR_DEPENDENCY.value, changed)
+            if job.depends_on_ids and core_deps.outcome(job, self.state_of)[0] != core_deps.SATISFIED:
+                if job.reason != dependency:
+                    job.reason = dependency
+                    changed.append(job)
                 continue
             candidates.append(job)
-        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
-        running += list(self.stopping.values())
+        running += self.stopping.values()
         plan = core_scheduler.plan(core_scheduler.PassInput(
             candidates=candidates,
             running=running,
@@ -699,8 +712,12 @@ class Engine:
             host_memory_mb=self.host_memory_mb,
             strategy=self.config.daemon.gpu_allocation_strategy,
         ))
+        jobs = self.jobs
         for job_id, reason in plan.waiting.items():
-            self._set_reason(self.jobs[job_id], reason, changed)
+            job = jobs[job_id]
+            if job.reason != reason:
+                job.reason = reason
+                changed.append(job)
         started = []
         for job, gpu_ids in plan.starts:
             job.state = JobState.RUNNING
@@ -973,6 +990,21 @@ class Engine:
             for blob in self.store.query_raw(terminal, users, ids, since):
                 out.setdefault(_peek_id(blob), blob)
         return [msgspec.Raw(out[k]) for k in sorted(out)]
+
+
+class _Taken:
+    """Run names in use: the active jobs' plus those given out by the request being built,
+    without copying the (possibly 100k) active names for every submission."""
+
+    def __init__(self, active: set[str]):
+        self.active = active
+        self.new: set[str] = set()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.new or name in self.active
+
+    def add(self, name: str) -> None:
+        self.new.add(name)
 
 
 class _SubmitContext:

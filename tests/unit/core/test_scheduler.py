@@ -203,3 +203,134 @@ def test_reservation_filter_restricts_usable_gpus():
     ))
     assert [(j.id, ids) for j, ids in p.starts] == [(1, [2])]
     assert p.waiting == {2: "WaitingForGpu"}
+
+
+# ---------------------------------------------------------------------- ranking shortcuts
+
+
+def test_a_full_group_hands_back_its_rest_without_ranking_it():
+    g = "array"
+    members = [job(i, group_id=g, max_concurrent=2) for i in range(2, 10_002)]
+    p = plan(PassInput(candidates=members + [job(20_000, priority=1)],
+                       running=[running(1, group_id=g, max_concurrent=2)]))
+    assert started(p) == [2, 20_000]
+    assert len(p.waiting) == 9_999 and set(p.waiting.values()) == {"WaitingForResources"}
+
+
+def test_group_members_interleave_with_other_candidates_by_rank():
+    g = "sweep"
+    candidates = [
+        job(1, group_id=g, max_concurrent=3, priority=5),
+        job(2, priority=7),
+        job(3, group_id=g, max_concurrent=3, priority=9),
+        job(4, group_id=g, max_concurrent=3, priority=5),
+        job(5, group_id=g, max_concurrent=3, priority=5),
+        job(6),
+    ]
+    order_seen = []
+    p = plan(PassInput(candidates=candidates, running=[],
+                       quota_allows=lambda j, _r: order_seen.append(j.id) or True))
+    assert order_seen == [6, 3, 2, 1, 4]  # 5 never examined: the group was full
+    assert started(p) == [6, 3, 2, 1, 4] and p.waiting == {5: "WaitingForResources"}
+
+
+def test_members_with_different_limits_are_judged_one_by_one():
+    g = "mixed"
+    candidates = [job(2, group_id=g, max_concurrent=1), job(3, group_id=g, max_concurrent=3),
+                  job(4, group_id=g, max_concurrent=1)]
+    p = plan(PassInput(candidates=candidates, running=[running(1, group_id=g, max_concurrent=1)]))
+    assert started(p) == [3]
+    assert p.waiting == {2: "WaitingForResources", 4: "WaitingForResources"}
+
+
+def _reference_plan(inp: PassInput):
+    """The rules of SPEC 4.3-4.5 written as plainly as possible, to check `plan` against."""
+    from gflow.protocol import GpuSharing as S
+
+    starts, waiting = [], {}
+    run = list(inp.running)
+    mem = inp.host_memory_mb - sum(j.memory_limit_mb or 0 for j in run)
+    for j in scheduler.order(inp.candidates, inp.fair_share):
+        need = j.memory_limit_mb or 0
+        if need > mem:
+            waiting[j.id] = "WaitingForMemory"
+            continue
+        if j.group_id and j.max_concurrent is not None and \
+                sum(1 for r in run if r.group_id == j.group_id) >= j.max_concurrent:
+            waiting[j.id] = "WaitingForResources"
+            continue
+        if inp.quota_allows and not inp.quota_allows(j, run):
+            waiting[j.id] = "WaitingForQuota"
+            continue
+        chosen = []
+        if j.gpus:
+            usable = []
+            for g in inp.gpus:
+                if inp.allowed is not None and g.index not in inp.allowed:
+                    continue
+                holders = [r for r in run if g.index in (r.gpu_ids or [])]
+                if any(h.gpu_sharing_mode is S.EXCLUSIVE for h in holders):
+                    continue
+                if j.gpu_sharing_mode is S.EXCLUSIVE:
+                    ok = not holders and g.available
+                else:
+                    ok = (bool(holders) or g.available) and (
+                        g.memory_mb is None
+                        or sum(h.gpu_memory_limit_mb or 0 for h in holders) + (j.gpu_memory_limit_mb or 0) <= g.memory_mb
+                    )
+                if ok:
+                    usable.append(g)
+            if len(usable) < j.gpus:
+                waiting[j.id] = "WaitingForGpu"
+                continue
+            chosen = sorted(g.index for g in usable[: j.gpus])
+        j2 = Job(id=j.id, state=JobState.RUNNING, gpu_ids=chosen, group_id=j.group_id,
+                 gpu_sharing_mode=j.gpu_sharing_mode, gpu_memory_limit_mb=j.gpu_memory_limit_mb,
+                 memory_limit_mb=j.memory_limit_mb, user=j.user)
+        starts.append((j.id, chosen))
+        mem -= need
+        run.append(j2)
+    return starts, waiting
+
+
+def test_plan_matches_the_plain_rules_on_random_queues():
+    from gflow.protocol import reason_label
+
+    rng = random.Random(5)
+    for _ in range(300):
+        gpus = [Gpu(i, memory_mb=rng.choice([None, 16000, 40000]), available=rng.random() > 0.1)
+                for i in range(rng.randint(0, 6))]
+        groups = ["a", "b", None]
+        limits = {"a": rng.randint(1, 3), "b": rng.randint(1, 3)}
+
+        def make(i, state=JobState.QUEUED):
+            g = rng.choice(groups)
+            is_shared = rng.random() < 0.3
+            return Job(
+                id=i, state=state, user=rng.choice(["u1", "u2"]), priority=rng.choice([5, 10, 10, 50]),
+                time_limit=rng.choice([None, 60, 3600]), group_id=g,
+                max_concurrent=(limits[g] if g and rng.random() > 0.1 else (rng.randint(1, 3) if g else None)),
+                gpus=rng.choice([0, 0, 1, 2]),
+                gpu_sharing_mode=GpuSharing.SHARED if is_shared else GpuSharing.EXCLUSIVE,
+                gpu_memory_limit_mb=rng.choice([4000, 12000]) if is_shared else None,
+                memory_limit_mb=rng.choice([None, None, 1000, 3000]),
+            )
+
+        run_jobs = []
+        for i in range(rng.randint(0, 4)):
+            r = make(100 + i, JobState.RUNNING)
+            if r.gpus and gpus:
+                r.gpu_ids = sorted(rng.sample([g.index for g in gpus], min(r.gpus, len(gpus))))
+            run_jobs.append(r)
+        cands = [make(i) for i in range(1, rng.randint(1, 40))]
+        quota_cap = rng.choice([None, 3, 6])
+        quota = (lambda j, r: len(r) < quota_cap) if quota_cap else None
+        inp = PassInput(candidates=cands, running=run_jobs, gpus=gpus, host_memory_mb=rng.choice([4000, 10**6]),
+                        allowed=rng.choice([None, {0, 1, 2}]), quota_allows=quota)
+        got = plan(inp)
+        want_starts, want_waiting = _reference_plan(inp)
+        assert [(j.id, ids) for j, ids in got.starts] == want_starts
+        # a full group's rest may name the group where the plain walk, reaching them after
+        # more memory was taken, names memory: both are the same "Resources" to users
+        assert {k: reason_label(v) for k, v in got.waiting.items()} == \
+            {k: reason_label(v) for k, v in want_waiting.items()}
