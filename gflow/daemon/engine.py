@@ -165,6 +165,16 @@ class Engine:
         self.request_pass()
 
     def close(self) -> None:
+        # Admitted but not yet started (the launch queue drains a slice per loop turn):
+        # back to the queue, rather than found "vanished" and failed at the next start.
+        unlaunched = [
+            j for j in self._launch_queue
+            if self.jobs.get(j.id) is j and j.state is JobState.RUNNING and j.runner_pid is None
+        ]
+        for job in unlaunched:
+            job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+        self._launch_queue = []
+        self._commit(unlaunched)
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()

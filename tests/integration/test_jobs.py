@@ -491,3 +491,16 @@ def test_bad_input_is_one_line_naming_the_flag(shared_daemon, argv, needle):
     assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("(see "))
     with daemon.client() as c:
         assert [j.id for j in c.list()] == [1] and c.get(1).priority == 10
+
+
+def test_jobs_admitted_but_not_yet_launched_survive_a_stop(daemon):
+    # launches drain a slice per loop turn; a stop in between must requeue the rest,
+    # not leave them "Running" without a process (they would fail as vanished)
+    ids = submit(daemon, "--array", "1-300", "true")
+    daemon.stop()
+    daemon.start()
+    with daemon.client() as c:
+        jobs = c.list(ids=ids)
+        assert [j for j in jobs if j.state is F] == []
+        assert {j.state for j in jobs} <= {JobState.QUEUED, JobState.RUNNING, CD}
+    daemon.cli("gcancel", "1-300")
