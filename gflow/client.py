@@ -57,6 +57,8 @@ class _Reply(msgspec.Struct, kw_only=True):
     more: bool = False
 
 
+_EMPTY_ARRAY = b"\x90"  # msgpack for []
+
 # Read-only methods may travel in the same round trip as `hello` (the reply to hello is read
 # first, so a version mismatch is still reported before anything else). A method that changes
 # state always waits for the hello reply before it is sent.
@@ -272,7 +274,12 @@ class Client:
             ids=list(ids) if ids is not None else None,
             since=since,
         )
-        return self.call("jobs.list", params, list[Job])
+        raw = self.call("jobs.list", params, msgspec.Raw)
+        if len(raw) == 1 and bytes(raw) == _EMPTY_ARRAY:
+            # nothing listed (the usual personal queue): no need to build msgspec's decoder
+            # for list[Job], ~1 ms of a gqueue call
+            return []
+        return msgspec.msgpack.decode(raw, type=list[Job])
 
     def get(self, ref: int | str) -> Job:
         """One job by id or `@` / `@~N`."""

@@ -123,6 +123,24 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser], main: Callable,
         return 0
 
 
+def exit_now(code: int) -> None:
+    """End a finished one-shot command at once: flush what it printed, then `os._exit`,
+    skipping interpreter teardown (freeing every module and object: ~5 ms, a tenth of a
+    `gqueue` call). Only for commands that hold no other buffered files, atexit work or
+    child processes to wait for."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # `gqueue | head`: not an error
+        pass
+    except OSError:
+        code = code or 1
+    try:
+        sys.stderr.flush()
+    except OSError:
+        pass
+    os._exit(code)
+
+
 def _error(prog: str, message: str, debug: bool) -> None:
     if debug:
         import traceback

@@ -8,7 +8,7 @@ json/csv/yaml and the placeholder helpers are imported where they are used.
 from __future__ import annotations
 
 import re
-from typing import Iterable, NamedTuple, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from gflow.core import display
 from gflow.protocol import Job, JobState, reason_label
@@ -253,12 +253,16 @@ def gqueue_grouped(jobs: Iterable[Job], fields: Sequence[str], now: float, color
 # --------------------------------------------------------------------------- tree view
 
 
-class _Edge(NamedTuple):
-    """A child drawn under a parent: the job itself, or a `→ see job` reference row."""
+class _Edge:
+    """A child drawn under a parent: the job itself, or a `→ see job` reference row.
+    (A slotted class: a NamedTuple costs a class build via exec on every gqueue start.)"""
 
-    child: int
-    redo: bool  # dashed connector
-    reference: bool
+    __slots__ = ("child", "redo", "reference")
+
+    def __init__(self, child: int, redo: bool, reference: bool):
+        self.child = child
+        self.redo = redo  # dashed connector
+        self.reference = reference
 
 
 # When one parent reaches the same child twice (e.g. it is both its dependency and its redo
@@ -299,40 +303,52 @@ def _connector(redo: bool, last: bool) -> str:
     return "╰─" if last else "├─"
 
 
-class _TreeRow(NamedTuple):
-    lead: str  # continuation prefix + connector, drawn before the JOBID
-    job_id: int
-    reference: bool
+# A tree row: (lead, job_id, reference) where lead is the continuation prefix + connector
+# drawn before the JOBID, and reference marks a `→ see job` row.
+_TreeRow = tuple
 
 
 def _tree_order(jobs: dict[int, Job]) -> list[_TreeRow]:
-    """Rows in drawing order: roots by ascending id, children by id, depth first."""
+    """Rows in drawing order: roots by ascending id, children by id, depth first.
+    Iterative, so a dependency chain deeper than Python's recursion limit still draws."""
     children, placed = _tree_edges(jobs)
     rows: list[_TreeRow] = []
     drawn: set[int] = set()
+    stack: list[list] = []  # [child_prefix, edges, next edge index] per open job
 
-    def walk(job_id: int, prefix: str, lead: str, is_root: bool, is_last: bool) -> None:
+    def enter(job_id: int, prefix: str, lead: str, is_root: bool, is_last: bool) -> None:
         drawn.add(job_id)
-        rows.append(_TreeRow(lead, job_id, False))
+        rows.append((lead, job_id, False))
         # Children of a root start at column 0; deeper levels carry `│ ` while the parent
         # still has siblings below it, and blanks once it was the last one.
         child_prefix = "" if is_root else prefix + ("  " if is_last else "│ ")
         edges = sorted(children.get(job_id, {}).values(), key=lambda e: e.child)
-        for i, edge in enumerate(edges):
+        stack.append([child_prefix, edges, 0])
+
+    def walk(root: int) -> None:
+        enter(root, "", "", True, True)
+        while stack:
+            top = stack[-1]
+            child_prefix, edges, i = top
+            if i == len(edges):
+                stack.pop()
+                continue
+            top[2] = i + 1
+            edge = edges[i]
             last = i == len(edges) - 1
             lead_child = child_prefix + _connector(edge.redo, last)
             if edge.reference:
-                rows.append(_TreeRow(lead_child, edge.child, True))
+                rows.append((lead_child, edge.child, True))
             elif edge.child not in drawn:  # guards against a (rejected, but possible) cycle
-                walk(edge.child, child_prefix, lead_child, False, last)
+                enter(edge.child, child_prefix, lead_child, False, last)
 
     for job_id in sorted(jobs):
         if job_id not in placed:
-            walk(job_id, "", "", True, True)
+            walk(job_id)
     # Jobs only reachable through a cycle would vanish; draw them as roots instead.
     for job_id in sorted(jobs):
         if job_id not in drawn:
-            walk(job_id, "", "", True, True)
+            walk(job_id)
     return rows
 
 
