@@ -532,7 +532,8 @@ class Engine:
 
         rows = [_CANCELLED_ROW.decode(blob) for blob in self.store.query_raw([JobState.CANCELLED])]
         stubs = [Job(id=r.id, state=JobState.CANCELLED, reason=r.reason) for r in rows]
-        found, _refused = lineage.cascade_targets(source.id, stubs, lambda stub: may_redo(self.get(stub.id)))
+        # refused ones are reported through may_redo as they are met
+        found, _ = lineage.cascade_targets(source.id, stubs, lambda stub: may_redo(self.get(stub.id)))
         mapping = {source.id: new_source.id}
         for offset, stub in enumerate(found, start=1):
             mapping[stub.id] = new_source.id + offset
@@ -739,11 +740,6 @@ class Engine:
         self._commit(changed + started)
         if started:
             self._launch_all(started)
-
-    def _set_reason(self, job: Job, reason: str, changed: list[Job]) -> None:
-        if job.reason != reason:
-            job.reason = reason
-            changed.append(job)
 
     def _launch_all(self, jobs: list[Job]) -> None:
         """Start admitted jobs a slice per loop iteration, so requests and exits are served
