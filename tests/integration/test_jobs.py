@@ -504,3 +504,14 @@ def test_jobs_admitted_but_not_yet_launched_survive_a_stop(daemon):
         assert [j for j in jobs if j.state is F] == []
         assert {j.state for j in jobs} <= {JobState.QUEUED, JobState.RUNNING, CD}
     daemon.cli("gcancel", "1-300")
+
+
+def test_redo_runs_with_the_original_environment_unless_asked(daemon):
+    out = daemon.cli("gbatch", "sh -c 'echo $MY_VAR'", env={"MY_VAR": "original"}, check=True)
+    first = int(out.stdout.split()[3])
+    wait_all(daemon, [first])
+    daemon.cli("gjob", "redo", str(first), env={"MY_VAR": "now"}, check=True)
+    daemon.cli("gjob", "redo", str(first), "--current-env", env={"MY_VAR": "now"}, check=True)
+    wait_all(daemon, [first + 1, first + 2])
+    logs = [daemon.cli("gjob", "log", str(i), check=True).stdout for i in (first + 1, first + 2)]
+    assert logs == ["original\n", "now\n"]
