@@ -207,13 +207,34 @@ def _column(field: str, jobs: list[Job], now: float, style: Style) -> list[str]:
     if field == "NAME":
         return [_name(job, style) if job.alive is True else (job.run_name or "-") for job in jobs]
     if field == "TIME":
-        clock = display.clock
-        return [
-            "-" if job.started_at is None
-            else clock((job.finished_at if job.finished_at is not None else now) - job.started_at)
-            for job in jobs
-        ]
+        return _time_column(jobs, now)
+    if field == "NODELIST(REASON)":
+        # ended jobs other than cancelled ones show no reason: "-" without the label lookup
+        return ["-" if job.state in _NO_REASON else _nodelist(job) for job in jobs]
     return [_cell(job, field, now, style) for job in jobs]
+
+
+_NO_REASON = frozenset({JobState.FINISHED, JobState.FAILED, JobState.TIMEOUT})
+
+
+def _time_column(jobs: list[Job], now: float) -> list[str]:
+    """TIME cells as `_elapsed` gives them; whole seconds repeat a lot (short jobs), so each
+    distinct duration is formatted once."""
+    clock = display.clock
+    seen: dict[int, str] = {}
+    cells = []
+    for job in jobs:
+        started = job.started_at
+        if started is None:
+            cells.append("-")
+            continue
+        end = job.finished_at if job.finished_at is not None else now
+        seconds = int(end - started)
+        text = seen.get(seconds)
+        if text is None:
+            text = seen[seconds] = clock(seconds)
+        cells.append(text)
+    return cells
 
 
 def gqueue_table(jobs: Iterable[Job], fields: Sequence[str], now: float, color: bool = False) -> str:
