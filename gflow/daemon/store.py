@@ -53,7 +53,13 @@ class JobStore:
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
-            # FULL: an acknowledged job must survive power loss, not only a daemon crash
+            # FULL, deliberately. An acknowledged job must survive kill -9 of the daemon, which
+            # NORMAL in WAL mode would also give (the WAL is in the page cache); FULL adds power
+            # loss and kernel crashes. Cost measured on the 2-core dev VM: ~0.33 ms per commit
+            # against ~0.02 ms, at most three commits per job, which no target depends on.
+            # NORMAL would also break an ordering the executor relies on: the shepherd's
+            # status file is removed once its outcome is committed, so after a power cut an
+            # un-synced commit could leave a finished job recorded Running with no status left.
             self.db.execute("PRAGMA synchronous=FULL")
             self._migrate()
         except sqlite3.DatabaseError as e:
