@@ -111,6 +111,7 @@ class Engine:
         runtime = store.get_meta("allowed_gpus")
         configured = config.daemon.gpus if config.daemon.gpus is not None else runtime
         self.allowed_gpus: Optional[set[int]] = self._valid_gpu_set(configured)
+        self.policy = None  # gflow.daemon.policy.Policy (quotas, reservations), set by the server
         self.host_memory_mb = _host_memory_mb()
 
     def _valid_gpu_set(self, indices) -> Optional[set[int]]:
@@ -249,7 +250,7 @@ class Engine:
                 last_env = (env, next_id)
             jobs.append(job)
             next_id += 1
-        self._check_queue_quota(caller, jobs)
+        self._check_queue_quota(jobs)
         self.store.insert_jobs(jobs, envs)
         self.next_id = next_id
         for job in jobs:
@@ -323,19 +324,10 @@ class Engine:
         except ParseError as e:
             raise bad_request(str(e)) from None
 
-    def _check_queue_quota(self, caller: identity.Caller, jobs: list[Job]) -> None:
-        """Hook for queue-depth quotas (SPEC 4.10); limits live in config `quota`."""
-        limits = self.config.quota.users.get(caller.user) or self.config.quota.default_user
-        if limits.max_queued_jobs is None:
-            return
-        pending = sum(
-            1 for j in self.jobs.values()
-            if j.owner_uid == caller.uid and j.state in (JobState.QUEUED, JobState.HOLD)
-        )
-        if pending + len(jobs) > limits.max_queued_jobs:
-            raise bad_request(
-                f"quota exceeded for user '{caller.user}': {pending}/{limits.max_queued_jobs} queued jobs"
-            )
+    def _check_queue_quota(self, jobs: list[Job]) -> None:
+        """Queue-depth quotas (SPEC 4.10): config `quota` overlaid by `gctl quota set`."""
+        if self.policy is not None:
+            self.policy.check_queue_quota(jobs, self.jobs.values())
 
     # ------------------------------------------------------------------ job actions
     def cancel(self, caller: identity.Caller, ids: list[int]) -> ActionResult:
@@ -511,7 +503,7 @@ class Engine:
             new.run_name = names.run_name(new.id, new.requested_name, taken)
             taken.add(new.run_name)
         result.cascade = [(new.redone_from, new.id, new.run_name) for new in jobs[1:]]
-        self._check_queue_quota(_owner_of(job), jobs)
+        self._check_queue_quota(jobs)
         self.store.insert_jobs(jobs, envs)
         self.next_id = jobs[-1].id + 1
         for new in jobs:
@@ -722,6 +714,8 @@ class Engine:
             allowed=self.allowed_gpus,
             host_memory_mb=self.host_memory_mb,
             strategy=self.config.daemon.gpu_allocation_strategy,
+            quota_allows=self.policy.quota_allows if self.policy else None,
+            reservation_filter=self.policy.reservation_filter if self.policy else None,
         ))
         jobs = self.jobs
         for job_id, reason in plan.waiting.items():
@@ -874,7 +868,7 @@ class Engine:
         retry = lineage.retry_of(job, self.next_id, now)
         try:
             retry.project = self._project(retry.project)
-            self._check_queue_quota(_owner_of(job), [retry])
+            self._check_queue_quota([retry])
         except GflowError as e:
             log.warning("job %d is not retried: %s", job.id, e.message)
             return None
@@ -1022,11 +1016,6 @@ class _SubmitContext:
         self.dirs: dict[str, Optional[str]] = {}  # run dir -> why the owner cannot enter it
         self.refs: dict[str, int] = {}  # dependency token -> job id
         self.projects: dict[Optional[str], Optional[str]] = {}
-
-
-def _owner_of(job: Job) -> identity.Caller:
-    """The job's owner as a caller, for the checks a retry or redo passes like a submission."""
-    return identity.Caller(pid=0, uid=job.owner_uid, gid=-1, user=job.user, admin=False)
 
 
 _ID_DECODER = msgspec.msgpack.Decoder(msgspec.defstruct("_JobId", [("id", int)]))

@@ -34,6 +34,7 @@ from .engine import Engine
 from .executor import Executor
 from .gpu import open_backend
 from .handlers import Method, load as load_handlers
+from .policy import Policy
 from .store import JobStore, StoreError
 
 log = logging.getLogger("gflow.server")
@@ -97,6 +98,7 @@ class Server:
         self.daemon_uid = os.geteuid()
         self.methods: dict[str, Method] = load_handlers()
         self.engine: Optional[Engine] = None
+        self.policy: Optional[Policy] = None
         self._stop: Optional[asyncio.Event] = None
         self._lock = InstanceLock(dirs.lock)
         self._decode_request = msgspec.msgpack.Decoder(Request).decode
@@ -129,6 +131,8 @@ class Server:
             open_backend(self.config.gpu),
             lambda on_exit: Executor(self.dirs.runners_dir, on_exit),
         )
+        self.policy = Policy(self.store, self.config, self.engine)
+        self.engine.policy = self.policy
         inherited = systemd_socket()
         if inherited is not None:
             # socket activation: systemd created the socket with the unit's mode and owner
@@ -139,6 +143,7 @@ class Server:
             server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
             self._secure_socket()
         self.engine.start()
+        self.policy.start()
         if self.engine.gpus.devices():
             self._poll_task = asyncio.create_task(self._poll_gpu_processes())
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -154,6 +159,7 @@ class Server:
             server.close()
             if self._poll_task is not None:
                 self._poll_task.cancel()
+            self.policy.close()
             self.engine.close()
             if inherited is None:
                 try:
@@ -170,6 +176,7 @@ class Server:
         backend = self.engine.gpus
         while True:
             pids = await loop.run_in_executor(None, backend.compute_pids)
+            pids = self.policy.observe_gpu_processes(pids)
             if backend.apply_processes(pids, set(self.engine.gpu_holders())):
                 self.engine.request_pass()
             await asyncio.sleep(self.config.daemon.gpu_poll_interval_secs)

@@ -1,20 +1,12 @@
 """`gctl reserve`, `gctl quota` and `gctl gpu-process` on a real daemon (fake GPU backend, or
 the stand-in pynvml where NVML matters).
 
-Two wiring steps connect this feature to the daemon, and tests say which one they need:
-* `needs_policy`: the server creates `Policy` (`ctx.policy`) and `handlers.load()` imports the
-  quotas / reservations / gpus_ignore handler modules;
-* `needs_scheduler_hooks`: the engine passes `policy.quota_allows` / `policy.reservation_filter`
-  into each pass and `policy.check_queue_quota` into submission.
-Until a step is done the tests that need it are skipped with that reason.
-
 Reservation starts must be on :00/:30 and not in the past; the daemon accepts a start in the
 current half-hour slot ("from now"), which is how an *active* reservation is made here. Edge
 timers (a reservation that starts later) are covered by the pure `next_edge` unit tests.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import pwd
@@ -32,28 +24,6 @@ FAKES = Path(__file__).resolve().parents[1] / "fakes"
 ME = pwd.getpwuid(os.getuid()).pw_name
 OTHER = "nobody" if ME != "nobody" else "root"
 FOUR_GPUS = "gpu:\n  backend: fake\n  count: 4\ntimezone: UTC\n"
-
-
-def _policy_wired() -> bool:
-    from gflow.daemon import server
-    from gflow.daemon.handlers import load
-
-    return "reservations.create" in load() and "Policy(" in inspect.getsource(server.Server)
-
-
-def _hooks_wired() -> bool:
-    from gflow.daemon import engine
-
-    return "policy" in inspect.getsource(engine.Engine._run_pass)
-
-
-needs_policy = pytest.mark.skipif(
-    not _policy_wired(), reason="Policy is not wired into the server / handlers.load() yet"
-)
-needs_scheduler_hooks = pytest.mark.skipif(
-    not (_policy_wired() and _hooks_wired()),
-    reason="engine does not pass the Policy hooks (quota_allows, reservation_filter, check_queue_quota) yet",
-)
 
 
 def _slot(offset_slots: int = 0) -> datetime:
@@ -123,7 +93,6 @@ def test_usage_errors_exit_2_and_bad_values_exit_1_before_any_daemon_call(make_d
 
 
 # --------------------------------------------------------------------------- reservations
-@needs_policy
 def test_reservation_create_list_get_cancel(make_daemon):
     d = make_daemon(FOUR_GPUS)
     start = _slot(4)
@@ -203,7 +172,6 @@ def test_reservation_create_list_get_cancel(make_daemon):
     assert "  ReservationID=3" in again.stdout
 
 
-@needs_scheduler_hooks
 def test_an_active_reservation_for_another_user_keeps_gpu_jobs_waiting(make_daemon):
     d = make_daemon(FOUR_GPUS)
     d.cli("gctl", "reserve", "create", "--user", OTHER, "--gpu-spec", "0-3",
@@ -221,7 +189,6 @@ def test_an_active_reservation_for_another_user_keeps_gpu_jobs_waiting(make_daem
         assert job.state is JobState.FINISHED and job.gpu_ids == [0]
 
 
-@needs_scheduler_hooks
 def test_own_index_reservation_pins_the_owners_jobs(make_daemon):
     d = make_daemon(FOUR_GPUS)
     d.cli("gctl", "reserve", "create", "--user", ME, "--gpu-spec", "2",
@@ -235,7 +202,6 @@ def test_own_index_reservation_pins_the_owners_jobs(make_daemon):
 
 
 # --------------------------------------------------------------------------- quotas
-@needs_scheduler_hooks
 def test_max_running_jobs_serialises_jobs(make_daemon):
     d = make_daemon("quota:\n  default_user:\n    max_running_jobs: 1\n")
     with d.client() as c:
@@ -250,7 +216,6 @@ def test_max_running_jobs_serialises_jobs(make_daemon):
         assert after.started_at - before.finished_at < 1.0  # and no polling gap (upstream 8.3)
 
 
-@needs_scheduler_hooks
 def test_quota_set_lets_waiting_jobs_start_at_once(make_daemon):
     d = make_daemon("quota:\n  default_user:\n    max_running_jobs: 1\n")
     with d.client() as c:
@@ -266,7 +231,6 @@ def test_quota_set_lets_waiting_jobs_start_at_once(make_daemon):
         c.cancel([first])
 
 
-@needs_scheduler_hooks
 def test_max_queued_jobs_rejects_a_submission_and_a_whole_batch(make_daemon):
     d = make_daemon()
     d.cli("gctl", "quota", "set", "--default-user", "--max-queued-jobs", "2", check=True)
@@ -280,7 +244,6 @@ def test_max_queued_jobs_rejects_a_submission_and_a_whole_batch(make_daemon):
         assert [j.id for j in c.list()] == [1, 2]  # the batch left nothing behind
 
 
-@needs_policy
 def test_quota_list_set_remove(make_daemon):
     d = make_daemon(
         "quota:\n  default_user: {max_running_jobs: 1, max_queued_jobs: 3}\n"
@@ -324,7 +287,6 @@ def test_quota_list_set_remove(make_daemon):
 
 
 # --------------------------------------------------------------------------- gpu-process
-@needs_policy
 def test_gpu_process_without_nvml(make_daemon):
     d = make_daemon(FOUR_GPUS)
     out = d.cli("gctl", "gpu-process", "ignore", "--gpu", "0", "--pid", "1")
@@ -350,7 +312,6 @@ def _nvml_daemon(make_daemon, state: Path, **content):
     return d.start()
 
 
-@needs_policy
 def test_gpu_process_ignore_list_unignore(make_daemon, short_tmp):
     d = _nvml_daemon(make_daemon, short_tmp / "nvml.json", memory_mb=[1000, 1000], processes={"1": [4242]})
     bad_index = d.cli("gctl", "gpu-process", "ignore", "--gpu", "7", "--pid", "4242")
@@ -368,14 +329,6 @@ def test_gpu_process_ignore_list_unignore(make_daemon, short_tmp):
     assert d.cli("gctl", "gpu-process", "list", check=True).stdout == "No ignored GPU processes\n"
 
 
-def _poll_wired() -> bool:
-    from gflow.daemon import server
-
-    return "observe_gpu_processes" in inspect.getsource(server.Server)
-
-
-@pytest.mark.skipif(not (_policy_wired() and _poll_wired()),
-                    reason="the GPU poll does not pass its pids through Policy.observe_gpu_processes yet")
 def test_an_ignored_process_frees_its_gpu_until_it_is_gone(make_daemon, short_tmp):
     state = short_tmp / "nvml.json"
     d = _nvml_daemon(make_daemon, state, memory_mb=[1000, 1000], processes={"1": [4242]})
@@ -386,7 +339,9 @@ def test_an_ignored_process_frees_its_gpu_until_it_is_gone(make_daemon, short_tm
         d.cli("gctl", "gpu-process", "ignore", "--gpu", "1", "--pid", "4242", check=True)
         (job,) = c.wait([1], timeout=10)  # a pass right after the override
         assert job.state is JobState.FINISHED and job.gpu_ids == [0, 1]
-        assert c.call("gpus.info")["gpus"][1]["available"] is True
+        gpu1 = c.call("gpus.info")["gpus"][1]
+        assert gpu1["available"] is True
+        assert gpu1["reason"] == "manual_ignore(gpu=1,pid=4242)"  # job 1 has ended: nothing holds it
         # the process ends: its entry lapses at the next poll
         state.write_text(json.dumps({"memory_mb": [1000, 1000]}))
         wait_for(lambda: c.call("gpus.ignored") == [], timeout=10)

@@ -33,6 +33,6 @@ def rpc(name: str, params: type = Empty, *, admin: bool = False, writes: bool = 
 
 
 def load() -> dict[str, Method]:
-    from . import daemon, gpus, groups, jobs, stats  # noqa: F401  (registration happens on import)
+    from . import daemon, gpus, gpus_ignore, groups, jobs, quotas, reservations, stats  # noqa: F401  (registration happens on import)
 
     return METHODS

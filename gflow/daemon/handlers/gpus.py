@@ -9,6 +9,7 @@ from . import rpc
 def info(ctx, caller, params) -> GpusResult:
     engine = ctx.engine
     holders = engine.gpu_holders()
+    policy = ctx.policy
     allowed = engine.allowed_gpus
     gpus = []
     for gpu in engine.gpus.devices():
@@ -18,7 +19,7 @@ def info(ctx, caller, params) -> GpusResult:
             memory_mb=gpu.memory_mb,
             available=gpu.available and holder is None,
             allowed=allowed is None or gpu.index in allowed,
-            reason=None if holder else engine.gpus.reason(gpu.index),
+            reason=None if holder else engine.gpus.reason(gpu.index) or policy.ignore_reason(gpu.index),
             job_ids=[holder.id] if holder else [],
             run_names=[holder.run_name] if holder else [],
         ))
