@@ -183,12 +183,23 @@ class Client:
         try:
             self._sock.sendall(frame(body))
         except OSError as e:
-            if self._hello_id is not None and method != "hello":
-                # the daemon may have answered hello with a refusal and hung up: report that
-                self._finish_hello()
+            # the daemon may have refused us (at accept, or in answer to hello) and hung up:
+            # its last frame is still in our receive buffer and says why
+            self._raise_pending_error()
             self.close()
             raise DaemonUnavailable(f"lost the connection to gflowd: {e}") from None
         return self._next_id
+
+    def _raise_pending_error(self) -> None:
+        self._hello_id = None
+        try:
+            self._sock.setblocking(False)
+            reply = self._decode_reply(self._read_frame())
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return
+        if reply.error is not None:
+            self.close()
+            raise GflowError(reply.error.code, reply.error.message)
 
     def _receive(self) -> _Reply:
         try:

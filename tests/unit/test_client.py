@@ -1,0 +1,67 @@
+"""Client behaviour against a scripted peer: what a refused connection reports."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import msgspec
+import pytest
+
+from gflow.client import Client, DaemonUnavailable
+from gflow.protocol import ErrorCode, GflowError, Response, RpcError, frame
+
+
+def _refusing_server(path: str, accepted: threading.Event) -> socket.socket:
+    """Answers every connection with one FORBIDDEN frame and hangs up without reading."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.sendall(frame(msgspec.msgpack.encode(Response(id=0, error=RpcError(
+            code=ErrorCode.FORBIDDEN, message="this gflowd is a personal daemon of another user",
+        )))))
+        conn.close()
+        accepted.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_a_refusal_sent_before_hello_is_reported_not_a_broken_pipe(short_tmp):
+    path = str(short_tmp / "refusing.sock")
+    accepted = threading.Event()
+    listener = _refusing_server(path, accepted)
+    try:
+        client = Client(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+        assert accepted.wait(5)  # the peer has already written its refusal and closed
+        client._sock = sock
+        client._hello_id = None
+        with pytest.raises(GflowError, match="personal daemon of another user"):
+            for _ in range(50):  # the first writes may still be buffered; one will fail
+                client.call("jobs.list", {})
+    finally:
+        listener.close()
+
+
+def test_a_daemon_that_vanishes_is_reported_as_unavailable(short_tmp):
+    path = str(short_tmp / "silent.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+
+    def hang_up():
+        conn, _ = listener.accept()
+        conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        with pytest.raises(DaemonUnavailable, match="lost the connection"):
+            with Client(path) as c:
+                for _ in range(50):
+                    c.call("jobs.list", {})
+    finally:
+        listener.close()
