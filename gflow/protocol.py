@@ -121,7 +121,7 @@ class GpuSharing(str, enum.Enum):
 # --------------------------------------------------------------------------- job record
 
 
-class Job(Struct, kw_only=True, omit_defaults=True):
+class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100k of them stay out of GC passes
     """A job as stored and as sent to clients. Times are Unix seconds (float)."""
 
     id: int

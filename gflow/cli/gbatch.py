@@ -366,7 +366,17 @@ def _wait(client, ids: list[int]) -> int:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is None:  # the gbatch process itself: see gqueue.main
+        import gc
+
+        gc.disable()
+        from .common import exit_now
+
+        exit_now(_main(sys.argv[1:]))
+    return _main(argv)
+
+
+def _main(argv) -> int:
     if argv[:1] == ["new"]:
         def new(args):
             return write_template(args.name)

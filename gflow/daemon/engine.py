@@ -985,10 +985,11 @@ class Engine:
                 job = msgspec.structs.replace(job, alive=self.executor.is_watched(job.id))
             out[job.id] = encode(job)
         terminal = TERMINAL_STATES if wanted is None else wanted & TERMINAL_STATES
-        if terminal:
-            # stopping jobs are terminal and already stored
-            for blob in self.store.query_raw(terminal, users, ids, since):
-                out.setdefault(_peek_id(blob), blob)
+        rows = self.store.query_rows(terminal, users, ids, since) if terminal else []
+        if not out:  # nothing active matched: the stored rows are already in id order
+            return [msgspec.Raw(blob) for _, blob in rows]
+        for job_id, blob in rows:
+            out.setdefault(job_id, blob)  # stopping jobs are terminal and already stored
         return [msgspec.Raw(out[k]) for k in sorted(out)]
 
 
@@ -1016,13 +1017,6 @@ class _SubmitContext:
         self.dirs: dict[str, Optional[str]] = {}  # run dir -> why the owner cannot enter it
         self.refs: dict[str, int] = {}  # dependency token -> job id
         self.projects: dict[Optional[str], Optional[str]] = {}
-
-
-_ID_DECODER = msgspec.msgpack.Decoder(msgspec.defstruct("_JobId", [("id", int)]))
-
-
-def _peek_id(blob: bytes) -> int:
-    return _ID_DECODER.decode(blob).id
 
 
 def _unique(jobs: list[Job]) -> list[Job]:

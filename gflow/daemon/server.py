@@ -228,7 +228,12 @@ class Server:
                         code=ErrorCode.BAD_REQUEST, message=f"undecodable request: {e}",
                     )))
                     return
-                await self._send(writer, await self._dispatch(caller, request))
+                response = await self._dispatch(caller, request)
+                await self._send(writer, response)
+                if request.method == "hello" and response.error is not None:
+                    # another protocol version: what it sends next cannot be read safely, and
+                    # clients pipeline their first request behind hello
+                    return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
