@@ -251,7 +251,7 @@ class Engine:
             jobs.append(job)
             next_id += 1
         self._check_queue_quota(jobs)
-        self.store.insert_jobs(jobs, envs)
+        self.store.write(new=jobs, envs=envs)
         self.next_id = next_id
         for job in jobs:
             self._activate(job)
@@ -504,7 +504,7 @@ class Engine:
             taken.add(new.run_name)
         result.cascade = [(new.redone_from, new.id, new.run_name) for new in jobs[1:]]
         self._check_queue_quota(jobs)
-        self.store.insert_jobs(jobs, envs)
+        self.store.write(new=jobs, envs=envs)
         self.next_id = jobs[-1].id + 1
         for new in jobs:
             self._activate(new)
@@ -671,7 +671,7 @@ class Engine:
 
     def _commit(self, jobs: list[Job]) -> None:
         if jobs:
-            self.store.save_jobs(_unique(jobs))
+            self.store.write(changed=_unique(jobs))
 
     # ------------------------------------------------------------------ scheduling
     def request_pass(self) -> None:
@@ -853,7 +853,7 @@ class Engine:
             changed += self._cascade([job], now)
             self._commit(changed)
         else:
-            self._write_together([retry], changed)
+            self.store.write(new=[retry], changed=_unique(changed))
             self.next_id = retry.id + 1
             self._activate(retry)
             self._settle([retry])
@@ -892,23 +892,6 @@ class Engine:
             self._index(job)
             moved.append(job)
         return moved
-
-    def _write_together(self, new: list[Job], changed: list[Job]) -> None:
-        """Insert `new` (sharing their sources' stored environments) and save `changed` in
-        ONE transaction: a crash never leaves a failure recorded without its retry, or a
-        retry without the failure that caused it."""
-        store = self.store
-        # JobStore offers inserts and updates only as separate transactions; until it has a
-        # combined write this uses its row encoding inside one of its transactions.
-        with store.transaction() as db:
-            db.executemany(
-                "INSERT INTO jobs(id, state, owner_uid, user, submitted_at, group_id, data) VALUES (?,?,?,?,?,?,?)",
-                [store._row(j) for j in new],
-            )
-            db.executemany(
-                "UPDATE jobs SET state=?, data=? WHERE id=?",
-                [(j.state.value, store._encode(j), j.id) for j in _unique(changed)],
-            )
 
     # ------------------------------------------------------------------ timers
     def _arm_begin(self, job: Job) -> None:

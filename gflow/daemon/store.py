@@ -10,7 +10,7 @@ import os
 import shutil
 import sqlite3
 import time
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import msgspec
 
@@ -94,30 +94,33 @@ class JobStore:
         self.db.close()
 
     # ----------------------------------------------------------------- writes
-    def _row(self, job: Job) -> tuple:
-        return (job.id, job.state.value, job.owner_uid, job.user, job.submitted_at, job.group_id, self._encode(job))
-
-    def insert_jobs(self, jobs: list[Job], envs: dict[int, dict[str, str]]) -> None:
-        with self.transaction():
-            self.db.executemany(
-                "INSERT INTO jobs(id, state, owner_uid, user, submitted_at, group_id, data) VALUES (?,?,?,?,?,?,?)",
-                [self._row(j) for j in jobs],
-            )
-            self.db.executemany(
-                "INSERT INTO job_env(id, env) VALUES (?, ?)",
-                [(i, self._encode(env)) for i, env in envs.items()],
-            )
-
-    def save_jobs(self, jobs: Iterable[Job]) -> None:
-        rows = [(j.state.value, self._encode(j), j.id) for j in jobs]
-        if not rows:
+    def write(
+        self,
+        new: Sequence[Job] = (),
+        changed: Iterable[Job] = (),
+        envs: Optional[dict[int, dict[str, str]]] = None,
+    ) -> None:
+        """Insert `new` jobs (and the environments stored under their ids) and save `changed`
+        ones in ONE transaction: a crash never keeps half of a related change (a failure
+        without its retry, an array without its last tasks). Environment rows are never
+        deleted: retries and redos share their source's row through `Job.env_from`."""
+        encode = self._encode
+        updates = [(j.state.value, encode(j), j.id) for j in changed]
+        if not new and not updates:
             return
         with self.transaction():
-            self.db.executemany("UPDATE jobs SET state=?, data=? WHERE id=?", rows)
-
-    def drop_env(self, job_id: int) -> None:
-        with self.transaction():
-            self.db.execute("DELETE FROM job_env WHERE id=?", (job_id,))
+            if new:
+                self.db.executemany(
+                    "INSERT INTO jobs(id, state, owner_uid, user, submitted_at, group_id, data) VALUES (?,?,?,?,?,?,?)",
+                    [(j.id, j.state.value, j.owner_uid, j.user, j.submitted_at, j.group_id, encode(j)) for j in new],
+                )
+            if envs:
+                self.db.executemany(
+                    "INSERT INTO job_env(id, env) VALUES (?, ?)",
+                    [(i, encode(env)) for i, env in envs.items()],
+                )
+            if updates:
+                self.db.executemany("UPDATE jobs SET state=?, data=? WHERE id=?", updates)
 
     def set_meta(self, key: str, value) -> None:
         with self.transaction():

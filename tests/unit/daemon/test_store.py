@@ -15,12 +15,12 @@ def _job(i, state=JobState.QUEUED, user="a", **kw):
 
 def test_round_trip_and_queries(tmp_path):
     store = JobStore(str(tmp_path / "g.db"))
-    store.insert_jobs([_job(1), _job(2, user="b"), _job(3, group_id="g1")], {1: {"K": "V"}})
+    store.write(new=[_job(1), _job(2, user="b"), _job(3, group_id="g1")], envs={1: {"K": "V"}})
     assert store.max_id() == 3
     assert store.get_env(1) == {"K": "V"} and store.get_env(2) == {}
     done = store.get(2)
     done.state = JobState.FINISHED
-    store.save_jobs([done])
+    store.write(changed=[done])
     assert [j.id for j in store.load_active()] == [1, 3]
     assert store.state_of(2) is JobState.FINISHED and store.state_of(9) is None
     assert len(store.query_raw(states=[JobState.FINISHED])) == 1
@@ -32,6 +32,18 @@ def test_round_trip_and_queries(tmp_path):
     store.close()
     reopened = JobStore(str(tmp_path / "g.db"))
     assert reopened.get(3).group_id == "g1"
+
+
+def test_new_and_changed_jobs_commit_together_or_not_at_all(tmp_path):
+    store = JobStore(str(tmp_path / "g.db"))
+    store.write(new=[_job(1), _job(2)])
+    failed = store.get(1)
+    failed.state = JobState.FAILED
+    with pytest.raises(sqlite3.IntegrityError):  # the "retry" reuses an existing id
+        store.write(new=[_job(2)], changed=[failed])
+    assert store.state_of(1) is JobState.QUEUED  # the failure was not recorded without its retry
+    store.write(new=[_job(3)], changed=[failed])
+    assert store.state_of(1) is JobState.FAILED and store.state_of(3) is JobState.QUEUED
 
 
 def test_schema_version_is_recorded(tmp_path):
