@@ -68,8 +68,16 @@ _PIPELINE_SAFE = frozenset({
 })
 
 
-def _answers(path: str) -> bool:
-    return os.path.exists(path)
+def _listening(path: str) -> bool:
+    """Whether a daemon accepts on `path` (a crashed one leaves its socket file behind)."""
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def find_socket(explicit: Optional[str] = None) -> str:
@@ -80,9 +88,10 @@ def find_socket(explicit: Optional[str] = None) -> str:
     if env:
         return env
     user = paths.user_socket()
-    if _answers(user):
-        return user
-    if _answers(paths.SYSTEM_SOCKET):
+    system = os.path.exists(paths.SYSTEM_SOCKET)
+    if os.path.exists(user) and (not system or _listening(user)):
+        return user  # only probed when there is a choice: a plain CLI call pays no extra connect
+    if system:
         return paths.SYSTEM_SOCKET
     configured = _configured_socket()
     return configured or user

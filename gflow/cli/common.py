@@ -90,14 +90,31 @@ def connect(args) -> "Client":  # noqa: F821
     return Client(args.socket).connect()
 
 
-def run(prog: str, build: Callable[[], argparse.ArgumentParser], main: Callable, argv: Optional[list[str]] = None) -> int:
-    """Parse, run, and turn every expected failure into one line on stderr."""
+def run(
+    prog: str,
+    build: Callable[[], argparse.ArgumentParser],
+    main: Callable,
+    argv: Optional[list[str]] = None,
+    commands: bool = True,
+) -> int:
+    """Parse, run, and turn every expected failure into one line on stderr. `commands`: the
+    words `completion <SHELL>` and (for tools with subcommands) `help [SUB]` come first."""
+    if argv is None:
+        argv = sys.argv[1:]
+    completing = "_ARGCOMPLETE" in os.environ
+    if commands and argv[:1] == ["completion"] and not completing:
+        return print_completion(prog, argv[1:])
     parser = build()
-    if "_ARGCOMPLETE" in os.environ:
+    if completing:
         import argcomplete
 
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
+    standard = getattr(args, "standard_command", None)
+    if standard == "completion":
+        return print_completion(prog, [args.shell])
+    if standard == "help":
+        parser.parse_args([args.sub, "--help"] if args.sub else ["--help"])  # exits
     debug = getattr(args, "debug", False) or os.environ.get("GFLOW_DEBUG") == "1"
     from ..protocol import GflowError
 
@@ -121,6 +138,36 @@ def run(prog: str, build: Callable[[], argparse.ArgumentParser], main: Callable,
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def print_completion(prog: str, argv: list[str]) -> int:
+    """`<tool> completion <SHELL>`: every tool's first word, checked before its own parser
+    (SPEC: a positional literally named `completion` is this subcommand)."""
+    from .completion import ALL_SHELLS, script
+
+    parser = Parser(prog=f"{prog} completion", description="Print a shell-completion script to stdout.")
+    parser.add_argument("shell", metavar="SHELL", choices=ALL_SHELLS, help=f"one of: {', '.join(ALL_SHELLS)}")
+    args = parser.parse_args(argv)
+    standard = getattr(args, "standard_command", None)
+    if standard == "completion":
+        return print_completion(prog, [args.shell])
+    if standard == "help":
+        parser.parse_args([args.sub, "--help"] if args.sub else ["--help"])  # exits
+    sys.stdout.write(script(prog, args.shell))
+    return 0
+
+
+def add_standard_commands(sub) -> None:
+    """List `completion` and `help` among a tool's subcommands (run() answers both before
+    parsing; these entries give them a place in `--help` and in tab completion)."""
+    from .completion import ALL_SHELLS
+
+    p = sub.add_parser("completion", help="print a shell-completion script")
+    p.add_argument("shell", metavar="SHELL", choices=ALL_SHELLS)
+    p.set_defaults(standard_command="completion")
+    p = sub.add_parser("help", help="same as --help (help SUB: SUB --help)")
+    p.add_argument("sub", metavar="SUB", nargs="?")
+    p.set_defaults(standard_command="help")
 
 
 def exit_now(code: int) -> None:

@@ -8,12 +8,32 @@ from __future__ import annotations
 import os
 
 TOOLS = ("gbatch", "gcancel", "gctl", "gflow", "gflowd", "ginfo", "gjob", "gqueue", "gstats")
-SHELLS = ("bash", "zsh", "fish")
+SHELLS = ("bash", "zsh", "fish")  # the files shipped in completions/
+ALL_SHELLS = ("bash", "elvish", "fish", "powershell", "zsh")  # what `<tool> completion` prints
+
+# argcomplete has no elvish support; this completer speaks its protocol the way argcomplete's
+# own PowerShell script does: candidates, one per line, in a temporary file.
+_ELVISH = """\
+use str
+set edit:completion:arg-completer[%(tool)s] = {|@words|
+  var line = (str:join ' ' $words)
+  var out = (mktemp)
+  try {
+    env _ARGCOMPLETE=1 _ARGCOMPLETE_SHELL=elvish _ARGCOMPLETE_SUPPRESS_SPACE=0 ^
+        ARGCOMPLETE_USE_TEMPFILES=1 _ARGCOMPLETE_STDOUT_FILENAME=$out _ARGCOMPLETE_IFS="\\n" ^
+        COMP_LINE=$line COMP_POINT=(count $line) %(tool)s >/dev/null 2>/dev/null
+  } catch { }
+  from-lines < $out | each {|c| str:trim-right $c ' ' }  # elvish adds its own space
+  rm -f $out
+}
+"""
 
 
 def script(tool: str, shell: str) -> str:
-    if shell not in SHELLS:
-        raise ValueError(f"unsupported shell '{shell}' (expected one of: {', '.join(SHELLS)})")
+    if shell not in ALL_SHELLS:
+        raise ValueError(f"unsupported shell '{shell}' (expected one of: {', '.join(ALL_SHELLS)})")
+    if shell == "elvish":
+        return _ELVISH % {"tool": tool}
     import argcomplete
 
     return argcomplete.shellcode([tool], shell=shell)

@@ -386,7 +386,7 @@ def _main(argv) -> int:
             p.add_argument("name", metavar="NAME")
             return p
 
-        return run(PROG, build, new, argv[1:])
+        return run(PROG, build, new, argv[1:], commands=False)
     return run(PROG, build_parser, cmd_submit, argv)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, Parser, add_global_options, add_version, connect, print_json, run
+from .common import add_standard_commands, CliError, Parser, add_global_options, add_version, connect, print_json, run
 
 PROG = "gctl"
 
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gpu_process(sub)
     _add_reserve(sub)
     _add_quota(sub)
+    add_standard_commands(sub)
     return parser
 
 

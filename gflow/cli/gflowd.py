@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from .common import CliError, Parser, add_version, run
+from .common import add_standard_commands, CliError, Parser, add_version, run
 
 PROG = "gflowd"
 START_TIMEOUT = 15.0
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--yes", action="store_true", help="no questions (the only mode)")
     init.add_argument("--gpus", metavar="SPEC")
     init.add_argument("--executor", choices=["process", "tmux"], default="process")
+    add_standard_commands(sub)
     return parser
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, Parser, add_global_options, add_version, connect, run
+from .common import add_standard_commands, CliError, Parser, add_global_options, add_version, connect, run
 
 PROG = "gjob"
 
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait = sub.add_parser("wait", aliases=["w"], help="wait until jobs end; exit 1 if any did not finish OK")
     wait.add_argument("refs", nargs="+", metavar="ONE|LIST")
     wait.add_argument("--timeout", type=float, metavar="SECONDS")
+    add_standard_commands(sub)
     return parser
 
 

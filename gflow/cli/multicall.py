@@ -21,6 +21,8 @@ Tools:
   gctl      runtime administration
   gstats    usage statistics
   gflowd    run and manage the daemon
+
+  completion <SHELL>   print a shell-completion script (bash, elvish, fish, powershell, zsh)
 """
 
 
@@ -38,6 +40,10 @@ def main(argv=None) -> int:
         sys.stdout.write(USAGE)
         return 0
     tool = argv[0]
+    if tool == "completion":
+        from .common import print_completion
+
+        return print_completion("gflow", argv[1:])
     if tool not in TOOLS:
         sys.stderr.write(USAGE + f"Unknown command '{tool}'. Expected one of: {', '.join(TOOLS)}\n")
         return 1

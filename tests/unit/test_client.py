@@ -65,3 +65,33 @@ def test_a_daemon_that_vanishes_is_reported_as_unavailable(short_tmp):
                     c.call("jobs.list", {})
     finally:
         listener.close()
+
+
+def _bound(path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    return sock
+
+
+def test_socket_discovery_order(short_tmp, monkeypatch):
+    from gflow import paths
+    from gflow.client import find_socket
+
+    user, system = short_tmp / "user.sock", short_tmp / "system.sock"
+    monkeypatch.setattr(paths, "user_socket", lambda: str(user))
+    monkeypatch.setattr(paths, "SYSTEM_SOCKET", str(system))
+    monkeypatch.delenv("GFLOW_SOCKET", raising=False)
+    assert find_socket("/explicit") == "/explicit"
+    monkeypatch.setenv("GFLOW_SOCKET", "/from/env")
+    assert find_socket() == "/from/env"
+    monkeypatch.delenv("GFLOW_SOCKET")
+
+    system_listener = _bound(system)
+    system_listener.listen()
+    assert find_socket() == str(system)  # no personal daemon
+    stale = _bound(user)  # a crashed personal daemon: the file is there, nobody listens
+    assert find_socket() == str(system)
+    stale.listen()
+    assert find_socket() == str(user)  # a live personal daemon wins
+    system_listener.close()
+    stale.close()
