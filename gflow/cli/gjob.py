@@ -44,6 +44,9 @@ def _positive(text: str) -> int:
     return value
 
 
+LIST_HELP = "job ids and ranges: 42, 1,3,5-7; @ is your latest job, @~N your Nth most recent (@~1 = @)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="Inspect and control individual jobs.")
     add_version(parser, PROG)
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True, parser_class=Parser)
 
     show = sub.add_parser("show", aliases=["s"], help="show every detail of jobs")
-    show.add_argument("ids", metavar="LIST")
+    show.add_argument("ids", metavar="LIST", help=LIST_HELP)
     show.add_argument("--json", action="store_true", help="machine-readable output")
 
     log = sub.add_parser("log", aliases=["l"], help="print a job's output")
@@ -63,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     ends.add_argument("-l", "--last", type=_positive, metavar="N", help="only the last N lines")
 
     hold = sub.add_parser("hold", aliases=["h"], help="keep queued jobs from starting")
-    hold.add_argument("ids", metavar="LIST")
+    hold.add_argument("ids", metavar="LIST", help=LIST_HELP)
 
     release = sub.add_parser("release", aliases=["r"], help="let held jobs run again")
-    release.add_argument("ids", metavar="LIST")
+    release.add_argument("ids", metavar="LIST", help=LIST_HELP)
     release.add_argument("--at", metavar="TIME", help="and not before this begin time")
 
     _add_update(sub)
@@ -84,7 +87,7 @@ def _add_update(sub) -> None:
         "update", aliases=["u"], help="change queued or held jobs",
         description="Change queued or held jobs. The same changes apply to every id in LIST.",
     )
-    p.add_argument("ids", metavar="LIST")
+    p.add_argument("ids", metavar="LIST", help=LIST_HELP)
     p.add_argument("-c", "--command", metavar="CMD", help="new command (a script job becomes a command job)")
     p.add_argument("-s", "--script", metavar="PATH", help="new script (a command job becomes a script job)")
     p.add_argument("-g", "--gpus", type=_count, metavar="N", help="GPUs to allocate")
@@ -207,7 +210,7 @@ def _update_params(args):
         fields["max_retries"] = None
     if not fields:
         raise CliError("No updates specified. Use --help to see available options.")
-    return UpdateParams(ids=_ids(args.ids), **fields)
+    return UpdateParams(ids=[], **fields)  # ids: resolved once connected (`@` items)
 
 
 def _redo_params(args):
@@ -239,10 +242,19 @@ def _one_ref(text: str):
     return parse_job_ref(text)
 
 
-def _ids(text: str) -> list[int]:
-    from ..core.parse import parse_id_list
+def _ids(text: str) -> list:
+    """LIST: ids and ranges (`1,3,5-7`); `@` / `@~N` items too (upstream refuses them there),
+    left for the daemon to resolve."""
+    from ..core.parse import parse_id_list, parse_job_ref
 
-    return parse_id_list(text)
+    items = text.split(",")
+    refs = [parse_job_ref(item) for item in items if item.strip().startswith("@")]
+    plain = ",".join(item for item in items if not item.strip().startswith("@"))
+    return (parse_id_list(plain) if plain.strip() or not refs else []) + refs
+
+
+def _resolved(client, text: str) -> list[int]:
+    return sorted({item if isinstance(item, int) else client.resolve(item) for item in _ids(text)})
 
 
 def cmd_show(args, client) -> int:
@@ -252,7 +264,7 @@ def cmd_show(args, client) -> int:
     status = 0
     blocks = []
     found = []
-    for job_id in _ids(args.ids):
+    for job_id in _resolved(client, args.ids):
         try:
             job = client.get(job_id)
         except Exception as e:  # noqa: BLE001 - per-id problems are reported and skipped
@@ -296,7 +308,7 @@ def _act(client, ids, action, fmt) -> int:
 
 
 def cmd_hold(args, client) -> int:
-    return _act(client, _ids(args.ids), ("hold", {}), "Job {id} put on hold.")
+    return _act(client, _resolved(client, args.ids), ("hold", {}), "Job {id} put on hold.")
 
 
 def _release_at(args):
@@ -312,7 +324,7 @@ def _release_at(args):
 
 def cmd_release(args, client) -> int:
     at = args.prepared
-    ids = _ids(args.ids)
+    ids = _resolved(client, args.ids)
     if at is None:
         return _act(client, ids, ("release", {}), "Job {id} released back to queue.")
     from ..core.display import utc_stamp
@@ -326,7 +338,10 @@ def cmd_release(args, client) -> int:
 def cmd_update(args, client) -> int:
     from ..protocol import UpdateResult
 
-    result = client.call("jobs.update", args.prepared, UpdateResult)
+    import msgspec
+
+    params = msgspec.structs.replace(args.prepared, ids=_resolved(client, args.ids))
+    result = client.call("jobs.update", params, UpdateResult)
     for job_id, fields in result.updated:
         print(f"Job {job_id} updated successfully.")
         print(f"  UpdatedFields={', '.join(fields)}")
@@ -382,7 +397,7 @@ def cmd_redo(args, client) -> int:
 def cmd_wait(args, client) -> int:
     ids: list[int] = []
     for ref in args.refs:
-        ids += [client.resolve(ref)] if ref.startswith("@") else _ids(ref)
+        ids += _resolved(client, ref)
     jobs = client.wait(ids, timeout=args.timeout)
     status = 0
     for job in jobs:

@@ -515,3 +515,15 @@ def test_redo_runs_with_the_original_environment_unless_asked(daemon):
     wait_all(daemon, [first + 1, first + 2])
     logs = [daemon.cli("gjob", "log", str(i), check=True).stdout for i in (first + 1, first + 2)]
     assert logs == ["original\n", "now\n"]
+
+
+def test_job_lists_accept_at_shorthands(daemon):
+    first, second = submit(daemon, "--hold", "true") + submit(daemon, "--hold", "true")
+    assert daemon.cli("gjob", "release", "@~2", check=True).stdout == f"Job {first} released back to queue.\n"
+    show = daemon.cli("gjob", "show", "@,@~2", check=True).stdout
+    assert f"ID={first}\n" in show and f"ID={second}\n" in show
+    daemon.cli("gjob", "update", "@", "--priority", "7", check=True)
+    with daemon.client() as c:
+        assert c.get(second).priority == 7 and c.get(second).state is JobState.HOLD
+    bad = daemon.cli("gjob", "hold", "@~0")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "@~0" in bad.stderr
