@@ -148,11 +148,6 @@ def print_completion(prog: str, argv: list[str]) -> int:
     parser = Parser(prog=f"{prog} completion", description="Print a shell-completion script to stdout.")
     parser.add_argument("shell", metavar="SHELL", choices=ALL_SHELLS, help=f"one of: {', '.join(ALL_SHELLS)}")
     args = parser.parse_args(argv)
-    standard = getattr(args, "standard_command", None)
-    if standard == "completion":
-        return print_completion(prog, [args.shell])
-    if standard == "help":
-        parser.parse_args([args.sub, "--help"] if args.sub else ["--help"])  # exits
     sys.stdout.write(script(prog, args.shell))
     return 0
 
