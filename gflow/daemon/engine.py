@@ -20,6 +20,7 @@ import msgspec
 from .. import paths as gpaths
 from ..config import Config
 from ..core import deps as core_deps
+from ..core import fairshare
 from ..core import lineage
 from ..core import names
 from ..core import scheduler as core_scheduler
@@ -112,6 +113,12 @@ class Engine:
         configured = config.daemon.gpus if config.daemon.gpus is not None else runtime
         self.allowed_gpus: Optional[set[int]] = self._valid_gpu_set(configured)
         self.policy = None  # gflow.daemon.policy.Policy (quotas, reservations), set by the server
+        # fair-share ledger (SPEC 4.12): user -> (GPU-seconds, when last decayed); saved with
+        # the commit that records the terminal job it was charged for
+        self.usage: fairshare.Ledger = {
+            user: (float(u), float(t)) for user, (u, t) in store.get_meta(_USAGE_KEY, {}).items()
+        }
+        self._usage_changed = False
         self.host_memory_mb = _host_memory_mb()
 
     def _valid_gpu_set(self, indices) -> Optional[set[int]]:
@@ -632,6 +639,8 @@ class Engine:
         if was_running and self.executor.is_watched(job.id):
             self.stopping[job.id] = job
         self._terminal_states[job.id] = state
+        if was_running and fairshare.charge(self.usage, job, now, self.config.daemon.fair_share.half_life_secs):
+            self._usage_changed = True
         self._cancel_timer("begin", job.id)
         self._cancel_timer("limit", job.id)
 
@@ -671,7 +680,13 @@ class Engine:
 
     def _commit(self, jobs: list[Job]) -> None:
         if jobs:
-            self.store.write(changed=_unique(jobs))
+            self.store.write(changed=_unique(jobs), meta=self._changed_meta())
+
+    def _changed_meta(self) -> Optional[dict]:
+        if not self._usage_changed:
+            return None
+        self._usage_changed = False
+        return {_USAGE_KEY: self.usage}
 
     # ------------------------------------------------------------------ scheduling
     def request_pass(self) -> None:
@@ -707,9 +722,11 @@ class Engine:
                 continue
             candidates.append(job)
         running += self.stopping.values()
+        share = self.config.daemon.fair_share
         plan = core_scheduler.plan(core_scheduler.PassInput(
             candidates=candidates,
             running=running,
+            fair_share=fairshare.factors(self.usage, running, now, share.half_life_secs) if share.enabled else {},
             gpus=self.gpus.devices(),
             allowed=self.allowed_gpus,
             host_memory_mb=self.host_memory_mb,
@@ -853,7 +870,7 @@ class Engine:
             changed += self._cascade([job], now)
             self._commit(changed)
         else:
-            self.store.write(new=[retry], changed=_unique(changed))
+            self.store.write(new=[retry], changed=_unique(changed), meta=self._changed_meta())
             self.next_id = retry.id + 1
             self._activate(retry)
             self._settle([retry])
@@ -975,6 +992,8 @@ class Engine:
             out.setdefault(job_id, blob)  # stopping jobs are terminal and already stored
         return [msgspec.Raw(out[k]) for k in sorted(out)]
 
+
+_USAGE_KEY = "fair_share_usage"
 
 class _Taken:
     """Run names in use: the active jobs' plus those given out by the request being built,

@@ -39,6 +39,9 @@ _MIGRATIONS = {
 }
 
 
+_SET_META = "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+
+
 class StoreError(Exception):
     pass
 
@@ -99,14 +102,16 @@ class JobStore:
         new: Sequence[Job] = (),
         changed: Iterable[Job] = (),
         envs: Optional[dict[int, dict[str, str]]] = None,
+        meta: Optional[dict[str, object]] = None,
     ) -> None:
         """Insert `new` jobs (and the environments stored under their ids) and save `changed`
         ones in ONE transaction: a crash never keeps half of a related change (a failure
         without its retry, an array without its last tasks). Environment rows are never
-        deleted: retries and redos share their source's row through `Job.env_from`."""
+        deleted: retries and redos share their source's row through `Job.env_from`. `meta`
+        entries (e.g. usage charged for these jobs) commit with them."""
         encode = self._encode
         updates = [(j.state.value, encode(j), j.id) for j in changed]
-        if not new and not updates:
+        if not new and not updates and not meta:
             return
         with self.transaction():
             if new:
@@ -121,13 +126,12 @@ class JobStore:
                 )
             if updates:
                 self.db.executemany("UPDATE jobs SET state=?, data=? WHERE id=?", updates)
+            if meta:
+                self.db.executemany(_SET_META, [(k, encode(v)) for k, v in meta.items()])
 
     def set_meta(self, key: str, value) -> None:
         with self.transaction():
-            self.db.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (key, self._encode(value)),
-            )
+            self.db.execute(_SET_META, (key, self._encode(value)))
 
     # ----------------------------------------------------------------- reads
     def get_meta(self, key: str, default=None):

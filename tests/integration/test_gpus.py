@@ -60,3 +60,35 @@ def test_set_gpus_restricts_new_allocations(make_daemon, short_tmp):
     with d.client() as c:
         assert c.wait([1], timeout=15)[0].gpu_ids == [1]
     assert "all GPUs" in d.cli("gctl", "set-gpus", "all", check=True).stdout
+
+
+def test_fair_share_usage_is_charged_and_survives_a_restart(make_daemon):
+    import sqlite3
+
+    import msgspec
+
+    d = make_daemon("gpu:\n  backend: fake\n  count: 2\n")
+    d.cli("gbatch", "--gpus", "2", "sleep", "0.3", check=True)
+    d.cli("gbatch", "true", check=True)  # no GPU: costs nothing
+    with d.client() as c:
+        assert all(j.state is JobState.FINISHED for j in c.wait([1, 2], timeout=20))
+    d.stop()
+
+    def ledger():
+        db = sqlite3.connect(d.state_dir / "gflow.db")
+        (blob,) = db.execute("SELECT value FROM meta WHERE key='fair_share_usage'").fetchone()
+        db.close()
+        return msgspec.msgpack.decode(blob)
+
+    import pwd
+
+    ((user, (usage, _)),) = ledger().items()
+    assert user == pwd.getpwuid(os.getuid()).pw_name
+    assert 2 * 0.3 <= usage < 2 * 5  # gpus x runtime, nothing for the CPU job
+    d.start()
+    d.cli("gbatch", "--gpus", "1", "true", check=True)
+    with d.client() as c:
+        (job,) = c.wait([3], timeout=20)
+    assert job.state is JobState.FINISHED
+    d.stop()
+    assert ledger()[user][0] > usage * 0.99  # loaded at start-up, then charged again

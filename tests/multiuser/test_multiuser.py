@@ -198,3 +198,16 @@ def test_user_mode_daemon_refuses_other_users(runtime, accounts):
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_fair_share_lets_the_lighter_user_go_first(system_daemon, accounts):
+    alice, bob = accounts["alice"], accounts["bob"]
+    used = _submit(system_daemon, alice, "--gpus", "2", "sleep 0.5")
+    assert _wait(system_daemon, used).state is JobState.FINISHED  # alice now has GPU usage
+    blocker = _submit(system_daemon, None, "--gpus", "2", "sleep 1")
+    first = _submit(system_daemon, alice, "--gpus", "2", "true")  # submitted first ...
+    second = _submit(system_daemon, bob, "--gpus", "2", "true")  # ... but bob has no usage
+    with system_daemon.client() as c:
+        jobs = {j.id: j for j in c.wait([blocker, first, second], timeout=30)}
+    assert all(j.state is JobState.FINISHED for j in jobs.values())
+    assert jobs[second].started_at < jobs[first].started_at
