@@ -721,12 +721,14 @@ class Engine:
                     changed.append(job)
                 continue
             candidates.append(job)
-        running += self.stopping.values()
         share = self.config.daemon.fair_share
+        # before the stopping jobs join: their usage is already charged to the ledger
+        factors = fairshare.factors(self.usage, running, now, share.half_life_secs) if share.enabled else {}
+        running += self.stopping.values()
         plan = core_scheduler.plan(core_scheduler.PassInput(
             candidates=candidates,
             running=running,
-            fair_share=fairshare.factors(self.usage, running, now, share.half_life_secs) if share.enabled else {},
+            fair_share=factors,
             gpus=self.gpus.devices(),
             allowed=self.allowed_gpus,
             host_memory_mb=self.host_memory_mb,
@@ -994,6 +996,7 @@ class Engine:
 
 
 _USAGE_KEY = "fair_share_usage"
+
 
 class _Taken:
     """Run names in use: the active jobs' plus those given out by the request being built,
