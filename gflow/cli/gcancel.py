@@ -20,9 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("ids", nargs="*", metavar="LIST", help="job ids and ranges: 42, 1,2,3, 1-5, 1,3,5-7")
     parser.add_argument("--dry-run", action="store_true", help="show what would be cancelled, and what depends on it")
     parser.add_argument("--cancel", "--kill", action="store_true", help=argparse.SUPPRESS)
-    outcome = parser.add_mutually_exclusive_group()
-    outcome.add_argument("--finish", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
-    outcome.add_argument("--fail", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
+    # upstream accepts both at once and then reports the finish only
+    parser.add_argument("--finish", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
+    parser.add_argument("--fail", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
     add_global_options(parser)
     return parser
 
@@ -55,7 +55,8 @@ def cmd(args) -> int:
     for job_id in result.done:
         print(f"Job {job_id} cancelled.")
     for job_id, message in result.errors:
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        # upstream words it `Failed to cancel job: <why>` (SPEC 1.4)
+        print(f"{PROG}: error: Failed to cancel job: {message}", file=sys.stderr)
     return 1 if result.errors else 0
 
 
@@ -87,8 +88,10 @@ def _dry_run(client, ids: list[int]) -> int:
         ok = job.state in ACTIVE_STATES
         print(f"{job_id}\t{job.state.value}\t{'ok' if ok else 'invalid'}")
         if ok:
+            # every waiting dependent, also one listed itself (as upstream); unlike upstream
+            # (SPEC 8.31) a job with several dependencies is found too
             for dep in waiting:
-                if job_id in dep.depends_on_ids and dep.id not in ids:
+                if job_id in dep.depends_on_ids:
                     print(f"{dep.id}\t{dep.state.value}\tblocked\t{job_id}")
     return status
 

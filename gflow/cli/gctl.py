@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("show-gpus", help="each GPU and whether it is available").set_defaults(handler=cmd_show_gpus)
     set_limit = sub.add_parser("set-limit", help="max concurrently running jobs of a job group")
     set_limit.add_argument("target", metavar="JOB_OR_GROUP", help="a job id of the group, or the group UUID")
-    set_limit.add_argument("limit", metavar="N", type=int)
+    set_limit.add_argument("limit", metavar="N", type=_uint)
     set_limit.set_defaults(handler=cmd_set_limit)
 
     _add_gpu_process(sub)
@@ -196,14 +196,15 @@ def _config_timezone(args):
 def cmd_set_gpus(args, client) -> int:
     from ..protocol import SetGpusParams
 
+    context = "Failed to set GPU configuration"
     if args.spec.strip().lower() == "all":
-        client.call("gpus.set_allowed", SetGpusParams(indices=None))
+        _call(client, context, "gpus.set_allowed", SetGpusParams(indices=None))
         print("GPU restriction removed: all GPUs are now available")
         return 0
     from ..core.parse import parse_id_list
 
     indices = parse_id_list(args.spec, what="GPU index")
-    client.call("gpus.set_allowed", SetGpusParams(indices=indices))
+    _call(client, context, "gpus.set_allowed", SetGpusParams(indices=indices))
     print(f"GPU restriction updated: only GPUs {indices} will be used")
     return 0
 
@@ -223,9 +224,12 @@ def cmd_show_gpus(args, client) -> int:
 
 
 def cmd_set_limit(args, client) -> int:
-    if args.limit < 0:
-        raise CliError("the limit must be a non-negative integer")
-    result = client.call("groups.set_limit", {"target": args.target, "limit": args.limit})
+    params = {"target": args.target, "limit": args.limit}
+    if args.target.strip().isdigit():
+        # a job id: `Job <id> not found` / `... is not part of a group` stand alone (SPEC 1.6)
+        result = client.call("groups.set_limit", params)
+    else:
+        result = _call(client, "Failed to set group max_concurrency", "groups.set_limit", params)
     if result.get("found_job") is not None:
         print(f"Found job {result['found_job']} in group '{result['group_id']}'")
     print(

@@ -39,20 +39,66 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = lifecycle("up", "start the daemon in the background", aliases=["start"])
     up.add_argument("--foreground", action="store_true", help="run in the foreground (systemd, tests)")
-    up.add_argument("--gpus", metavar="SPEC", help="GPU indices the scheduler may use, e.g. 0-3 or 0,2")
-    up.add_argument("--gpu-allocation-strategy", choices=["sequential", "random"], type=str.lower)
+    _add_overrides(up)
     lifecycle("down", "stop the daemon (jobs keep running)", aliases=["stop"])
     restart = lifecycle("restart", "stop, then start the daemon (jobs keep running)", aliases=["reload"])
-    restart.add_argument("--gpus", metavar="SPEC")
-    restart.add_argument("--gpu-allocation-strategy", choices=["sequential", "random"], type=str.lower)
+    _add_overrides(restart)
     lifecycle("status", "show whether the daemon runs, and where")
     init = lifecycle("init", "write a starter config file")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.add_argument("--yes", action="store_true", help="no questions (the only mode)")
-    init.add_argument("--gpus", metavar="SPEC")
+    init.add_argument("--advanced", action="store_true", help=argparse.SUPPRESS)  # wizard only upstream
+    init.add_argument("--host", metavar="HOST", help="address of the optional HTTP shim / upstream clients")
+    init.add_argument("--port", metavar="PORT", type=_port, help="TCP port of the optional HTTP shim")
+    init.add_argument("--timezone", metavar="TZ", help="zone for reservation times (default: local)")
+    _add_overrides(init)
     init.add_argument("--executor", choices=["process", "tmux"], default="process")
     add_standard_commands(sub)
     return parser
+
+
+def _uint(text: str) -> int:
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()):
+        raise argparse.ArgumentTypeError(f"invalid unsigned integer: '{text}'")
+    return int(value)
+
+
+def _port(text: str) -> int:
+    value = _uint(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not in 0..=65535")
+    return value
+
+
+def _add_overrides(p) -> None:
+    """`--gpus`, `--gpu-allocation-strategy`, `--gpu-poll-interval-secs` (SPEC 1.8); the
+    values are checked by _overrides() so that the errors read as upstream's (exit 1)."""
+    p.add_argument("--gpus", metavar="SPEC", help="GPU indices the scheduler may use, e.g. 0-3 or 0,2")
+    p.add_argument("--gpu-allocation-strategy", metavar="STRATEGY", help="sequential (default) or random")
+    p.add_argument("--gpu-poll-interval-secs", metavar="N", type=_uint, help="GPU occupancy poll period (>= 1)")
+
+
+def _overrides(args) -> dict:
+    overrides = {}
+    if getattr(args, "gpus", None):
+        from ..core.parse import parse_id_list
+
+        try:
+            overrides["gpus"] = parse_id_list(args.gpus, what="GPU index")
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    strategy = getattr(args, "gpu_allocation_strategy", None)
+    if strategy is not None:
+        if strategy.strip().lower() not in ("sequential", "random"):
+            raise CliError(f"Invalid GPU allocation strategy '{strategy}'. Use 'sequential' or 'random'.")
+        overrides["gpu_allocation_strategy"] = strategy.strip().lower()
+    interval = getattr(args, "gpu_poll_interval_secs", None)
+    if interval is not None:
+        if interval < 1:
+            raise CliError(f"Invalid GPU poll interval '{interval}'. Use a value of at least 1 second.")
+        overrides["gpu_poll_interval_secs"] = interval
+    return overrides
 
 
 def _load(args):
@@ -62,16 +108,7 @@ def _load(args):
         config = load(extra=args.config, system=args.system)
     except ConfigError as e:
         raise CliError(str(e)) from None
-    overrides = {}
-    if getattr(args, "gpus", None):
-        from ..core.parse import parse_id_list
-
-        try:
-            overrides["gpus"] = parse_id_list(args.gpus, what="GPU index")
-        except ValueError as e:
-            raise CliError(str(e)) from None
-    if getattr(args, "gpu_allocation_strategy", None):
-        overrides["gpu_allocation_strategy"] = args.gpu_allocation_strategy
+    overrides = _overrides(args)
     if overrides:
         import msgspec
 
@@ -122,6 +159,8 @@ def cmd_up(args) -> int:
         argv += ["--gpus", args.gpus]
     if getattr(args, "gpu_allocation_strategy", None):
         argv += ["--gpu-allocation-strategy", args.gpu_allocation_strategy]
+    if getattr(args, "gpu_poll_interval_secs", None) is not None:
+        argv += ["--gpu-poll-interval-secs", str(args.gpu_poll_interval_secs)]
     with open(dirs.daemon_log, "ab") as out:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
@@ -214,13 +253,66 @@ def cmd_status(args) -> int:
     return 0
 
 
-_TEMPLATE = """\
-# gflow configuration (YAML). Every key is optional; see the README for all of them.
-daemon:
-  gpu_allocation_strategy: sequential
-{gpus}executor:
-  type: {executor}
-"""
+def _detected_gpus(args) -> int:
+    """How many GPUs the configured backend sees (0 when it cannot tell)."""
+    try:
+        from ..config import load
+        from ..daemon.gpu import open_backend
+
+        cfg = load(extra=args.config if args.config and os.path.exists(args.config) else None,
+                   system=args.system)
+        return len(open_backend(cfg.gpu).devices())
+    except Exception:  # a broken config or driver: init still writes a starter file
+        return 0
+
+
+def _init_gpus(args, detected: int) -> tuple[list[int] | None, str]:
+    """The `daemon.gpus` to write and the summary text (SPEC 6.7)."""
+    if not args.gpus:
+        if detected:
+            return None, f"0-{detected - 1} (all detected)" if detected > 1 else "0 (all detected)"
+        return None, "all (no GPUs detected at init time)"
+    from ..core.parse import parse_id_list
+
+    try:
+        wanted = parse_id_list(args.gpus, what="GPU index")
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if detected:
+        dropped = [i for i in wanted if i >= detected]
+        wanted = [i for i in wanted if i < detected]
+        if not wanted:
+            raise CliError(f"Invalid GPU indices {dropped} (only {detected} GPUs detected)")
+        if dropped:
+            print(f"Warning: ignoring GPU indices {dropped} (only {detected} GPUs detected)", file=sys.stderr)
+    return wanted, ",".join(map(str, wanted))
+
+
+def _render_config(path: str, values: dict) -> str:
+    """The starter file: TOML when the name ends in .toml (upstream's format), else YAML."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    toml = path.endswith(".toml")
+
+    def scalar(v):
+        if isinstance(v, str):
+            import json
+
+            return json.dumps(v)  # a JSON string is a valid TOML basic string and YAML scalar
+        if isinstance(v, list):
+            return "[" + ", ".join(map(str, v)) + "]"
+        return str(v)
+
+    lines = [f"# Generated by gflowd init on {stamp}", ""]
+    top = {k: v for k, v in values.items() if not isinstance(v, dict)}
+    sections = {k: v for k, v in values.items() if isinstance(v, dict)}
+    for key, value in top.items():
+        lines.append(f"{key} = {scalar(value)}" if toml else f"{key}: {scalar(value)}")
+    for name, body in sections.items():
+        if toml:
+            lines += ([""] if lines[-1] else []) + [f"[{name}]"] + [f"{k} = {scalar(v)}" for k, v in body.items()]
+        else:
+            lines += [f"{name}:"] + [f"  {k}: {scalar(v)}" for k, v in body.items()]
+    return "\n".join(lines) + "\n"
 
 
 def cmd_init(args) -> int:
@@ -229,25 +321,53 @@ def cmd_init(args) -> int:
     target = args.config or (paths.SYSTEM_CONFIG if args.system else os.path.join(paths.config_dir(), "gflow.yaml"))
     if os.path.exists(target) and not args.force:
         raise CliError(f"Config file already exists: {target} (use --force to overwrite)")
-    gpus = ""
-    if args.gpus:
-        from ..core.parse import parse_id_list
+    overrides = _overrides(args)  # strategy / poll interval checked as `gflowd up` does
+    timezone = None
+    if args.timezone is not None and args.timezone.strip() not in ("", "local"):
+        from ..core.reservations import resolve_zone
 
         try:
-            gpus = f"  gpus: {parse_id_list(args.gpus, what='GPU index')}\n"
+            resolve_zone(args.timezone)
         except ValueError as e:
             raise CliError(str(e)) from None
+        timezone = args.timezone.strip()
+    gpus, gpus_text = _init_gpus(args, _detected_gpus(args))
+    host = args.host if args.host is not None else "localhost"
+    port = args.port if args.port is not None else 59000
+    strategy = overrides.get("gpu_allocation_strategy", "sequential")
+    interval = overrides.get("gpu_poll_interval_secs", 10)
+
+    daemon = {"host": host, "port": port}
+    if gpus is not None:
+        daemon["gpus"] = gpus
+    daemon["gpu_allocation_strategy"] = strategy
+    if interval != 10:
+        daemon["gpu_poll_interval_secs"] = interval
+    values: dict = {}
+    if timezone is not None:
+        values["timezone"] = timezone
+    values["daemon"] = daemon
+    values["executor"] = {"type": args.executor}
+
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     tmp = f"{target}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
-        f.write(_TEMPLATE.format(gpus=gpus, executor=args.executor))
+        f.write(_render_config(target, values))
     os.replace(tmp, target)
     print(f"Configuration saved to: {target}")
+    print()
+    print("Configuration Summary:")
+    print(f"  GPUs: {gpus_text}")
+    print(f"  Host: {host}")
+    print(f"  Port: {port}")
+    print(f"  GPU allocation strategy: {strategy}")
+    print(f"  GPU poll interval: {interval}s")
+    print(f"  Timezone: {timezone or 'local'}")
     print()
     print("Next steps:")
     print("  1. Start the daemon: gflowd up")
     print("  2. Check status: gflowd status")
-    print("  3. Submit a job: gbatch echo hello")
+    print("  3. Submit a job: gbatch --gpus 1 script.sh")
     return 0
 
 

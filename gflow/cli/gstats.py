@@ -20,8 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("-a", "--all-users", action="store_true", help="jobs of all users")
     parser.add_argument("-t", "--since", metavar="WHEN",
                         help="submitted since: 1h, 2d, 3w, today, yesterday, a Unix time or ISO date")
-    parser.add_argument("-o", "--output", default="table", type=str.lower,
-                        choices=["table", "json", "csv"], help="table (default), json or csv")
+    # any other value renders the table, as upstream does (SPEC 1.7)
+    parser.add_argument("-o", "--output", default="table", type=str.lower, metavar="FORMAT",
+                        help="table (default), json or csv")
     add_global_options(parser)
     return parser
 
