@@ -301,8 +301,6 @@ def cmd_reserve_list(args, client) -> int:
     if (args.from_ is None) != (args.to is None):
         args.usage("--from and --to must be used together")
     zone = _zone(args)
-    now = time.time()
-    window = core.window_from(now, zone, args.range, args.from_, args.to) if args.timeline else None
     params = {"user": args.user, "status": args.status, "active": args.active}
     found = _call(client, "Failed to list reservations", "reservations.list", params, list[core.Reservation])
     found.sort(key=lambda r: r.id)
@@ -312,7 +310,10 @@ def cmd_reserve_list(args, client) -> int:
     if not found:
         print("No reservations found.")
         return 0
-    if window is not None:
+    if args.timeline:
+        # the window is read only when there is something to draw, as upstream does
+        now = time.time()
+        window = core.window_from(now, zone, args.range, args.from_, args.to)
         print(core.render_timeline(found, now, window, zone))
         return 0
     from .render import table

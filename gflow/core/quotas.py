@@ -83,7 +83,7 @@ def _check_subject(scope: str, name: Optional[str]) -> None:
         raise QuotaError(f"unknown quota scope '{scope}' (expected one of: {', '.join(SCOPES)})")
     named = scope in ("user", "project")
     if named and not (name and name.strip()):
-        raise QuotaError(f"a {scope} quota needs a non-empty name")
+        raise QuotaError(f"'name' is required for scope '{scope.capitalize()}'")  # upstream's words
     if not named and name is not None:
         raise QuotaError(f"the {scope} quota takes no name")
 

@@ -2,6 +2,8 @@
 gflowd messages, exit codes and layouts that a script comparing both tools would see."""
 from __future__ import annotations
 
+import os
+import pwd
 import tomllib
 
 FOUR_GPUS = "gpu:\n  backend: fake\n  count: 4\ntimezone: UTC\n"
@@ -150,3 +152,22 @@ def test_gflowd_init_drops_gpu_indices_the_machine_lacks(make_daemon):
     assert none.returncode == 1 and "Invalid GPU indices [7, 8] (only 4 GPUs detected)" in none.stderr
     detected = d.cli("gflowd", "-c", str(target), "init", "--yes", "--force", check=True)
     assert "  GPUs: 0-3 (all detected)" in detected.stdout.splitlines()
+
+
+def test_gctl_timeline_window_is_read_only_when_there_is_something_to_draw(make_daemon):
+    from datetime import datetime, timedelta, timezone
+
+    d = make_daemon(FOUR_GPUS)
+    # upstream answers an empty list before it looks at the window
+    for args in (["--range", "45m"], ["--range", "2h:1h"], ["--from", "bad", "--to", "bad"]):
+        out = d.cli("gctl", "reserve", "list", "--timeline", *args)
+        assert (out.returncode, out.stdout) == (0, "No reservations found.\n"), out.stderr
+    start = (datetime.now(timezone.utc) + timedelta(days=2)).strftime("%Y-%m-%d 10:00")
+    d.cli("gctl", "reserve", "create", "--user", pwd.getpwuid(os.getuid()).pw_name, "--gpus", "1", "--start", start,
+          "--duration", "1h", check=True)
+    bad = d.cli("gctl", "reserve", "list", "--timeline", "--range", "45m")
+    assert bad.returncode == 1 and _err(bad) == (
+        "gctl: error: Reservation duration must be a multiple of 30 minutes (e.g., 30m, 1h, 1h30m, 2h). Got: 45m"
+    )
+    backwards = d.cli("gctl", "reserve", "list", "--timeline", "--range", "2h:1h")
+    assert _err(backwards) == "gctl: error: Invalid time range: end time must be after start time"

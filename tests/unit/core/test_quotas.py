@@ -137,8 +137,10 @@ def test_set_merges_fields_into_the_subjects_override():
 def test_set_needs_a_field_and_a_proper_subject():
     with pytest.raises(QuotaError, match="provide at least one of --max-running-jobs"):
         quotas.merge_override(QuotaConfig(), "user", "alice", L())
-    with pytest.raises(QuotaError, match="needs a non-empty name"):
+    with pytest.raises(QuotaError, match="^'name' is required for scope 'Project'$"):
         quotas.merge_override(QuotaConfig(), "project", " ", L(max_running_jobs=1))
+    with pytest.raises(QuotaError, match="^'name' is required for scope 'User'$"):
+        quotas.merge_override(QuotaConfig(), "user", "", L(max_running_jobs=1))
     with pytest.raises(QuotaError, match="unknown quota scope"):
         quotas.merge_override(QuotaConfig(), "group", "x", L(max_running_jobs=1))
 
