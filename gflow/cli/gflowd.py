@@ -202,7 +202,7 @@ def cmd_down(args) -> int:
     dirs = _dirs(args, config)
     pid = _running_pid(dirs)
     if pid is None:
-        print("gflowd is not running.")
+        print("gflowd stopped.")  # as upstream: stopping is idempotent (SPEC 1.8)
         return 0
     import signal
 

@@ -171,3 +171,11 @@ def test_gctl_timeline_window_is_read_only_when_there_is_something_to_draw(make_
     )
     backwards = d.cli("gctl", "reserve", "list", "--timeline", "--range", "2h:1h")
     assert _err(backwards) == "gctl: error: Invalid time range: end time must be after start time"
+
+
+def test_gflowd_down_without_a_daemon_says_stopped(make_daemon):
+    d = make_daemon(start=False)
+    out = d.cli("gflowd", "down", check=True)
+    assert out.stdout == "gflowd stopped.\n"
+    status = d.cli("gflowd", "status", check=True)
+    assert status.stdout == "Status: Not running\nThe gflowd daemon is not running.\n"
