@@ -25,37 +25,82 @@ DIRECTIVE_FIELDS = (
 )
 
 
-def _priority(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid priority '{text}' (expected an integer 0-255)") from None
-    if not 0 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"priority {value} is not in 0..255")
-    return value
+U32_MAX = 2**32 - 1
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid count '{text}' (expected a non-negative integer)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
+def _integer(name: str, low: int, high: int):
+    """An argparse type parsing like upstream's clap value parser for `name`; the error
+    text is upstream's (`invalid value '256' for '--priority <PRIORITY>': 256 is not in 0..=255`)."""
+
+    def parse(text: str) -> int:
+        digits = text[1:] if text[:1] in "+-" else text
+        if text == "":
+            reason = "cannot parse integer from empty string"
+        elif not (digits and digits.isascii() and digits.isdigit()):
+            reason = "invalid digit found in string"
+        else:
+            value = int(text)
+            if low <= value <= high:
+                return value
+            reason = f"{value} is not in {low}..={high}"
+        raise argparse.ArgumentTypeError(f"invalid value '{text}' for '{name}': {reason}")
+
+    return parse
+
+
+_priority = _integer("--priority <PRIORITY>", 0, 255)
+
+
+def _path(text: str) -> str:
+    """A file name: an empty one is a usage error, as upstream (clap's path parser)."""
+    if not text:
+        raise argparse.ArgumentTypeError("a value is required for '--param-file <PARAM_FILE>' but none was supplied")
+    return text
+
+
+def _given_once(parser: argparse.ArgumentParser, namespace, action: argparse.Action) -> None:
+    """Refuse a repeated single-valued option, like upstream (`-p 1 -p 2` is an error)."""
+    given = namespace.__dict__.setdefault("_given", set())
+    if action.dest in given:
+        long = next((o for o in action.option_strings if o.startswith("--")), action.option_strings[0])
+        shown = long if action.nargs == 0 else f"{long} <{_VALUE_NAMES.get(action.dest, action.dest.upper())}>"
+        parser.error(f"the argument '{shown}' cannot be used multiple times")
+    given.add(action.dest)
+
+
+_VALUE_NAMES = {"gpus": "NUMS"}
+
+
+class _Once(argparse.Action):
+    """`store`, but only once."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _given_once(parser, namespace, self)
+        setattr(namespace, self.dest, values)
+
+
+class _OnceTrue(argparse.Action):
+    """`store_true`, but only once."""
+
+    def __init__(self, option_strings, dest, default=None, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _given_once(parser, namespace, self)
+        setattr(namespace, self.dest, True)
 
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
     """The options shared by the command line and `# GFLOW` directives."""
-    p.add_argument("-g", "--gpus", "--gres", type=_count, metavar="N", help="GPUs to allocate (default 0)")
-    p.add_argument("--shared", action="store_true", default=None, help="share GPUs with other shared jobs (needs --gpu-memory)")
-    p.add_argument("--gpu-memory", "--max-gpu-mem", "--max-gpu-memory", metavar="MEM", help="per-GPU memory budget, e.g. 20G")
-    p.add_argument("-m", "--memory", "--max-mem", "--max-memory", metavar="MEM", help="host memory budget, e.g. 16G or 4096")
-    p.add_argument("-t", "--time", "--time-limit", "--timelimit", metavar="TIME", help="time limit: HH:MM:SS, MM:SS or minutes")
-    p.add_argument("-p", "--priority", "--nice", type=_priority, metavar="0-255", help="higher runs first (default 10)")
-    p.add_argument("-c", "--conda-env", metavar="ENV", help="conda environment to activate")
-    p.add_argument("-P", "--project", metavar="CODE", help="project code")
-    p.add_argument("--begin", metavar="TIME", help="not before: HH:MM, YYYY-MM-DD[THH:MM], now+N[s|m|h|d]")
+    p.add_argument("-g", "--gpus", "--gres", action=_Once, type=_integer("--gpus <NUMS>", 0, U32_MAX), metavar="N", help="GPUs to allocate (default 0)")
+    p.add_argument("--shared", action=_OnceTrue, default=None, help="share GPUs with other shared jobs (needs --gpu-memory)")
+    p.add_argument("--gpu-memory", "--max-gpu-mem", "--max-gpu-memory", action=_Once, metavar="MEM", help="per-GPU memory budget, e.g. 20G")
+    p.add_argument("-m", "--memory", "--max-mem", "--max-memory", action=_Once, metavar="MEM", help="host memory budget, e.g. 16G or 4096")
+    p.add_argument("-t", "--time", "--time-limit", "--timelimit", action=_Once, metavar="TIME", help="time limit: HH:MM:SS, MM:SS or minutes")
+    p.add_argument("-p", "--priority", "--nice", action=_Once, type=_priority, metavar="0-255", help="higher runs first (default 10)")
+    p.add_argument("-c", "--conda-env", action=_Once, metavar="ENV", help="conda environment to activate")
+    p.add_argument("-P", "--project", action=_Once, metavar="CODE", help="project code")
+    p.add_argument("--begin", action=_Once, metavar="TIME", help="not before: HH:MM, YYYY-MM-DD[THH:MM], now+N[s|m|h|d]")
     p.add_argument("--notify-email", action="append", metavar="ADDR", help="email recipient (repeatable)")
     p.add_argument("--notify-on", action="append", metavar="EVENTS", help="events that trigger the emails")
 
@@ -68,29 +113,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_version(parser, PROG)
     _add_job_options(parser)
-    parser.add_argument("-n", "--name", "-J", "--job-name", metavar="NAME", help="run name (job N is named gjob-N-NAME)")
+    parser.add_argument("-n", "--name", "-J", "--job-name", action=_Once, metavar="NAME", help="run name (job N is named gjob-N-NAME)")
     deps = parser.add_mutually_exclusive_group()
-    deps.add_argument("-d", "--depends-on", "--dependency", metavar="ID", help="start after this job succeeds (id, @, @~N)")
-    deps.add_argument("--depends-on-all", metavar="IDS", help="start after all of these succeed")
-    deps.add_argument("--depends-on-any", metavar="IDS", help="start after any of these succeeds")
-    parser.add_argument("--no-auto-cancel", action="store_true", help="stay queued if a dependency fails")
-    parser.add_argument("--array", metavar="SPEC", help="one job per task id: 1-10, 1,3,5, 1-9:2")
+    deps.add_argument("-d", "--depends-on", "--dependency", action=_Once, metavar="ID", help="start after this job succeeds (id, @, @~N)")
+    deps.add_argument("--depends-on-all", action=_Once, metavar="IDS", help="start after all of these succeed")
+    deps.add_argument("--depends-on-any", action=_Once, metavar="IDS", help="start after any of these succeeds")
+    parser.add_argument("--no-auto-cancel", action=_OnceTrue, default=False, help="stay queued if a dependency fails")
+    parser.add_argument("--array", action=_Once, metavar="SPEC", help="one job per task id: 1-10, 1,3,5, 1-9:2")
     parser.add_argument("--param", action="append", metavar="K=SPEC", help="sweep: k=v1,v2 or k=start:stop[:step] (repeatable)")
-    parser.add_argument("--param-file", metavar="CSV", help="sweep over the rows of a CSV file with a header")
-    parser.add_argument("--name-template", metavar="TEMPLATE", help="run name for sweep jobs, e.g. lr{lr}")
-    parser.add_argument("--max-concurrent", type=_count, metavar="N", help="at most N jobs of this array/sweep run at once")
-    parser.add_argument("--max-retries", type=_count, metavar="N", help="resubmit a failed job up to N times")
-    parser.add_argument("--auto-close", action="store_true", help="tmux executor: close the session after success")
-    parser.add_argument("-H", "--hold", action="store_true", help="submit in the Hold state")
-    parser.add_argument("--dry-run", action="store_true", help="show what would be submitted; submit nothing")
-    parser.add_argument("-W", "--wait", action="store_true", help="wait for the jobs to end; exit with the first failure's code")
+    parser.add_argument("--param-file", action=_Once, type=_path, metavar="CSV", help="sweep over the rows of a CSV file with a header")
+    parser.add_argument("--name-template", action=_Once, metavar="TEMPLATE", help="run name for sweep jobs, e.g. lr{lr}")
+    parser.add_argument("--max-concurrent", action=_Once, type=_integer("--max-concurrent <MAX_CONCURRENT>", 0, U32_MAX), metavar="N", help="at most N jobs of this array/sweep run at once")
+    parser.add_argument("--max-retries", action=_Once, type=_integer("--max-retries <MAX_RETRIES>", 0, U32_MAX), metavar="N", help="resubmit a failed job up to N times")
+    parser.add_argument("--auto-close", action=_OnceTrue, default=False, help="tmux executor: close the session after success")
+    parser.add_argument("-H", "--hold", action=_OnceTrue, default=False, help="submit in the Hold state")
+    parser.add_argument("--dry-run", action=_OnceTrue, default=False, help="show what would be submitted; submit nothing")
+    parser.add_argument("-W", "--wait", action=_OnceTrue, default=False, help="wait for the jobs to end; exit with the first failure's code")
     add_global_options(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND | SCRIPT", help="what to run")
     return parser
 
 
+class _DirectiveParser(Parser):
+    """A bad directive is a runtime error of the submission (exit 1, one line), not a usage
+    error of the command line."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise CliError(f"# GFLOW directive: {message}")
+
+
 def build_directive_parser() -> argparse.ArgumentParser:
-    p = Parser(prog=f"{PROG} (# GFLOW directive)", add_help=False)
+    p = _DirectiveParser(prog=PROG, add_help=False)
     _add_job_options(p)
     return p
 
@@ -123,8 +176,10 @@ def _read_input(args) -> tuple[str | None, str | None, str | None]:
         try:
             with open(path, errors="replace") as f:
                 text = f.read()
-        except (IsADirectoryError, PermissionError, OSError):
-            text = ""
+        except OSError as e:
+            # a directory or an unreadable file: its directives cannot be read (upstream:
+            # `Failed to read script file` + the OS error)
+            raise CliError(f"Failed to read script file: {words[0]}: {e.strerror or e}") from None
         return None, path, text
     from ..core.names import shell_join
 
@@ -174,6 +229,28 @@ def _dependency_flag(args) -> str | None:
     return None
 
 
+def _dependency(text: str) -> int | str:
+    """`--depends-on`: anything starting with `@` goes to the daemon to resolve (`@x`, `@~0`
+    get its `Cannot resolve dependency` answer, as upstream)."""
+    from ..core import parse
+
+    value = text.strip()
+    return value if value.startswith("@") else parse.parse_dependency(value)
+
+
+def _dependency_list(text: str) -> list[int | str]:
+    """`--depends-on-all/any`: ids checked here, `@…` items left for the daemon."""
+    from ..core import parse
+
+    refs: list[int | str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if item:
+            for ref in [item] if item.startswith("@") else parse.parse_dependency_list(item):
+                if ref not in refs:
+                    refs.append(ref)
+    return refs or parse.parse_dependency_list(text)  # all blank: its "cannot be empty" error
+
+
 def _resolve_values(args) -> dict:
     from ..core import parse
 
@@ -191,16 +268,18 @@ def _resolve_values(args) -> dict:
         values["scheduled_at"] = _flag("--begin", lambda t: parse.parse_begin(t, now), args.begin)
     if args.shared and args.gpu_memory is None:
         raise CliError("Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared.")
-    if args.notify_email:
-        values["notify_emails"] = [_flag("--notify-email", parse.validate_email, e) for e in args.notify_email]
+    # blank addresses are skipped, as upstream does (`--notify-email ''` adds no recipient)
+    emails = [e for e in args.notify_email or [] if e.strip()]
+    if emails:
+        values["notify_emails"] = [_flag("--notify-email", parse.validate_email, e) for e in emails]
     if args.notify_on:
         values["notify_on"] = parse.parse_notify_on(args.notify_on)
     if args.depends_on is not None:
-        values["depends_on"] = [str(_flag("--depends-on", parse.parse_dependency, args.depends_on))]
+        values["depends_on"] = [str(_flag("--depends-on", _dependency, args.depends_on))]
     elif args.depends_on_all is not None:
-        values["depends_on"] = [str(d) for d in _flag("--depends-on-all", parse.parse_dependency_list, args.depends_on_all)]
+        values["depends_on"] = [str(d) for d in _flag("--depends-on-all", _dependency_list, args.depends_on_all)]
     elif args.depends_on_any is not None:
-        values["depends_on"] = [str(d) for d in _flag("--depends-on-any", parse.parse_dependency_list, args.depends_on_any)]
+        values["depends_on"] = [str(d) for d in _flag("--depends-on-any", _dependency_list, args.depends_on_any)]
         values["dependency_mode"] = "Any"
     if args.project is not None:
         # length is checked here; the known/required policy is the daemon's to apply
@@ -227,9 +306,9 @@ def _jobs(args, command, script) -> tuple[list[dict], str]:
         name=args.name,
     )
     base.update(_resolve_values(args))
-    if args.array and (args.param or args.param_file):
+    if args.array is not None and (args.param or args.param_file):
         raise CliError(f"Cannot use both {'--param' if args.param else '--param-file'} and --array together")
-    if args.array:
+    if args.array is not None:
         return [dict(base, task_id=t) for t in _flag("--array", parse.parse_array, args.array)], "array"
     if args.param or args.param_file:
         rows = None
@@ -309,10 +388,20 @@ def cmd_submit(args) -> int:
     if text:
         _merge_directives(args, text)
     jobs, mode = _jobs(args, command, script)
+    from ..protocol import GflowError, JobSpec, SubmitParams, SubmitResult
+
     if args.dry_run:
+        # a preview submits nothing, but `@` shorthands must name a job (SPEC 1.1 --dry-run)
+        refs = [ref for ref in jobs[0].get("depends_on", ()) if ref.startswith("@")]
+        if refs:
+            with connect(args) as client:
+                for ref in refs:
+                    try:
+                        client.resolve(ref)
+                    except GflowError as e:
+                        raise CliError(_name_rejected_flag(args, e.message)) from None
         _dry_run(jobs, mode)
         return 0
-    from ..protocol import GflowError, JobSpec, SubmitParams, SubmitResult
 
     cwd = os.getcwd()
     # the environment snapshot travels once for the whole request, however many jobs
@@ -376,7 +465,45 @@ def main(argv=None) -> int:
     return _main(argv)
 
 
+_SUBCOMMANDS = ("new", "completion", "help")
+
+
+def _subcommand_at(argv: list[str]) -> int | None:
+    """Index of `new`/`completion`/`help` when it is the first positional word, after any
+    options (`gbatch -g 1 new x` creates x.sh, as upstream); `--` makes it a command."""
+    if not argv or argv[0] in _SUBCOMMANDS:
+        return 0 if argv else None
+    parser = build_parser()
+
+    def quiet(message):
+        raise ValueError(message)
+
+    parser.error = quiet  # a bad command line is reported by the real parse below
+    try:
+        args, _ = parser.parse_known_args(argv)
+    except (ValueError, SystemExit):
+        return None
+    words = args.words
+    if words and words[0] in _SUBCOMMANDS:
+        return len(argv) - len(words)
+    return None
+
+
 def _main(argv) -> int:
+    at = _subcommand_at(argv) if any(w in _SUBCOMMANDS for w in argv) else None
+    if at:
+        argv = argv[at:]
+    if argv[:1] == ["help"]:
+        if argv[1:2] == ["new"]:
+            argv = ["new", "--help"]
+        elif argv[1:2] == ["completion"]:
+            argv = ["completion", "--help"]
+        else:
+            build_parser().parse_args(["--help"])  # exits 0
+    if argv[:1] == ["completion"]:
+        from .common import print_completion
+
+        return print_completion(PROG, argv[1:])
     if argv[:1] == ["new"]:
         def new(args):
             return write_template(args.name)

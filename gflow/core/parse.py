@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 
 U64_MAX = 2**64 - 1
+U32_MAX = 2**32 - 1  # upstream's job ids, array task ids and counts are u32
 MAX_ARRAY_TASKS = 100_000
 MAX_RANGE_VALUES = 10_000
 MAX_ID_LIST = 100_000
@@ -34,6 +35,13 @@ def _uint(text: str) -> int:
         raise ValueError("invalid digit found in string")
     value = int(digits)
     if value > U64_MAX:
+        raise ValueError("number too large to fit in target type")
+    return value
+
+
+def _u32(text: str) -> int:
+    value = _uint(text)
+    if value > U32_MAX:
         raise ValueError("number too large to fit in target type")
     return value
 
@@ -75,8 +83,8 @@ def parse_memory(text: str) -> int:
         number, error = value[:-1], "Invalid memory value in MB format"
     try:
         return _uint(number.strip()) * factor
-    except ValueError:
-        raise ParseError(error) from None
+    except ValueError as e:
+        raise ParseError(f"{error}: {e}") from None
 
 
 # ------------------------------------------------------------------------------------- 2.3
@@ -124,8 +132,8 @@ def parse_dependency(text: str) -> int | str:
     if not value:
         raise ParseError("Dependency value cannot be empty")
     try:
-        return parse_job_ref(value)
-    except ParseError:
+        return parse_job_ref(value) if value.startswith("@") else _u32(value)
+    except (ParseError, ValueError):
         raise ParseError(f"Invalid dependency value: {value}") from None
 
 
@@ -135,10 +143,16 @@ def parse_dependency_list(text: str) -> list[int | str]:
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
-        try:
-            ref = parse_job_ref(item)
-        except ParseError:
-            raise ParseError(f"Invalid dependency ID: {item}") from None
+        if item.startswith("@"):
+            try:
+                ref = parse_job_ref(item)
+            except ParseError:
+                raise ParseError(f"Invalid dependency ID: {item}") from None
+        else:
+            try:
+                ref = _u32(item)
+            except ValueError as e:
+                raise ParseError(f"Invalid dependency ID: {item}: {e}") from None
         if ref not in refs:
             refs.append(ref)
     if not refs:
@@ -148,7 +162,6 @@ def parse_dependency_list(text: str) -> list[int | str]:
 
 # ------------------------------------------------------------------------------------- 2.5
 _BEGIN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_BEGIN_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
 
 
 def _system_zone_matches(now: datetime) -> bool:
@@ -184,41 +197,55 @@ def _strptime(text: str, formats) -> datetime | None:
     return None
 
 
+_BEGIN_GENERIC = "Invalid begin time. Expected HH:MM[:SS], YYYY-MM-DD[THH:MM[:SS]], or now+N[s|m|h|d]"
+
+
 def parse_begin(text: str, now: datetime) -> float:
-    """Earliest start time (unix seconds) from `now+N[smhd]`, a local date/time or `HH:MM`."""
+    """Earliest start time (unix seconds) from `now+N[smhd]`, a local date/time or `HH:MM`.
+
+    The forms are tried in upstream's order: `now+`/`+`; text holding a `T` or a space is
+    `DATE<T or space>TIME`; a 10-character text with `-` at index 4 is a date; anything else
+    must be a clock time (so `25:00` gets the generic message, as upstream).
+    """
     value = text.strip()
     if not value:
         raise ParseError("Begin time cannot be empty")
     if value.startswith(("now+", "+")):
-        amount = value[4:] if value.startswith("now+") else value[1:]
+        rest = (value[4:] if value.startswith("now+") else value[1:]).strip()
         unit = 60
-        if amount and amount[-1] in _BEGIN_UNITS:
-            amount, unit = amount[:-1], _BEGIN_UNITS[amount[-1]]
+        if rest and rest[-1] in _BEGIN_UNITS:
+            rest, unit = rest[:-1], _BEGIN_UNITS[rest[-1]]
         try:
-            stamp = now.timestamp() + _uint(amount) * unit
+            amount = _uint(rest.strip())
+        except ValueError as e:
+            raise ParseError(f"Invalid begin time. Expected now+N[s|m|h|d] (e.g. now+30, now+2h): {e}") from None
+        try:
+            stamp = now.timestamp() + amount * unit
             datetime.fromtimestamp(stamp, timezone.utc)  # reject instants past year 9999
             return stamp
         except (ValueError, OverflowError, OSError):
             raise ParseError("Invalid begin time. Expected now+N[s|m|h|d] (e.g. now+30, now+2h)") from None
-    naive = _strptime(value, _BEGIN_DATETIME_FORMATS)
-    if naive is not None:
-        return _local_timestamp(naive, now, value)
+    cut = min((i for i in (value.find("T"), value.find(" ")) if i >= 0), default=-1)
+    if cut >= 0:
+        day = _strptime(value[:cut].strip(), ("%Y-%m-%d",))
+        if day is None:
+            raise ParseError("Invalid begin date. Expected YYYY-MM-DD")
+        clock = _strptime(value[cut + 1 :].strip(), ("%H:%M:%S", "%H:%M"))
+        if clock is None:
+            raise ParseError("Invalid begin time. Expected HH:MM[:SS]")
+        return _local_timestamp(datetime.combine(day.date(), clock.time()), now, value)
     if len(value) == 10 and value[4] == "-":
         naive = _strptime(value, ("%Y-%m-%d",))
         if naive is None:
             raise ParseError("Invalid begin date. Expected YYYY-MM-DD")
         return _local_timestamp(naive, now, value)
-    if ":" in value:
-        clock = _strptime(value, ("%H:%M:%S", "%H:%M"))
-        if clock is None:
-            raise ParseError("Invalid begin time. Expected HH:MM[:SS]")
-        stamp = _local_timestamp(datetime.combine(now.date(), clock.time()), now, value)
-        if stamp > now.timestamp():
-            return stamp
-        return _local_timestamp(datetime.combine(now.date() + timedelta(days=1), clock.time()), now, value)
-    raise ParseError(
-        "Invalid begin time. Expected HH:MM[:SS], YYYY-MM-DD[THH:MM[:SS]], or now+N[s|m|h|d]"
-    )
+    clock = _strptime(value, ("%H:%M:%S", "%H:%M"))
+    if clock is None:
+        raise ParseError(_BEGIN_GENERIC)
+    stamp = _local_timestamp(datetime.combine(now.date(), clock.time()), now, value)
+    if stamp > now.timestamp():
+        return stamp
+    return _local_timestamp(datetime.combine(now.date() + timedelta(days=1), clock.time()), now, value)
 
 
 # ------------------------------------------------------------------------------------- 2.6
@@ -273,22 +300,20 @@ def parse_array(text: str) -> list[int]:
         item = item.strip()
         if "-" not in item:
             try:
-                tasks.add(_uint(item))
+                tasks.add(_u32(item))
             except ValueError:
                 raise ParseError("Invalid array format. Expected format like '1-10'.") from None
         else:
-            parts = item.split("-")
-            if len(parts) != 2:
-                raise ParseError("Invalid array format. Expected format like '1-10'.")
-            end_text, colon, step_text = parts[1].partition(":")
+            start_text, _, rest = item.partition("-")
+            end_text, colon, step_text = rest.partition(":")
             try:
-                start = _uint(parts[0].strip())
-            except ValueError:
-                raise ParseError("Invalid array start index") from None
+                start = _u32(start_text.strip())
+            except ValueError as e:
+                raise ParseError(f"Invalid array start index: {e}") from None
             try:
-                end = _uint(end_text.strip())
-            except ValueError:
-                raise ParseError("Invalid array end index") from None
+                end = _u32(end_text.strip())
+            except ValueError as e:
+                raise ParseError(f"Invalid array end index: {e}") from None
             try:
                 step = _uint(step_text.strip()) if colon else 1
             except ValueError:
