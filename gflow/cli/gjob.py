@@ -237,59 +237,84 @@ def _redo_params(args):
 
 
 def _one_ref(text: str):
-    from ..core.parse import parse_job_ref
+    """ONE: a job id, or an `@…` shorthand left for the daemon (which also answers for a
+    malformed one such as `@~0`, SPEC 2.4)."""
+    from ..core.parse import ParseError, parse_job_ref
 
-    return parse_job_ref(text)
+    try:
+        return parse_job_ref(text)
+    except ParseError:
+        if text.strip().startswith("@"):
+            return text.strip()
+        raise CliError(f"Invalid job ID: {text}") from None
+
+
+def _resolve(client, ref) -> int:
+    """An id as is; a shorthand asked of the daemon, its refusal in upstream's words."""
+    if isinstance(ref, int):
+        return ref
+    from ..protocol import GflowError
+
+    try:
+        return client.resolve(ref)
+    except GflowError as e:
+        raise CliError(f"Failed to resolve job ID '{ref}': {e.message}") from None
 
 
 def _ids(text: str) -> list:
     """LIST: ids and ranges (`1,3,5-7`); `@` / `@~N` items too (upstream refuses them there),
     left for the daemon to resolve."""
-    from ..core.parse import parse_id_list, parse_job_ref
+    from ..core.parse import parse_id_list
 
     items = text.split(",")
-    refs = [parse_job_ref(item) for item in items if item.strip().startswith("@")]
+    refs = [_one_ref(item) for item in items if item.strip().startswith("@")]
     plain = ",".join(item for item in items if not item.strip().startswith("@"))
     return (parse_id_list(plain) if plain.strip() or not refs else []) + refs
 
 
 def _resolved(client, text: str) -> list[int]:
-    return sorted({item if isinstance(item, int) else client.resolve(item) for item in _ids(text)})
+    return sorted({_resolve(client, item) for item in _ids(text)})
 
 
 def cmd_show(args, client) -> int:
     from .render import job_show, show_separator
     import time
 
+    from ..protocol import GflowError
+
     status = 0
-    blocks = []
     found = []
     for job_id in _resolved(client, args.ids):
         try:
             job = client.get(job_id)
-        except Exception as e:  # noqa: BLE001 - per-id problems are reported and skipped
-            from ..protocol import GflowError
-
-            if not isinstance(e, GflowError):
-                raise
+        except GflowError as e:  # per-id problems are reported and skipped
+            if not args.json:
+                sys.stdout.flush()  # the blocks before it come first, as upstream
             print(f"Error: {e.message}", file=sys.stderr)
             status = 1
             continue
+        if not args.json:
+            print((show_separator()[1:] if found else "") + job_show(job, time.time()))
         found.append(job)
-        blocks.append(job_show(job, time.time()))
     if args.json:
         from .common import print_json
 
         print_json(found)
-    elif blocks:
-        print(show_separator().join(blocks))
     return status
 
 
 def cmd_log(args, client) -> int:
-    content = client.log(args.ref, first=args.first, last=args.last)
+    from ..client import is_not_found
+    from ..protocol import GflowError
+
+    job_id = _resolve(client, _one_ref(args.ref))
+    try:
+        content = client.log(job_id, first=args.first, last=args.last)
+    except GflowError as e:
+        if not is_not_found(e):
+            raise
+        content = None  # an unknown job has no log either (SPEC 1.3.2)
     if content is None:
-        job_id = client.resolve(args.ref)
         print(f"Log for job {job_id} is not available.", file=sys.stderr)
         return 0
     sys.stdout.flush()
@@ -351,10 +376,15 @@ def cmd_update(args, client) -> int:
 
 
 def cmd_redo(args, client) -> int:
+    import msgspec
+
     from ..core import display
     from ..protocol import GpuSharing, RedoResult
 
-    result = client.call("jobs.redo", args.prepared, RedoResult)
+    params = args.prepared
+    if params.ref.startswith("@"):
+        params = msgspec.structs.replace(params, ref=str(_resolve(client, params.ref)))
+    result = client.call("jobs.redo", params, RedoResult)
     job = result.job
     lines = [f"Resubmitting job {result.source_id} with parameters:"]
     if job.script is not None:

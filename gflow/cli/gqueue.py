@@ -11,6 +11,7 @@ from .common import CliError, Parser, add_global_options, add_version, connect, 
 
 PROG = "gqueue"
 DEFAULT_FORMAT = "JOBID,NAME,ST,TIME,NODES,NODELIST(REASON)"
+OUTPUTS = ("table", "json", "csv", "yaml")
 
 
 def _limit(text: str) -> int:
@@ -39,8 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-g", "--group", action="store_true", help="group rows by state")
     parser.add_argument("-t", "--tree", action="store_true", help="show dependency and redo trees")
     parser.add_argument("-T", "--tmux", action="store_true", help="only jobs with a live tmux session")
-    parser.add_argument("-o", "--output", default="table", type=str.lower,
-                        choices=["table", "json", "csv", "yaml"], help="table (default), json, csv or yaml")
+    parser.add_argument("-o", "--output", default="table", metavar="FORMAT", help="table (default), json, csv or yaml")
     parser.add_argument("-w", "--watch", action="store_true", help="refresh until interrupted")
     parser.add_argument("--interval", type=float, default=None, metavar="SECONDS", help="refresh interval for --watch (2)")
     add_global_options(parser)
@@ -54,13 +54,13 @@ def _query(args, identity_user: str):
         states = None
     elif args.completed:
         states = sorted(TERMINAL_STATES, key=list(JobState).index)
-    elif args.states:
+    elif args.states is not None:
         try:
             states = [JobState.parse(s) for s in args.states.split(",") if s.strip()]
         except ValueError as e:
             raise CliError(str(e)) from None
-        if not states:
-            raise CliError("--states needs at least one state name")
+        # no name at all (`-s ""`): an empty filter, every state, as upstream
+        states = states or None
     else:
         states = sorted(ACTIVE_STATES, key=list(JobState).index)
     users_text = (args.user or "").strip()
@@ -75,12 +75,24 @@ def _query(args, identity_user: str):
         from ..core.parse import parse_since
 
         since = parse_since(args.since, time.time())
-    ids = None
-    if args.jobs:
-        from ..core.parse import parse_id_list
+    return states, users, _job_ids(args.jobs), since
 
-        ids = parse_id_list(args.jobs)
-    return states, users, ids, since
+
+def _job_ids(text):
+    """`-j`: ids (and, unlike upstream, ranges); items that are neither are skipped, and a
+    filter left without any id is no filter (SPEC 1.2)."""
+    if not text:
+        return None
+    from ..core.parse import ParseError, parse_id_list
+
+    ids: set[int] = set()
+    for item in text.split(","):
+        if item.strip():
+            try:
+                ids.update(parse_id_list(item))
+            except ParseError:
+                pass
+    return sorted(ids) or None
 
 
 def _filter(args, jobs):
@@ -91,8 +103,10 @@ def _filter(args, jobs):
     if project:
         jobs = [j for j in jobs if j.project == project]
     if args.tmux:
+        # jobs run without tmux sessions here (process executor), so none is live
         print(
-            "Warning: --tmux only filters jobs with live tmux sessions; the current executor is 'process'.",
+            "Warning: --tmux only filters jobs with live tmux sessions; the current executor is 'process'. "
+            'Use `[executor] type = "tmux"` in gflow.toml to enable tmux jobs.',
             file=sys.stderr,
         )
         jobs = []
@@ -118,7 +132,7 @@ def render(args, jobs, now: float, color: bool) -> str:
         return r.gqueue_yaml(jobs, now)
     if args.output == "csv":
         return r.gqueue_csv(jobs, now)
-    fields = [f for f in args.format.split(",") if f != ""]
+    fields = args.format.split(",")  # empty names give empty columns, as upstream
     if args.group:
         body = r.gqueue_grouped(jobs, fields, now, color)
     elif args.tree:
@@ -142,7 +156,11 @@ def cmd(args) -> int:
     from .common import use_color
 
     if args.interval is not None and not args.watch:
-        raise CliError("--interval requires --watch")
+        raise CliError("the argument '--interval' requires '--watch' (see 'gqueue --help')", code=2)
+    output = args.output.lower()
+    if output not in OUTPUTS:
+        raise CliError(f"Invalid output format '{args.output}'. Valid options: table, json, csv, yaml")
+    args.output = output
     color = use_color()
     if args.watch and _ONE_SHOT:
         import gc
@@ -156,13 +174,13 @@ def cmd(args) -> int:
             jobs = _filter(args, client.list(*query))
             text = render(args, jobs, time.time(), color)
             if not args.watch:
-                sys.stdout.write(text.rstrip("\n") + "\n")
+                sys.stdout.write(text + "\n")
                 return 0
             interval = args.interval or 2.0
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             sys.stdout.write(
-                f"\x1b[2J\x1b[H Last updated: {stamp}  [Refreshing every {interval:g}s. Press Ctrl+C to exit]\n\n"
-                + text.rstrip("\n") + "\n"
+                f"\x1b[2J\x1b[HLast updated: {stamp}  [Refreshing every {interval:g}s. Press Ctrl+C to exit]\n\n"
+                + text + "\n"
             )
             sys.stdout.flush()
             time.sleep(interval)

@@ -379,13 +379,13 @@ def gqueue_tree(jobs: Iterable[Job], fields: Sequence[str], now: float, color: b
     by_id = {job.id: job for job in jobs}
     style = Style(color)
     draw = bool(fields) and fields[0] == "JOBID"
-    id_cols = [i for i, f in enumerate(fields) if f == "JOBID"]
     rows = []
     for lead, job_id, reference in _tree_order(by_id):
         if reference:
+            # every cell `-`; the pointer text only where the tree is drawn (as upstream)
             cells = ["-"] * len(fields)
-            for i in id_cols:
-                cells[i] = f"→ see job {job_id}"
+            if draw:
+                cells[0] = f"→ see job {job_id}"
         else:
             cells = _row(by_id[job_id], fields, now, style)
         if draw:
@@ -483,10 +483,50 @@ def gqueue_json(jobs: Sequence[Job], now: float) -> str:
 
 
 def gqueue_yaml(jobs: Sequence[Job], now: float) -> str:
+    """YAML as upstream's serde_yaml writes it: strings are quoted only when a YAML 1.2 reader
+    would take them for null, a boolean or a number (not timestamps or `12:00:00`), and the
+    document ends with its newline, which the caller's own newline turns into a blank line."""
     import yaml
 
-    text = yaml.safe_dump(_document(jobs, now), sort_keys=False, allow_unicode=True)
-    return text.rstrip("\n")
+    return yaml.dump(_document(jobs, now), Dumper=_yaml_dumper(), sort_keys=False, allow_unicode=True)
+
+
+_YAML_DUMPER: list = []
+
+# What serde_yaml reads as something other than a string (YAML 1.2 core schema, Rust number
+# syntax): such strings are written quoted.
+_YAML_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_YAML_BOOL = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
+_YAML_INT = r"[-+]?(?:[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+|0b[01]+)"  # compiled on first use, not at start-up
+_YAML_FLOAT = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+
+
+def _yaml_plain_tag(value: str) -> str:
+    if value in _YAML_NULL:
+        return "tag:yaml.org,2002:null"
+    if value in _YAML_BOOL:
+        return "tag:yaml.org,2002:bool"
+    digits = value.lstrip("+-")
+    leading_zero = len(digits) > 1 and digits[0] == "0" and digits.isdigit()  # `007` is a string
+    if not leading_zero and re.fullmatch(_YAML_INT, value):
+        return "tag:yaml.org,2002:int"
+    if not leading_zero and re.fullmatch(_YAML_FLOAT, value):
+        return "tag:yaml.org,2002:float"
+    return "tag:yaml.org,2002:str"
+
+
+def _yaml_dumper():
+    if not _YAML_DUMPER:
+        import yaml
+
+        class Dumper(yaml.SafeDumper):
+            def resolve(self, kind, value, implicit):
+                if kind is yaml.ScalarNode and implicit[0]:
+                    return _yaml_plain_tag(value)
+                return super().resolve(kind, value, implicit)
+
+        _YAML_DUMPER.append(Dumper)
+    return _YAML_DUMPER[0]
 
 
 CSV_FIELDS = ["id", "name", "state", "time", "gpus", "user", "submitted_at", "reason"]

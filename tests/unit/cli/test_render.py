@@ -280,13 +280,19 @@ def test_tree_redo_link_becomes_dashed_reference_when_job_has_a_dependency_paren
 
 def test_tree_without_jobid_first_draws_no_connectors():
     jobs = [job(1), job(2), job(3, depends_on_ids=[1, 2])]
+    # the reference row is all `-` unless JOBID comes first (upstream draws its pointer there)
     assert render.gqueue_tree(jobs, ["ST", "JOBID"], NOW) == "\n".join([
-        " ST   JOBID       ",
-        " PD   1           ",
-        " PD   3           ",
-        " PD   2           ",
-        " -    → see job 3 ",
+        " ST   JOBID ",
+        " PD   1     ",
+        " PD   3     ",
+        " PD   2     ",
+        " -    -     ",
     ])
+
+
+def test_tree_reference_text_only_in_the_first_jobid_column():
+    jobs = [job(1), job(2), job(3, depends_on_ids=[1, 2])]
+    assert render.gqueue_tree(jobs, ["JOBID", "JOBID"], NOW).split("\n")[-1] == " ╰─→ see job 3   -     "
 
 
 def test_tree_parents_outside_the_listing_make_roots_and_cycles_still_show():
@@ -390,7 +396,53 @@ def test_json_structure():
 def test_yaml_has_the_json_structure():
     text = render.gqueue_yaml(csv_jobs(), NOW)
     assert text.startswith("jobs:\n- id: 10\n  name: gjob-10\n")
-    assert yaml.safe_load(text) == json.loads(render.gqueue_json(csv_jobs(), NOW))
+    assert yaml.load(text, Loader=_NoTimestampLoader) == json.loads(render.gqueue_json(csv_jobs(), NOW))
+
+
+class _NoTimestampLoader(yaml.SafeLoader):
+    """Reads plain RFC 3339 stamps back as the strings they were written from."""
+
+
+_NoTimestampLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def test_yaml_quotes_like_serde_yaml():
+    """Timestamps and clock times stay plain (PyYAML's YAML 1.1 rules would quote them), `-`
+    and number-like strings are quoted, and the document keeps its final newline."""
+    j = job(17, time_limit=12 * 3600, project="yes", submitted_at=SAMPLE_SUBMIT, reason="WaitingForStartTime")
+    k = job(18, project="123", submitted_at=SAMPLE_SUBMIT, reason="WaitingForStartTime")
+    text = render.gqueue_yaml([j, k], NOW)
+    assert text.endswith("\ntimestamp: 2026-02-04T12:00:00.000000000+00:00\n")
+    lines = text.split("\n")
+    assert lines[:11] == [
+        "jobs:",
+        "- id: 17",
+        "  name: gjob-17",
+        "  state: Queued",
+        "  time: '-'",
+        "  gpus: []",
+        "  user: tester",
+        "  project: yes",
+        "  submitted_at: 2026-11-24T11:34:33Z",
+        "  reason: BeginTime",
+        "  time_limit: 12:00:00",
+    ]
+    assert "  project: '123'" in lines
+
+
+@pytest.mark.parametrize("value,quoted", [
+    ("on", False), ("007", False), ("1_000", False), ("a-b", False),
+    ("true", True), ("~", True), ("null", True), ("0x1F", True), ("1.5", True), ("1e3", True),
+    (".inf", True), ("-", True), ("", True), ("a: b", True),
+])
+def test_yaml_string_quoting_rules(value, quoted):
+    text = yaml.dump({"k": value}, Dumper=render._yaml_dumper())
+    assert (text.strip() != f"k: {value}".strip()) is quoted, text
+    if quoted:
+        assert yaml.safe_load(text)["k"] == value
 
 
 def test_empty_machine_outputs():

@@ -1,0 +1,140 @@
+"""gqueue and gjob output against a real daemon, where the format follows upstream byte for byte
+(SPEC 1.2, 1.3, 5.1, 5.2): the cases found by running upstream 0.4.18 side by side."""
+from __future__ import annotations
+
+import pytest
+
+from gflow.protocol import JobState
+
+from gflow_testing import wait_for
+
+TMUX_WARNING = (
+    "Warning: --tmux only filters jobs with live tmux sessions; the current executor is 'process'. "
+    'Use `[executor] type = "tmux"` in gflow.toml to enable tmux jobs.\n'
+)
+
+
+def submit(daemon, *args: str) -> int:
+    out = daemon.cli("gbatch", *args, check=True).stdout
+    return int(out.split()[3])
+
+
+@pytest.fixture
+def queued(daemon):
+    """Three jobs that wait an hour: 1, 2 and 3 (3 depends on 1 and 2)."""
+    submit(daemon, "--begin", "now+1h", "-P", "yes", "-t", "12:00:00", "true")
+    submit(daemon, "--begin", "now+1h", "-P", "123", "true")
+    submit(daemon, "--depends-on-all", "1,2", "true")
+    return daemon
+
+
+def test_job_filter_skips_items_that_are_not_ids(queued):
+    out = queued.cli("gqueue", "-j", "2,x", "-f", "JOBID", check=True).stdout
+    assert out == " JOBID \n 2     \n"
+    # nothing valid left: no filter at all
+    out = queued.cli("gqueue", "-j", "x,y", "-f", "JOBID", check=True).stdout
+    assert out == " JOBID \n 1     \n 2     \n 3     \n"
+
+
+def test_empty_format_names_are_empty_columns(queued):
+    out = queued.cli("gqueue", "-j", "1", "-f", "JOBID,,ST", check=True).stdout
+    assert out == " JOBID      ST \n 1          PD \n"
+    assert queued.cli("gqueue", "-j", "1", "-f", ",", check=True).stdout == "     \n     \n"
+
+
+def test_empty_state_list_shows_every_state(queued):
+    queued.cli("gcancel", "2", check=True)
+    out = queued.cli("gqueue", "-s", "", "-f", "JOBID,ST", check=True).stdout
+    assert out.split("\n")[1:3] == [" 1       PD ", " 2       CA "]
+
+
+def test_yaml_output_as_serde_yaml_writes_it(queued):
+    out = queued.cli("gqueue", "-o", "YAML", "-j", "1,2", check=True).stdout
+    lines = out.split("\n")
+    assert "  project: yes" in lines and "  project: '123'" in lines
+    assert "  time_limit: 12:00:00" in lines
+    stamps = [l for l in lines if l.startswith("  submitted_at: ")]
+    assert len(stamps) == 2 and all(l[16:].endswith("Z") and "'" not in l for l in stamps)
+    assert lines[-3].startswith("timestamp: 20") and "'" not in lines[-3]
+    assert out.endswith("\n\n")  # the document's newline and the line's own, as upstream
+
+
+def test_unknown_output_format_exits_1(queued):
+    out = queued.cli("gqueue", "-o", "xml")
+    assert (out.returncode, out.stdout) == (1, "")
+    assert out.stderr == "gqueue: error: Invalid output format 'xml'. Valid options: table, json, csv, yaml\n"
+
+
+def test_interval_without_watch_is_a_usage_error(daemon):
+    out = daemon.cli("gqueue", "--interval", "3")
+    assert out.returncode == 2 and out.stderr.startswith("gqueue: error: ") and "--watch" in out.stderr
+    assert len(out.stderr.splitlines()) == 1
+
+
+def test_tmux_filter_warning_is_upstreams(queued):
+    out = queued.cli("gqueue", "-T")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "No jobs found.\n", TMUX_WARNING)
+
+
+def test_watch_header_starts_at_column_0(queued):
+    import subprocess
+
+    with pytest.raises(subprocess.TimeoutExpired) as e:
+        queued.cli("gqueue", "-w", "--interval", "5", "-j", "1", "-f", "JOBID", timeout=1.5)
+    out = e.value.stdout.decode() if isinstance(e.value.stdout, bytes) else e.value.stdout
+    assert out.startswith("\x1b[2J\x1b[HLast updated: ")
+    head, _, rest = out.partition("\n")
+    assert head.endswith("  [Refreshing every 5s. Press Ctrl+C to exit]")
+    assert rest.startswith("\n JOBID \n 1     \n")
+
+
+def test_tree_reference_row_without_jobid_first_is_all_dashes(queued):
+    out = queued.cli("gqueue", "-t", "-f", "NAME,JOBID", check=True).stdout
+    assert out.split("\n") == [
+        " NAME     JOBID ",
+        " gjob-1   1     ",
+        " gjob-3   3     ",
+        " gjob-2   2     ",
+        " -        -     ",
+        "",
+    ]
+
+
+def test_log_of_unknown_job_is_not_available(daemon):
+    out = daemon.cli("gjob", "log", "99")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "Log for job 99 is not available.\n")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["log", "x"], "gjob: error: Invalid job ID: x\n"),
+    (["log", "1,2"], "gjob: error: Invalid job ID: 1,2\n"),
+    (["redo", "x"], "gjob: error: Invalid job ID: x\n"),
+    (["log", "@~0"],
+     "gjob: error: Failed to resolve job ID '@~0': Cannot resolve dependency '@~0' for user '{user}'\n"),
+    (["redo", "@~5"],
+     "gjob: error: Failed to resolve job ID '@~5': Cannot resolve dependency '@~5' for user '{user}'\n"),
+    (["show", "1,@~5"],
+     "gjob: error: Failed to resolve job ID '@~5': Cannot resolve dependency '@~5' for user '{user}'\n"),
+])
+def test_bad_job_references(queued, args, message):
+    import getpass
+
+    out = queued.cli("gjob", *args)
+    assert (out.returncode, out.stdout) == (1, "")
+    assert out.stderr == message.format(user=getpass.getuser())
+
+
+def test_show_prints_blocks_in_order_around_an_unknown_id(queued):
+    out = queued.cli("gjob", "show", "1,99,2")
+    assert out.returncode == 1 and out.stderr == "Error: Job 99 not found\n"
+    blocks = out.stdout.split("\n\n" + "=" * 80 + "\n\n")
+    assert [b.split("\n")[1] for b in blocks] == ["  ID=1", "  ID=2"]
+    assert out.stdout.endswith("\n") and not out.stdout.endswith("\n\n")
+
+
+def test_redo_with_at_resolves_first(daemon):
+    job = submit(daemon, "true")
+    with daemon.client() as c:
+        wait_for(lambda: c.get(job).state is JobState.FINISHED)
+    out = daemon.cli("gjob", "redo", "@", check=True).stdout
+    assert out.startswith(f"Resubmitting job {job} with parameters:\n")
