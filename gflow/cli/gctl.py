@@ -224,8 +224,11 @@ def cmd_show_gpus(args, client) -> int:
 
 
 def cmd_set_limit(args, client) -> int:
-    params = {"target": args.target, "limit": args.limit}
-    if args.target.strip().isdigit():
+    target = args.target
+    if target[:1] == "+" and target[1:].isascii() and target[1:].isdigit():
+        target = target[1:]  # an unsigned integer may carry a `+`, as upstream parses it
+    params = {"target": target, "limit": args.limit}
+    if target.strip().isdigit():
         # a job id: `Job <id> not found` / `... is not part of a group` stand alone (SPEC 1.6)
         result = client.call("groups.set_limit", params)
     else:

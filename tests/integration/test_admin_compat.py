@@ -69,6 +69,12 @@ def test_gctl_set_limit_messages_and_usage(daemon):
     assert _err(daemon.cli("gctl", "set-limit", str(lone), "2")) == f"gctl: error: Job {lone} is not part of a group"
     # N is unsigned: a negative limit is a usage error, as in upstream
     assert daemon.cli("gctl", "set-limit", str(lone), "-1").returncode == 2
+    out = daemon.cli("gbatch", "--hold", "--array", "1-2", "--max-concurrent", "1", "true", check=True).stdout
+    group = out.split("group_id: ")[1].split()[0]
+    member = lone + 2
+    done = daemon.cli("gctl", "set-limit", f"+{member}", "3", check=True).stdout.splitlines()
+    assert done == [f"Found job {member} in group '{group}'",
+                    f"Updated max_concurrency to 3 for group '{group}' (2 jobs affected)"]
 
 
 # --------------------------------------------------------------------------- gstats
