@@ -325,7 +325,7 @@ def _jobs(args, command, script) -> tuple[list[dict], str]:
         combos = parse.expand_params([_flag("--param", parse.parse_param, p) for p in args.param or []], rows)
         jobs = []
         for params in combos:
-            name = names.render_template(args.name_template, params) if args.name_template else args.name
+            name = names.render_template(args.name_template, params) if args.name_template is not None else args.name
             jobs.append(dict(base, parameters=params, name=name))
         return jobs, "param"
     return [base], "single"
