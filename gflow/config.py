@@ -143,6 +143,12 @@ def _read_file(path: str) -> dict[str, Any]:
 
 
 def _validate(data: dict[str, Any], origin: str) -> Config:
+    daemon = data.get("daemon")
+    strategy = daemon.get("gpu_allocation_strategy") if isinstance(daemon, dict) else None
+    if isinstance(strategy, str):
+        # strategy names are case-insensitive (SPEC 4.5): `Random` in a file or in
+        # GFLOW_DAEMON__GPU_ALLOCATION_STRATEGY means `random`
+        data = dict(data, daemon=dict(daemon, gpu_allocation_strategy=strategy.strip().lower()))
     try:
         return msgspec.convert(data, Config, strict=False)
     except msgspec.ValidationError as e:
@@ -187,15 +193,18 @@ def env_overrides(environ: dict[str, str]) -> dict[str, Any]:
 
 
 def load(extra: str | None = None, system: bool = False, environ: dict[str, str] | None = None) -> Config:
-    """Build the effective config. A missing `--config` file is an error (a typo should not
-    silently run with defaults)."""
+    """Build the effective config. A missing `--config` file is skipped with a warning on
+    stderr, as SPEC 6.2 says (the default file and the environment still apply)."""
     files = [paths.SYSTEM_CONFIG] if system and os.path.exists(paths.SYSTEM_CONFIG) else []
     if not system:
         files = paths.user_config_files()
     if extra:
-        if not os.path.exists(extra):
-            raise ConfigError(f"config file {extra} not found")
-        files.append(extra)
+        if os.path.exists(extra):
+            files.append(extra)
+        else:
+            import sys
+
+            print(f'Warning: Config file "{extra}" not found.', file=sys.stderr)
     data: dict[str, Any] = {}
     for path in files:
         data = _merge(data, _read_file(path))

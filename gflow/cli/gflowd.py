@@ -17,7 +17,8 @@ from .common import add_standard_commands, CliError, Parser, add_version, run
 
 PROG = "gflowd"
 START_TIMEOUT = 15.0
-STOP_TIMEOUT = 15.0
+STOP_TIMEOUT = 5.0  # SPEC 6.6: SIGTERM, wait up to 5 s, then SIGKILL
+UNIT_NAME = "gflowd.service"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     restart = lifecycle("restart", "stop, then start the daemon (jobs keep running)", aliases=["reload"])
     _add_overrides(restart)
     lifecycle("status", "show whether the daemon runs, and where")
+    service = lifecycle("service", "run gflowd as a systemd user service")
+    service_sub = service.add_subparsers(dest="service_command", metavar="ACTION", required=True)
+    _add_overrides(service_sub.add_parser("install", help="install, enable and start the user unit"))
+    service_sub.add_parser("uninstall", help="stop, disable and remove the user unit")
     init = lifecycle("init", "write a starter config file")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.add_argument("--yes", action="store_true", help="no questions (the only mode)")
@@ -116,6 +121,18 @@ def _load(args):
     return config
 
 
+def _override_argv(args) -> list[str]:
+    """The overrides again, for a daemon command line (detached start, systemd unit)."""
+    argv = []
+    if getattr(args, "gpus", None):
+        argv += ["--gpus", args.gpus]
+    if getattr(args, "gpu_allocation_strategy", None):
+        argv += ["--gpu-allocation-strategy", args.gpu_allocation_strategy]
+    if getattr(args, "gpu_poll_interval_secs", None) is not None:
+        argv += ["--gpu-poll-interval-secs", str(args.gpu_poll_interval_secs)]
+    return argv
+
+
 def _dirs(args, config):
     from ..paths import daemon_paths
 
@@ -145,22 +162,28 @@ def cmd_up(args) -> int:
         return cmd_foreground(args)
     config = _load(args)
     dirs = _dirs(args, config)
+    if not args.system and _unit_installed():  # SPEC 6.6 step 1: systemd hosting first
+        if _systemctl("is-active", "--quiet", UNIT_NAME).returncode == 0:
+            print("gflowd is already running (systemd user service).")
+            print("Use `gflowd restart` to restart it.")
+            return 0
+        print("Starting via systemd user service...")
+        done = _systemctl("start", UNIT_NAME)
+        if done.returncode != 0:
+            raise CliError(f"systemctl --user start {UNIT_NAME} failed: {done.stderr.strip()}")
+        _wait_until_serving(None, dirs)
+        print("gflowd started (systemd user service).")
+        return 0
     pid = _running_pid(dirs)
     if pid is not None:
-        print(f"gflowd is already running (PID {pid}).")
-        print("Use `gflowd restart` to restart it.")
+        print("gflowd is already running.")
+        print("Use `gflowd reload` to hot-reload or `gflowd restart` to restart it.")
         return 0
     os.makedirs(dirs.logs_dir, mode=0o755 if args.system else 0o700, exist_ok=True)
     argv = [sys.executable, "-m", "gflow.cli.gflowd"]
     if args.config:
         argv += ["-c", os.path.abspath(args.config)]
-    argv += ["up", "--foreground"] + (["--system"] if args.system else [])
-    if getattr(args, "gpus", None):
-        argv += ["--gpus", args.gpus]
-    if getattr(args, "gpu_allocation_strategy", None):
-        argv += ["--gpu-allocation-strategy", args.gpu_allocation_strategy]
-    if getattr(args, "gpu_poll_interval_secs", None) is not None:
-        argv += ["--gpu-poll-interval-secs", str(args.gpu_poll_interval_secs)]
+    argv += ["up", "--foreground"] + (["--system"] if args.system else []) + _override_argv(args)
     with open(dirs.daemon_log, "ab") as out:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
@@ -178,7 +201,7 @@ def _wait_until_serving(proc, dirs) -> None:
 
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise CliError(f"gflowd exited during start-up: {_last_log_line(dirs.daemon_log)}")
         try:
             Client(dirs.socket, timeout=2).connect().close()
@@ -200,6 +223,12 @@ def _last_log_line(path: str) -> str:
 def cmd_down(args) -> int:
     config = _load(args)
     dirs = _dirs(args, config)
+    if not args.system and _unit_installed() and _systemctl("is-active", "--quiet", UNIT_NAME).returncode == 0:
+        done = _systemctl("stop", UNIT_NAME)  # the unit has KillMode=process: jobs keep running
+        if done.returncode != 0:
+            raise CliError(f"systemctl --user stop {UNIT_NAME} failed: {done.stderr.strip()}")
+        print("gflowd stopped.")
+        return 0
     pid = _running_pid(dirs)
     if pid is None:
         print("gflowd stopped.")  # as upstream: stopping is idempotent (SPEC 1.8)
@@ -213,9 +242,21 @@ def cmd_down(args) -> int:
     except PermissionError:
         raise CliError(f"not allowed to stop gflowd (PID {pid}); it belongs to another user") from None
     deadline = time.monotonic() + STOP_TIMEOUT
+    killed = False
     while _running_pid(dirs) is not None:
         if time.monotonic() > deadline:
-            raise CliError(f"gflowd (PID {pid}) did not stop within {STOP_TIMEOUT:.0f}s")
+            if killed:
+                raise CliError(f"gflowd (PID {pid}) did not exit after SIGKILL")
+            # Safe (SPEC 6.6): every change is committed before its reply, jobs run under
+            # shepherds that outlive the daemon, and the kernel releases the lock.
+            print(f"gflowd (PID {pid}) did not exit within {STOP_TIMEOUT:.0f}s, sending SIGKILL",
+                  file=sys.stderr)
+            if _running_pid(dirs) == pid:  # the lock still names it: never a recycled pid
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            killed, deadline = True, time.monotonic() + STOP_TIMEOUT
         time.sleep(0.02)
     print("gflowd stopped.")
     return 0
@@ -371,6 +412,106 @@ def cmd_init(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- systemd user service
+def _unit_path() -> str:
+    """`<parent of CONFIG>/systemd/user/gflowd.service` (SPEC 6.2)."""
+    from .. import paths
+
+    return os.path.join(os.path.dirname(paths.config_dir()), "systemd", "user", UNIT_NAME)
+
+
+def _systemd_available() -> bool:
+    import shutil
+
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    return bool(shutil.which("systemctl") and runtime
+                and os.path.exists(os.path.join(runtime, "systemd", "private")))
+
+
+def _unit_installed() -> bool:
+    return os.path.exists(_unit_path()) and _systemd_available()
+
+
+def _systemctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["systemctl", "--user", *args], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _unit_word(word: str) -> str:
+    """One ExecStart argument in systemd's syntax (double quotes when needed, `%` doubled)."""
+    word = word.replace("%", "%%")
+    if word and all(c.isalnum() or c in "-_./=,:+@" for c in word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unit_text(args) -> str:
+    argv = [sys.executable, "-m", "gflow.cli.gflowd"]
+    if args.config:
+        argv += ["-c", os.path.abspath(args.config)]
+    argv += ["up", "--foreground"] + _override_argv(args)
+    return (
+        "[Unit]\n"
+        "Description=GFlow daemon\n"
+        "After=network.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=simple\n"
+        f"ExecStart={' '.join(_unit_word(w) for w in argv)}\n"
+        "# jobs run under shepherds in this unit's cgroup: stopping the daemon must not kill them\n"
+        "KillMode=process\n"
+        "Restart=on-failure\n"
+        "RestartSec=2\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=default.target\n"
+    )
+
+
+def cmd_service(args) -> int:
+    """`gflowd service install|uninstall` (SPEC 1.8, 6.6): a systemd user unit for the
+    personal daemon. The system daemon uses the packaged unit instead."""
+    if args.system:
+        raise CliError("the system daemon is installed with the packaged unit (packaging/systemd/)")
+    if args.service_command == "install":
+        config = _load(args)  # overrides and configuration are checked before anything changes
+        if not _systemd_available():
+            raise CliError(
+                "systemd user services are not available here (no user systemd manager). "
+                "gflowd will run as a direct process instead; run `gflowd start` to start it."
+            )
+        pid = _running_pid(_dirs(args, config))
+        if pid is not None and not _unit_installed():
+            raise CliError(f"gflowd is already running (PID {pid}) outside systemd; run `gflowd down` first")
+        path = _unit_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp.{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(unit_text(args))
+        os.replace(tmp, path)
+        for step in (("daemon-reload",), ("enable", "--now", UNIT_NAME)):
+            done = _systemctl(*step)
+            if done.returncode != 0:
+                raise CliError(f"systemctl --user {' '.join(step)} failed: {done.stderr.strip()}")
+        print("gflowd systemd user service installed and started.")
+        print(f"Unit: {path}")
+        print("gflowd will auto-start on login and restart on crash.")
+        return 0
+    if not _systemd_available():
+        raise CliError("systemd user services are not available on this system.")
+    _systemctl("stop", UNIT_NAME)  # errors ignored, as upstream, except the removal below
+    _systemctl("disable", UNIT_NAME)
+    try:
+        os.unlink(_unit_path())
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise CliError(f"cannot remove {_unit_path()}: {e.strerror}") from None
+    _systemctl("daemon-reload")
+    print("gflowd systemd user service removed.")
+    return 0
+
+
 COMMANDS = {
     None: cmd_foreground,
     "up": cmd_up, "start": cmd_up,
@@ -378,6 +519,7 @@ COMMANDS = {
     "restart": cmd_restart, "reload": cmd_restart,
     "status": cmd_status,
     "init": cmd_init,
+    "service": cmd_service,
 }
 
 

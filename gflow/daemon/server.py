@@ -146,9 +146,11 @@ class Server:
         self.policy.start()
         if self.engine.gpus.devices():
             self._poll_task = asyncio.create_task(self._poll_gpu_processes())
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored: restart to reload config"))
+        # SPEC 6.6: SIGTERM, SIGINT and SIGHUP stop the daemon, SIGUSR2 hands over (save and
+        # exit keeping the runners). Every change is already committed and jobs are never
+        # killed by a stop, so all four end the same graceful way.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
+            loop.add_signal_handler(sig, self._stop_on_signal, sig)
         if self.config.executor.type == "tmux":
             log.warning("executor.type 'tmux' is not available in this gflow; jobs run with the process "
                         "executor (output goes to the log file directly)")
@@ -196,6 +198,10 @@ class Server:
             os.chmod(path, 0o660)
         else:
             os.chmod(path, 0o666)
+
+    def _stop_on_signal(self, sig: int) -> None:
+        log.info("%s received: stopping (running jobs keep running)", signal.Signals(sig).name)
+        self.request_stop()
 
     def request_stop(self) -> None:
         if self._stop is not None:

@@ -60,9 +60,12 @@ def test_wrong_type_is_an_error(home):
         config.load(environ={})
 
 
-def test_missing_extra_file_and_bad_yaml(home, tmp_path):
-    with pytest.raises(config.ConfigError, match="not found"):
-        config.load(extra=str(tmp_path / "nope.yaml"), environ={})
+def test_missing_extra_file_warns_and_continues_and_bad_yaml(home, tmp_path, capsys):
+    (home / "gflow.yaml").write_text("daemon:\n  gpus: [1]\n")
+    missing = tmp_path / "nope.yaml"
+    cfg = config.load(extra=str(missing), environ={})  # SPEC 6.2: warning, then go on
+    assert cfg.daemon.gpus == [1]  # the default file still applies
+    assert capsys.readouterr().err == f'Warning: Config file "{missing}" not found.\n'
     (home / "gflow.yaml").write_text("daemon: [unclosed\n")
     with pytest.raises(config.ConfigError, match="invalid config file"):
         config.load(environ={})
@@ -82,3 +85,15 @@ def test_environment_overrides(home):
         config.load(environ={"GFLOW_DAEMON__BOGUS": "1"})
     with pytest.raises(config.ConfigError, match="daemon.port"):
         config.load(environ={"GFLOW_DAEMON__PORT": "abc"})
+
+
+@pytest.mark.parametrize("origin", ["file", "env"])
+def test_allocation_strategy_is_case_insensitive(home, origin):
+    environ = {}
+    if origin == "file":
+        (home / "gflow.toml").write_text('[daemon]\ngpu_allocation_strategy = "Random"\n')
+    else:
+        environ["GFLOW_DAEMON__GPU_ALLOCATION_STRATEGY"] = "RANDOM"
+    assert config.load(environ=environ).daemon.gpu_allocation_strategy == "random"
+    with pytest.raises(config.ConfigError, match="gpu_allocation_strategy"):
+        config.load(environ={"GFLOW_DAEMON__GPU_ALLOCATION_STRATEGY": "bogus"})
