@@ -1,5 +1,5 @@
 # PYTHON_ARGCOMPLETE_OK
-"""gjob: per-job operations — show, log, hold, release, update, redo, wait.
+"""gjob: per-job operations — show, log, hold, release, update, redo, wait, attach, close-sessions.
 
 ONE is an id, `@` (your latest job) or `@~N`; LIST is ids and ranges (`1,3,5-7`).
 Values are checked before the daemon is contacted, so a typo never half-applies.
@@ -74,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_update(sub)
     _add_redo(sub)
+
+    attach = sub.add_parser("attach", aliases=["a"], help="attach to a job's tmux session (on your tmux server)")
+    attach.add_argument("ref", metavar="ONE", help="job id, @ or @~N")
+
+    close = sub.add_parser(
+        "close-sessions", aliases=["close"], help="close the tmux sessions of jobs",
+        description="Close the tmux sessions (on your tmux server) named after your jobs. "
+        "Without --state only ended jobs qualify; the filters combine.",
+    )
+    close.add_argument("-j", "--jobs", metavar="LIST", help="only these job ids")
+    close.add_argument("-s", "--state", metavar="STATES", help="only jobs in these states (PD,H,R,CD,F,CA,TO or names)")
+    close.add_argument("-p", "--pattern", metavar="TEXT", help="only sessions whose name contains TEXT")
+    close.add_argument("-a", "--all", action="store_true",
+                       help="every gjob-* session except those of running jobs (other filters ignored)")
 
     wait = sub.add_parser("wait", aliases=["w"], help="wait until jobs end; exit 1 if any did not finish OK")
     wait.add_argument("refs", nargs="+", metavar="ONE|LIST")
@@ -437,7 +451,110 @@ def cmd_wait(args, client) -> int:
     return status
 
 
+def _tmux(*args: str):
+    """Run tmux on the caller's server; None when tmux is not installed."""
+    import subprocess
+
+    try:
+        return subprocess.run(["tmux", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def _session_exists(name: str) -> bool:
+    done = _tmux("has-session", "-t", f"={name}")
+    return done is not None and done.returncode == 0
+
+
+def cmd_attach(args, client) -> int:
+    from ..client import is_not_found
+    from ..protocol import GflowError
+
+    job_id = _resolve(client, _one_ref(args.ref))
+    try:
+        job = client.get(job_id)
+    except GflowError as e:
+        if not is_not_found(e):
+            raise
+        print(f"Error: Job {job_id} not found", file=sys.stderr)
+        return 1
+    name = job.run_name
+    if not name:
+        print(f"Error: Job {job_id} has no tmux session", file=sys.stderr)
+        return 1
+    if not _session_exists(name):
+        print(f"Error: Tmux session '{name}' for job {job_id} does not exist", file=sys.stderr)
+        return 1
+    print(f"Attaching to tmux session '{name}' for job {job_id}...", flush=True)
+    import os
+
+    os.execvp("tmux", ["tmux", "switch-client" if os.environ.get("TMUX") else "attach-session", "-t", f"={name}"])
+
+
+def _prepare_close(args):
+    """Filters checked before connecting: ids, then state names (any letter case)."""
+    ids = states = None
+    if args.jobs is not None:
+        from ..core.parse import parse_id_list
+
+        ids = set(parse_id_list(args.jobs))
+    if args.state is not None:
+        from ..protocol import JobState
+
+        try:
+            states = {JobState.parse(s) for s in args.state.split(",") if s.strip()}
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    return ids, states
+
+
+def cmd_close_sessions(args, client) -> int:
+    from ..protocol import JobState, TERMINAL_STATES
+    from .gqueue import _my_user
+
+    tag = "gjob close-sessions"
+    ids, states = args.prepared
+    mine = [_my_user()]
+    if args.all:
+        listed = _tmux("list-sessions", "-F", "#{session_name}")
+        sessions = listed.stdout.split() if listed is not None and listed.returncode == 0 else []
+        running = {j.run_name for j in client.list(states=[JobState.RUNNING], users=mine)}
+        names = sorted({n for n in sessions if n.startswith("gjob-") and n not in running})
+        if not names:
+            print(f"{tag}: no sessions to close", file=sys.stderr)
+            return 0
+    else:
+        if ids is None and states is None and args.pattern is None:
+            print(f"{tag}: no filters specified (see gjob close-sessions --help)", file=sys.stderr)
+            return 0
+        wanted = states if states is not None else TERMINAL_STATES
+        jobs = client.list(states=sorted(wanted, key=list(JobState).index), users=mine, ids=ids)
+        names = sorted({
+            j.run_name for j in jobs
+            if j.run_name and (args.pattern is None or args.pattern in j.run_name)
+        })
+        if not names:
+            print(f"{tag}: no matching sessions", file=sys.stderr)
+            return 0
+    print(f"{tag}: closing {len(names)} session(s)", file=sys.stderr)
+    print("\n".join(names), flush=True)
+    closed = already = failed = 0
+    for name in names:
+        if not _session_exists(name):
+            already += 1
+            continue
+        done = _tmux("kill-session", "-t", f"={name}")
+        if done is not None and done.returncode == 0:
+            closed += 1
+        else:
+            failed += 1
+    print(f"{tag}: Closed={closed} AlreadyClosed={already} Failed={failed}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 COMMANDS = {
+    "attach": cmd_attach, "a": cmd_attach,
+    "close-sessions": cmd_close_sessions, "close": cmd_close_sessions,
     "show": cmd_show, "s": cmd_show,
     "log": cmd_log, "l": cmd_log,
     "hold": cmd_hold, "h": cmd_hold,
@@ -453,6 +570,7 @@ PREPARE = {
     cmd_release: _release_at,
     cmd_update: _update_params,
     cmd_redo: _redo_params,
+    cmd_close_sessions: _prepare_close,
 }
 
 

@@ -103,14 +103,27 @@ def _filter(args, jobs):
     if project:
         jobs = [j for j in jobs if j.project == project]
     if args.tmux:
-        # jobs run without tmux sessions here (process executor), so none is live
+        # jobs run without tmux here (process executor); what counts is a session of the
+        # job's run name on the caller's tmux server, as upstream
         print(
             "Warning: --tmux only filters jobs with live tmux sessions; the current executor is 'process'. "
             'Use `[executor] type = "tmux"` in gflow.toml to enable tmux jobs.',
             file=sys.stderr,
         )
-        jobs = []
+        live = _tmux_sessions()
+        jobs = [j for j in jobs if j.run_name in live]
     return jobs
+
+
+def _tmux_sessions() -> set:
+    import subprocess
+
+    try:
+        done = subprocess.run(["tmux", "list-sessions", "-F", "#{session_name}"], capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL)
+    except OSError:  # no tmux installed: no session is live
+        return set()
+    return set(done.stdout.split()) if done.returncode == 0 else set()
 
 
 def render(args, jobs, now: float, color: bool) -> str:

@@ -138,3 +138,66 @@ def test_redo_with_at_resolves_first(daemon):
         wait_for(lambda: c.get(job).state is JobState.FINISHED)
     out = daemon.cli("gjob", "redo", "@", check=True).stdout
     assert out.startswith(f"Resubmitting job {job} with parameters:\n")
+
+
+# --------------------------------------------------------------------------- tmux sessions
+
+needs_tmux = pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
+
+
+@pytest.fixture
+def tmux(daemon, short_tmp):
+    """A private tmux server for the CLIs run by `daemon.cli`."""
+    import subprocess
+
+    sock_dir = short_tmp / "tmx"
+    sock_dir.mkdir()
+    env = {"TMUX_TMPDIR": str(sock_dir)}
+    daemon.env = dict(daemon.env, **env)
+    daemon.env.pop("TMUX", None)
+
+    def new(name):
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "sleep 60"], env=daemon.env, check=True)
+
+    yield new
+    subprocess.run(["tmux", "kill-server"], env=daemon.env, capture_output=True)
+
+
+def test_close_sessions_without_filters(daemon):
+    out = daemon.cli("gjob", "close-sessions")
+    assert (out.returncode, out.stdout) == (0, "")
+    assert out.stderr == "gjob close-sessions: no filters specified (see gjob close-sessions --help)\n"
+
+
+@needs_tmux
+def test_close_sessions_by_ids_and_all(daemon, tmux):
+    done = [submit(daemon, "true") for _ in range(3)]
+    with daemon.client() as c:
+        c.wait(done, timeout=20)
+    tmux("gjob-1")
+    tmux("gjob-9")
+    tmux("other")
+    out = daemon.cli("gjob", "close", "-j", "1-3", check=True)
+    assert out.stdout == "gjob-1\ngjob-2\ngjob-3\n"
+    assert out.stderr == (
+        "gjob close-sessions: closing 3 session(s)\n"
+        "gjob close-sessions: Closed=1 AlreadyClosed=2 Failed=0\n"
+    )
+    assert daemon.cli("gjob", "close-sessions", "-p", "nomatch").stderr == "gjob close-sessions: no matching sessions\n"
+    out = daemon.cli("gjob", "close-sessions", "-a", check=True)
+    assert out.stdout == "gjob-9\n"
+    assert daemon.cli("gjob", "close-sessions", "-a").stderr == "gjob close-sessions: no sessions to close\n"
+
+
+@needs_tmux
+def test_tmux_filter_keeps_jobs_with_a_live_session(queued, tmux):
+    tmux("gjob-2")
+    out = queued.cli("gqueue", "-T", "-f", "JOBID")
+    assert (out.stdout, out.stderr) == (" JOBID \n 2     \n", TMUX_WARNING)
+
+
+def test_attach_errors(queued):
+    out = queued.cli("gjob", "attach", "99")
+    assert out.returncode == 1 and out.stderr == "Error: Job 99 not found\n"
+    out = queued.cli("gjob", "a", "@", env={"TMUX_TMPDIR": str(queued.base)})
+    assert out.returncode == 1 and out.stderr == "Error: Tmux session 'gjob-3' for job 3 does not exist\n"
