@@ -27,8 +27,9 @@ log = logging.getLogger("gflow.policy")
 
 QUOTA_KEY = "quota_overrides"
 RESERVATIONS_KEY = "reservations"
-# finished (completed or cancelled) reservations stay listed this long after their end
-RETENTION_SECS = 24 * 3600
+# finished (completed or cancelled) reservations leave the list at the next status update
+# (SPEC 4.11), as upstream: `gctl reserve list` shows what still matters
+RETENTION_SECS = 0
 
 
 def bad_request(message: str) -> GflowError:
