@@ -221,7 +221,7 @@ class SubmitParams(Struct, kw_only=True, forbid_unknown_fields=True):
     # environment snapshot for every job whose spec carries none; stored once per request
     env: Optional[dict[str, str]] = None
     # one group (fresh UUID) for all jobs of this request, limited to max_concurrent
-    group_max_concurrent: Optional[Positive] = None
+    group_max_concurrent: Optional[NonNegative] = None
 
 
 class SubmitResult(Struct, kw_only=True):

@@ -406,7 +406,7 @@ def cmd_submit(args) -> int:
     cwd = os.getcwd()
     # the environment snapshot travels once for the whole request, however many jobs
     specs = [JobSpec(run_dir=cwd, **job) for job in jobs]
-    group_limit = args.max_concurrent if mode != "single" and args.max_concurrent else None
+    group_limit = args.max_concurrent if mode != "single" else None  # 0: a group held until `gctl set-limit`
     params = SubmitParams(jobs=specs, env=dict(os.environ), group_max_concurrent=group_limit)
     with connect(args) as client:
         try:

@@ -234,7 +234,7 @@ class Engine:
         if not params.jobs:
             raise bad_request("a submission needs at least one job")
         now = time.time()
-        group_id = str(uuid.uuid4()) if params.group_max_concurrent else None
+        group_id = str(uuid.uuid4()) if params.group_max_concurrent is not None else None
         ctx = _SubmitContext(caller, identity.group_ids(caller.uid))
         jobs: list[Job] = []
         envs: dict[int, dict[str, str]] = {}
