@@ -4,8 +4,12 @@
 set -eu
 cd "$(dirname "$0")/.."
 venv=.venv
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+missing=""
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing="python3-venv"
+command -v tmux >/dev/null || missing="$missing tmux"  # gjob attach / close-sessions tests
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq $missing >/dev/null \
+        || echo "tests/run.sh: could not install:$missing" >&2
 fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -e '.[test]'
