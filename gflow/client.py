@@ -139,7 +139,8 @@ class Client:
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             raise DaemonUnavailable(
-                f"cannot connect to gflowd at {self.socket_path}: is it running? Start it with `gflowd up`"
+                "Could not connect to gflowd server. Is the server running? "
+                f"(socket {self.socket_path}; start it with 'gflowd up')"
             ) from None
         except PermissionError:
             sock.close()

@@ -280,3 +280,15 @@ def test_job_environment(daemon):
     with daemon.client() as c:
         c.wait([1], timeout=20)
         assert c.log(1) == b"0::from-client:/tmp\n"
+
+
+def test_no_daemon_is_one_line_naming_the_socket(short_tmp):
+    from gflow_testing import Daemon
+
+    d = Daemon(short_tmp / "idle")  # configured, never started
+    for argv in (["gqueue"], ["gbatch", "true"], ["gjob", "show", "1"], ["gcancel", "1"]):
+        out = d.cli(*argv)
+        assert out.returncode == 1, argv
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+        assert "Could not connect to gflowd server. Is the server running?" in out.stderr
+        assert str(d.socket) in out.stderr
