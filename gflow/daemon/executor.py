@@ -70,6 +70,7 @@ class _StatusFile(msgspec.Struct):
 class _Watch:
     pid: int
     pidfd: int
+    create_time: float
 
 
 def _vanished() -> ExitStatus:
@@ -133,7 +134,7 @@ class Executor:
             create_time = psutil.Process(pid).create_time()
         except psutil.Error:
             create_time = time.time()  # cannot happen for an unreaped child; stay usable
-        self._watch(loop, job_id, pid, pidfd)
+        self._watch(loop, job_id, pid, pidfd, create_time)
         return pid, create_time
 
     def adopt(self, job_id: int, pid: int, create_time: float) -> None:
@@ -146,10 +147,10 @@ class Executor:
             return
         pidfd = self._open_if_same(pid, create_time)
         if pidfd is not None:
-            self._watch(loop, job_id, pid, pidfd)
+            self._watch(loop, job_id, pid, pidfd, create_time)
             return
         # Gone, a zombie or a different process: a status may have landed since the first look.
-        loop.call_soon(self._deliver, job_id)
+        loop.call_soon(self._deliver, job_id, pid, create_time)
 
     @staticmethod
     def _open_if_same(pid: int, create_time: float) -> Optional[int]:
@@ -173,8 +174,9 @@ class Executor:
         return pidfd
 
     # -- watching ---------------------------------------------------------------------------
-    def _watch(self, loop: asyncio.AbstractEventLoop, job_id: int, pid: int, pidfd: int) -> None:
-        self._watched[job_id] = _Watch(pid, pidfd)
+    def _watch(self, loop: asyncio.AbstractEventLoop, job_id: int, pid: int, pidfd: int,
+               create_time: float) -> None:
+        self._watched[job_id] = _Watch(pid, pidfd, create_time)
         loop.add_reader(pidfd, self._on_shepherd_exit, job_id)
 
     def _on_shepherd_exit(self, job_id: int) -> None:
@@ -184,10 +186,13 @@ class Executor:
         self._get_loop().remove_reader(watch.pidfd)
         _reap(watch.pidfd, watch.pid)
         os.close(watch.pidfd)
-        self._deliver(job_id)
+        self._deliver(job_id, watch.pid, watch.create_time)
 
-    def _deliver(self, job_id: int) -> None:
-        self._on_exit(job_id, self.read_status(job_id))
+    def _deliver(self, job_id: int, shepherd: Optional[int] = None, create_time: float = 0.0) -> None:
+        status = self.read_status(job_id)
+        if status.vanished and shepherd is not None:
+            _kill_orphans(shepherd, create_time)
+        self._on_exit(job_id, status)
 
     def read_status(self, job_id: int) -> ExitStatus:
         """The status the shepherd wrote; ``vanished`` when there is none (or it is unusable)."""
@@ -255,6 +260,26 @@ class Executor:
         with open(fd, "wb") as f:  # a large environment may need several writes
             f.write(data)
         os.replace(tmp, path)
+
+
+def _kill_orphans(session: int, since: float) -> None:
+    """SIGKILL what is left of a job whose shepherd died without a status (kill -9, OOM):
+    its payload would otherwise run on unsupervised, beside the retry, on the same GPUs.
+    The shepherd led its own session. Linux keeps a pid number allocated while any process
+    still uses it as a session id, so with the leader gone the number names the orphans'
+    session alone; a live process with that pid means the number was free and reused, and
+    nothing is killed. Rare: O(processes)."""
+    if psutil.pid_exists(session):
+        return
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) != session:
+                continue
+            if psutil.Process(pid).create_time() < since - _CREATE_TIME_TOLERANCE:
+                continue
+            os.kill(pid, _signal.SIGKILL)
+        except (OSError, psutil.Error):
+            continue
 
 
 def _reap(pidfd: int, pid: int) -> None:

@@ -115,6 +115,28 @@ def test_cancel_running_job_kills_its_process_group(daemon):
     wait_for(gone, timeout=10)
 
 
+def test_a_killed_shepherd_takes_its_payload_with_it(daemon):
+    """kill -9 of a shepherd: the job fails as vanished and its processes do not run on
+    unsupervised (beside a retry, on the same GPUs)."""
+    pidfile = daemon.base / "child.pid"
+    daemon.cli("gbatch", f"sh -c 'sleep 300 & echo $! > {pidfile}; wait'", check=True)
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
+    child = int(pidfile.read_text())
+    with daemon.client() as c:
+        os.kill(c.get(1).runner_pid, signal.SIGKILL)
+        (job,) = c.wait([1], timeout=10)
+    assert job.state is JobState.FAILED
+
+    def gone():
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_for(gone, timeout=10)
+
+
 def test_time_limit_gives_timeout(daemon):
     daemon.cli("gbatch", "--time", "0:01", "sleep", "60", check=True)
     with daemon.client() as c:
