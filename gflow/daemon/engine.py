@@ -119,6 +119,7 @@ class Engine:
             user: (float(u), float(t)) for user, (u, t) in store.get_meta(_USAGE_KEY, {}).items()
         }
         self._usage_changed = False
+        self.on_gpu_jobs_started: Callable[[], None] = lambda: None  # the server's GPU poll
         self.host_memory_mb = _host_memory_mb()
 
     def _valid_gpu_set(self, indices) -> Optional[set[int]]:
@@ -778,6 +779,8 @@ class Engine:
             self._arm_time_limit(job)
             launched.append(job)
         self._commit(launched)
+        if any(job.gpus for job in launched):
+            self.on_gpu_jobs_started()
         if self._launch_queue:
             asyncio.get_running_loop().call_soon(self._launch_slice)
 

@@ -173,15 +173,22 @@ class Server:
             log.info("gflowd stopped; running jobs keep running and are re-adopted at the next start")
 
     async def _poll_gpu_processes(self) -> None:
-        """NVML offers no events: ask for compute processes periodically, off the loop."""
+        """NVML offers no events: ask for compute processes periodically, off the loop, and
+        at once after GPU jobs start (SPEC 4.6), so the picture never lags a launch."""
         loop = asyncio.get_running_loop()
         backend = self.engine.gpus
+        wake = asyncio.Event()
+        self.engine.on_gpu_jobs_started = wake.set
         while True:
+            wake.clear()
             pids = await loop.run_in_executor(None, backend.compute_pids)
             pids = self.policy.observe_gpu_processes(pids)
             if backend.apply_processes(pids, set(self.engine.gpu_holders())):
                 self.engine.request_pass()
-            await asyncio.sleep(self.config.daemon.gpu_poll_interval_secs)
+            try:
+                await asyncio.wait_for(wake.wait(), self.config.daemon.gpu_poll_interval_secs)
+            except asyncio.TimeoutError:
+                pass
 
     def _secure_socket(self) -> None:
         path = self.dirs.socket

@@ -92,3 +92,19 @@ def test_fair_share_usage_is_charged_and_survives_a_restart(make_daemon):
     assert job.state is JobState.FINISHED
     d.stop()
     assert ledger()[user][0] > usage * 0.99  # loaded at start-up, then charged again
+
+
+def test_gpus_are_polled_again_right_after_a_gpu_job_starts(make_daemon, short_tmp):
+    state = short_tmp / "nvml.json"
+    state.write_text(json.dumps({"memory_mb": [1000, 1000]}))
+    d = make_daemon("gpu:\n  backend: nvml\ndaemon:\n  gpu_poll_interval_secs: 3600\n", start=False)
+    d.env["PYTHONPATH"] = f"{FAKES}:{d.env['PYTHONPATH']}"
+    d.env["GFLOW_FAKE_NVML"] = str(state)
+    d.start()
+    with d.client() as c:
+        assert c.call("gpus.info")["gpus"][1]["available"] is True  # first poll done
+        # a foreign process appears; the next periodic poll is an hour away
+        state.write_text(json.dumps({"memory_mb": [1000, 1000], "processes": {"1": [4242]}}))
+        d.cli("gbatch", "--gpus", "1", "sleep", "5", check=True)
+        wait_for(lambda: c.call("gpus.info")["gpus"][1]["reason"] == "unmanaged(pid=4242)", timeout=5)
+        d.cli("gcancel", "1", check=True)
