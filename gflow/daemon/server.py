@@ -311,6 +311,9 @@ def run_foreground(config: Config, dirs: DaemonPaths) -> int:
     server = Server(config, dirs)
     try:
         server.prepare()
+        from .daylog import DailyJsonHandler
+
+        logging.getLogger().addHandler(DailyJsonHandler(dirs.logs_dir))
     except (StartupError, OSError) as e:
         log.error("%s", e)
         raise StartupError(str(e)) from None

@@ -19,6 +19,8 @@ def test_hup_and_usr2_stop_the_daemon_gracefully_and_jobs_survive(daemon, sig):
     daemon.proc.send_signal(sig)
     assert daemon.proc.wait(10) == 0  # a clean exit, not killed by the signal
     assert f"{signal.Signals(sig).name} received" in daemon.log_text()
+    (day_log,) = (daemon.state_dir / "logs").glob("daemon.????-??-??.log")  # the JSON log too
+    assert f'"{signal.Signals(sig).name} received' in day_log.read_text()
     assert not daemon.socket.exists()  # shut down properly: the socket is gone
     daemon.start()
     with daemon.client() as c:
