@@ -93,48 +93,41 @@ def test_exit_while_daemon_down_is_recorded(daemon):
     assert job.exit_code == 3
 
 
-def test_cancel_running_job_kills_its_process_group(daemon):
+def _background_child(daemon) -> int:
+    """Submit a job that leaves a `sleep 300` in the background; its pid once it runs."""
     pidfile = daemon.base / "child.pid"
     daemon.cli("gbatch", f"sh -c 'sleep 300 & echo $! > {pidfile}; wait'", check=True)
-    wait_for(pidfile.exists)
-    wait_for(lambda: pidfile.read_text().strip())
-    child = int(pidfile.read_text())
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
+    return int(pidfile.read_text())
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_cancel_running_job_kills_its_process_group(daemon):
+    child = _background_child(daemon)
     out = daemon.cli("gcancel", "1", check=True)
     assert out.stdout.strip() == "Job 1 cancelled."
     with daemon.client() as c:
         assert c.get(1).state is JobState.CANCELLED
         assert c.get(1).reason == "CancelledByUser"
-
-    def gone():
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    wait_for(gone, timeout=10)
+    wait_for(lambda: _gone(child), timeout=10)
 
 
 def test_a_killed_shepherd_takes_its_payload_with_it(daemon):
     """kill -9 of a shepherd: the job fails as vanished and its processes do not run on
     unsupervised (beside a retry, on the same GPUs)."""
-    pidfile = daemon.base / "child.pid"
-    daemon.cli("gbatch", f"sh -c 'sleep 300 & echo $! > {pidfile}; wait'", check=True)
-    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
-    child = int(pidfile.read_text())
+    child = _background_child(daemon)
     with daemon.client() as c:
         os.kill(c.get(1).runner_pid, signal.SIGKILL)
         (job,) = c.wait([1], timeout=10)
     assert job.state is JobState.FAILED
-
-    def gone():
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    wait_for(gone, timeout=10)
+    wait_for(lambda: _gone(child), timeout=10)
 
 
 def test_time_limit_gives_timeout(daemon):
