@@ -2,6 +2,8 @@
 (SPEC 1.2, 1.3, 5.1, 5.2): the cases found by running upstream 0.4.18 side by side."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from gflow.protocol import JobState
@@ -142,7 +144,7 @@ def test_redo_with_at_resolves_first(daemon):
 
 # --------------------------------------------------------------------------- tmux sessions
 
-needs_tmux = pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (tests/run.sh installs it as root)")
 
 
 @pytest.fixture
