@@ -46,6 +46,7 @@ from ..protocol import (
 from . import identity
 from .executor import Executor, ExitStatus, RunSpec
 from .gpu import GpuBackend
+from .memwatch import Target
 from .store import JobStore
 
 log = logging.getLogger("gflow.engine")
@@ -119,7 +120,8 @@ class Engine:
             user: (float(u), float(t)) for user, (u, t) in store.get_meta(_USAGE_KEY, {}).items()
         }
         self._usage_changed = False
-        self.on_gpu_jobs_started: Callable[[], None] = lambda: None  # the server's GPU poll
+        # told about every slice of launched jobs (the server's GPU poll and memory watch)
+        self.on_launch: list[Callable[[list[Job]], None]] = []
         self.host_memory_mb = _host_memory_mb()
 
     def _valid_gpu_set(self, indices) -> Optional[set[int]]:
@@ -779,8 +781,9 @@ class Engine:
             self._arm_time_limit(job)
             launched.append(job)
         self._commit(launched)
-        if any(job.gpus for job in launched):
-            self.on_gpu_jobs_started()
+        if launched:
+            for listener in self.on_launch:
+                listener(launched)
         if self._launch_queue:
             asyncio.get_running_loop().call_soon(self._launch_slice)
 
@@ -949,6 +952,29 @@ class Engine:
         changed = [job] + self._cascade([job], now)
         self._commit(changed)
         self.executor.timeout(job_id)
+        self._after_terminal(changed)
+
+    def memory_targets(self) -> list[Target]:
+        """Running jobs with a host-memory limit and a live shepherd to measure under."""
+        return [
+            Target(job.id, job.runner_pid, job.memory_limit_mb)
+            for job in self.jobs.values()
+            if job.memory_limit_mb and job.state is JobState.RUNNING and job.runner_pid
+            and self.executor.is_watched(job.id)
+        ]
+
+    def memory_exceeded(self, job_id: int, used_mb: float) -> None:
+        """A job's processes outgrew `--memory`: killed at once, Failed with reason
+        MemoryLimitExceeded, not retried (it would only grow again)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.state is not JobState.RUNNING:
+            return
+        log.warning("job %d uses %.0f MB, over its %d MB limit: killed", job_id, used_mb, job.memory_limit_mb)
+        now = time.time()
+        self._terminate(job, JobState.FAILED, Reason.MEMORY_LIMIT.value, now)
+        changed = [job] + self._cascade([job], now)
+        self._commit(changed)
+        self.executor.kill(job_id)
         self._after_terminal(changed)
 
     # ------------------------------------------------------------------ waiting

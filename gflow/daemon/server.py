@@ -105,6 +105,7 @@ class Server:
         self._encode = msgspec.msgpack.Encoder().encode
         self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
         self._poll_task: Optional[asyncio.Task] = None
+        self._memory_task: Optional[asyncio.Task] = None
 
     # ------------------------------------------------------------------ lifecycle
     def prepare(self) -> None:
@@ -146,6 +147,7 @@ class Server:
         self.policy.start()
         if self.engine.gpus.devices():
             self._poll_task = asyncio.create_task(self._poll_gpu_processes())
+        self._memory_task = asyncio.create_task(self._watch_memory())
         # SPEC 6.6: SIGTERM, SIGINT and SIGHUP stop the daemon, SIGUSR2 hands over (save and
         # exit keeping the runners). Every change is already committed and jobs are never
         # killed by a stop, so all four end the same graceful way.
@@ -161,6 +163,7 @@ class Server:
             server.close()
             if self._poll_task is not None:
                 self._poll_task.cancel()
+            self._memory_task.cancel()
             self.policy.close()
             self.engine.close()
             if inherited is None:
@@ -178,7 +181,7 @@ class Server:
         loop = asyncio.get_running_loop()
         backend = self.engine.gpus
         wake = asyncio.Event()
-        self.engine.on_gpu_jobs_started = wake.set
+        self.engine.on_launch.append(lambda jobs: wake.set() if any(job.gpus for job in jobs) else None)
         while True:
             wake.clear()
             pids = await loop.run_in_executor(None, backend.compute_pids)
@@ -189,6 +192,23 @@ class Server:
                 await asyncio.wait_for(wake.wait(), self.config.daemon.gpu_poll_interval_secs)
             except asyncio.TimeoutError:
                 pass
+
+    async def _watch_memory(self) -> None:
+        """Enforce `--memory` (see memwatch); idle until a limited job runs."""
+        from . import memwatch
+
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        self.engine.on_launch.append(lambda jobs: wake.set() if any(j.memory_limit_mb for j in jobs) else None)
+        while True:
+            wake.clear()
+            targets = self.engine.memory_targets()
+            if not targets:
+                await wake.wait()
+                continue
+            for job_id, used in await loop.run_in_executor(None, memwatch.over_limit, targets):
+                self.engine.memory_exceeded(job_id, used)
+            await asyncio.sleep(memwatch.CHECK_INTERVAL_SECS)
 
     def _secure_socket(self) -> None:
         path = self.dirs.socket

@@ -536,3 +536,17 @@ def test_max_concurrent_zero_holds_the_group_until_set_limit(daemon):
         assert all(c.get(i).state is JobState.QUEUED for i in ids)
     daemon.cli("gctl", "set-limit", str(ids[0]), "2", check=True)
     assert all(j.state is CD for j in wait_all(daemon, ids).values())
+
+
+def test_a_job_over_its_memory_limit_is_killed_and_says_why(daemon):
+    grow = "python3 -c 'b = bytearray(300 * 2**20); import time; time.sleep(60)'"
+    (big,) = submit(daemon, "--memory", "100M", "--max-retries", "2", grow)
+    (small,) = submit(daemon, "--memory", "100M", "sleep", "0.5")
+    jobs = wait_all(daemon, [big, small], timeout=30)
+    assert jobs[big].state is F and jobs[big].reason == "MemoryLimitExceeded"
+    assert jobs[big].finished_at - jobs[big].started_at < 15
+    assert jobs[small].state is CD
+    shown = daemon.cli("gjob", "show", str(big), check=True).stdout
+    assert "Reason=MemoryLimitExceeded" in shown
+    with daemon.client() as c:  # not retried: it would only outgrow the limit again
+        assert [j.id for j in c.list(states=None)] == [big, small]
