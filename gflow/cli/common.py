@@ -62,6 +62,29 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
 
 
+U32_MAX = 2**32 - 1  # as gflow.core.parse (not imported here: CLI start-up)
+
+
+def integer(name: str, low: int, high: int):
+    """An argparse type parsing like upstream's clap value parser for `name`; the error
+    text is upstream's (`invalid value '256' for '--priority <PRIORITY>': 256 is not in 0..=255`)."""
+
+    def parse(text: str) -> int:
+        digits = text[1:] if text[:1] in "+-" else text
+        if text == "":
+            reason = "cannot parse integer from empty string"
+        elif not (digits and digits.isascii() and digits.isdigit()):
+            reason = "invalid digit found in string"
+        else:
+            value = int(text)
+            if low <= value <= high:
+                return value
+            reason = f"{value} is not in {low}..={high}"
+        raise argparse.ArgumentTypeError(f"invalid value '{text}' for '{name}': {reason}")
+
+    return parse
+
+
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection")
     group.add_argument("--socket", metavar="PATH", help="daemon socket (default: $GFLOW_SOCKET, your own gflowd, then the system one)")

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from .common import CliError, Parser, add_global_options, add_version, connect, run
+from .common import U32_MAX, CliError, Parser, add_global_options, add_version, connect, integer, run
 
 PROG = "gbatch"
 
@@ -25,30 +25,7 @@ DIRECTIVE_FIELDS = (
 )
 
 
-U32_MAX = 2**32 - 1
-
-
-def _integer(name: str, low: int, high: int):
-    """An argparse type parsing like upstream's clap value parser for `name`; the error
-    text is upstream's (`invalid value '256' for '--priority <PRIORITY>': 256 is not in 0..=255`)."""
-
-    def parse(text: str) -> int:
-        digits = text[1:] if text[:1] in "+-" else text
-        if text == "":
-            reason = "cannot parse integer from empty string"
-        elif not (digits and digits.isascii() and digits.isdigit()):
-            reason = "invalid digit found in string"
-        else:
-            value = int(text)
-            if low <= value <= high:
-                return value
-            reason = f"{value} is not in {low}..={high}"
-        raise argparse.ArgumentTypeError(f"invalid value '{text}' for '{name}': {reason}")
-
-    return parse
-
-
-_priority = _integer("--priority <PRIORITY>", 0, 255)
+_priority = integer("--priority <PRIORITY>", 0, 255)
 
 
 def _path(text: str) -> str:
@@ -92,7 +69,7 @@ class _OnceTrue(argparse.Action):
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
     """The options shared by the command line and `# GFLOW` directives."""
-    p.add_argument("-g", "--gpus", "--gres", action=_Once, type=_integer("--gpus <NUMS>", 0, U32_MAX), metavar="N", help="GPUs to allocate (default 0)")
+    p.add_argument("-g", "--gpus", "--gres", action=_Once, type=integer("--gpus <NUMS>", 0, U32_MAX), metavar="N", help="GPUs to allocate (default 0)")
     p.add_argument("--shared", action=_OnceTrue, default=None, help="share GPUs with other shared jobs (needs --gpu-memory)")
     p.add_argument("--gpu-memory", "--max-gpu-mem", "--max-gpu-memory", action=_Once, metavar="MEM", help="per-GPU memory budget, e.g. 20G")
     p.add_argument("-m", "--memory", "--max-mem", "--max-memory", action=_Once, metavar="MEM", help="host memory budget, e.g. 16G or 4096")
@@ -123,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--param", action="append", metavar="K=SPEC", help="sweep: k=v1,v2 or k=start:stop[:step] (repeatable)")
     parser.add_argument("--param-file", action=_Once, type=_path, metavar="CSV", help="sweep over the rows of a CSV file with a header")
     parser.add_argument("--name-template", action=_Once, metavar="TEMPLATE", help="run name for sweep jobs, e.g. lr{lr}")
-    parser.add_argument("--max-concurrent", action=_Once, type=_integer("--max-concurrent <MAX_CONCURRENT>", 0, U32_MAX), metavar="N", help="at most N jobs of this array/sweep run at once")
-    parser.add_argument("--max-retries", action=_Once, type=_integer("--max-retries <MAX_RETRIES>", 0, U32_MAX), metavar="N", help="resubmit a failed job up to N times")
+    parser.add_argument("--max-concurrent", action=_Once, type=integer("--max-concurrent <MAX_CONCURRENT>", 0, U32_MAX), metavar="N", help="at most N jobs of this array/sweep run at once")
+    parser.add_argument("--max-retries", action=_Once, type=integer("--max-retries <MAX_RETRIES>", 0, U32_MAX), metavar="N", help="resubmit a failed job up to N times")
     parser.add_argument("--auto-close", action=_OnceTrue, default=False, help="tmux executor: close the session after success")
     parser.add_argument("-H", "--hold", action=_OnceTrue, default=False, help="submit in the Hold state")
     parser.add_argument("--dry-run", action=_OnceTrue, default=False, help="show what would be submitted; submit nothing")

@@ -9,39 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_standard_commands, CliError, Parser, add_global_options, add_version, connect, run
+from .common import U32_MAX, CliError, Parser, add_global_options, add_standard_commands, add_version, connect, integer, run
 
 PROG = "gjob"
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid count '{text}' (expected a non-negative integer)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
-def _priority(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid priority '{text}' (expected an integer 0-255)") from None
-    if not 0 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"priority {value} is not in 0..255")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+_priority = integer("--priority <PRIORITY>", 0, 255)
 
 
 LIST_HELP = "job ids and ranges: 42, 1,3,5-7; @ is your latest job, @~N your Nth most recent (@~1 = @)"
@@ -62,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     log = sub.add_parser("log", aliases=["l"], help="print a job's output")
     log.add_argument("ref", metavar="ONE", help="job id, @ or @~N")
     ends = log.add_mutually_exclusive_group()
-    ends.add_argument("-f", "--first", type=_positive, metavar="N", help="only the first N lines")
-    ends.add_argument("-l", "--last", type=_positive, metavar="N", help="only the last N lines")
+    ends.add_argument("-f", "--first", type=integer("--first <N>", 1, U32_MAX), metavar="N", help="only the first N lines")
+    ends.add_argument("-l", "--last", type=integer("--last <N>", 1, U32_MAX), metavar="N", help="only the last N lines")
 
     hold = sub.add_parser("hold", aliases=["h"], help="keep queued jobs from starting")
     hold.add_argument("ids", metavar="LIST", help=LIST_HELP)
@@ -104,7 +77,7 @@ def _add_update(sub) -> None:
     p.add_argument("ids", metavar="LIST", help=LIST_HELP)
     p.add_argument("-c", "--command", metavar="CMD", help="new command (a script job becomes a command job)")
     p.add_argument("-s", "--script", metavar="PATH", help="new script (a command job becomes a script job)")
-    p.add_argument("-g", "--gpus", type=_count, metavar="N", help="GPUs to allocate")
+    p.add_argument("-g", "--gpus", type=integer("--gpus <N>", 0, U32_MAX), metavar="N", help="GPUs to allocate")
     p.add_argument("-e", "--conda-env", metavar="ENV", help="conda environment")
     p.add_argument("--clear-conda-env", action="store_true", help="no conda environment")
     p.add_argument("-p", "--priority", type=_priority, metavar="0-255", help="priority")
@@ -119,9 +92,9 @@ def _add_update(sub) -> None:
     p.add_argument("--depends-on-any", metavar="IDS", help="replace dependencies: one success is enough")
     p.add_argument("--auto-cancel-on-dep-failure", action="store_true", help="cancel when a dependency fails")
     p.add_argument("--no-auto-cancel-on-dep-failure", action="store_true", help="stay queued when a dependency fails")
-    p.add_argument("--max-concurrent", type=_positive, metavar="N", help="this job's group limit")
+    p.add_argument("--max-concurrent", type=integer("--max-concurrent <N>", 1, U32_MAX), metavar="N", help="this job's group limit")
     p.add_argument("--clear-max-concurrent", action="store_true", help="no group limit for this job")
-    p.add_argument("--max-retries", type=_count, metavar="N", help="automatic retries after a failure")
+    p.add_argument("--max-retries", type=integer("--max-retries <N>", 0, U32_MAX), metavar="N", help="automatic retries after a failure")
     p.add_argument("--clear-max-retries", action="store_true", help="no automatic retries")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="replace ALL parameters with these (repeatable)")
 
@@ -132,7 +105,7 @@ def _add_redo(sub) -> None:
         description="Submit a new job doing what a finished, failed, cancelled or timed-out job did.",
     )
     p.add_argument("ref", metavar="ONE", help="job id, @ or @~N")
-    p.add_argument("-g", "--gpus", type=_count, metavar="N", help="GPUs for the new job")
+    p.add_argument("-g", "--gpus", type=integer("--gpus <N>", 0, U32_MAX), metavar="N", help="GPUs for the new job")
     p.add_argument("-p", "--priority", type=_priority, metavar="0-255", help="priority for the new job")
     p.add_argument("-d", "--depends-on", metavar="ONE", help="depend on this job instead (id, @, @~N)")
     p.add_argument("-t", "--time", metavar="TIME", help="time limit for the new job")
