@@ -12,6 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gflow_testing import Daemon, kill_leftover_jobs  # noqa: E402
 
+# real accounts and a system daemon (tests/multiuser, tests/security)
+pytest_plugins = ("accounts",)
+
 
 @pytest.fixture
 def short_tmp():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -14,8 +13,7 @@ import pytest
 
 from gflow.protocol import JobSpec, JobState
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import NEEDS_ROOT  # noqa: E402
+from accounts import NEEDS_ROOT  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
 
 pytestmark = NEEDS_ROOT
 

@@ -1,4 +1,5 @@
-"""Real accounts and a root system daemon in a temporary directory.
+"""Real accounts and a root system daemon in a temporary directory (a pytest plugin, loaded by
+tests/conftest.py, shared by tests/multiuser and tests/security).
 
 These tests need root: they create Unix accounts (`useradd`), run the CLIs as those accounts
 (subprocess `user=`/`group=`/`extra_groups=`), and check the uids jobs really run under.
@@ -21,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PREFIX = "gft"  # our test accounts never collide with real ones
+ROOT = Path(__file__).resolve().parents[1]
+# our test accounts never collide with real ones; two suites run side by side on one machine
+# (two checkouts) need different prefixes, or one run's teardown deletes the other's accounts
+PREFIX = os.environ.get("GFLOW_TEST_ACCOUNT_PREFIX", "gft")
 NAMES = ("alice", "bob", "carol")
 ADMIN_GROUP = "gflow-admin"
 DEPENDENCIES = ("msgspec", "yaml", "_yaml", "psutil", "argcomplete", "pynvml")
