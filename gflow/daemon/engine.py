@@ -470,6 +470,13 @@ class Engine:
         if source is None:
             raise GflowError(ErrorCode.NOT_FOUND, f"Job {source_id} not found.")
         identity.require_owner(caller, source, "redo")
+        if params.env is not None and caller.uid != source.owner_uid:
+            # the job runs as its owner: an admin's environment (tokens, keys) must not go with it
+            raise GflowError(
+                ErrorCode.FORBIDDEN,
+                f"only the owner of job {source.id} ({source.user}) may redo it with --current-env; "
+                "an admin's redo reuses the job's stored environment (drop --current-env)",
+            )
         if source.state in _WAITING_STATES:
             raise conflict(
                 f"Job {source_id} is still in {source.state.value} state. "
