@@ -47,6 +47,7 @@ from . import identity
 from .executor import Executor, ExitStatus, RunSpec
 from .gpu import GpuBackend
 from .memwatch import Target
+from . import statedir
 from .store import JobStore
 
 log = logging.getLogger("gflow.engine")
@@ -160,19 +161,34 @@ class Engine:
         loaded = self.store.load_active()
         for job in loaded:
             self._activate(job)
+        # Admitted but without a recorded shepherd: the previous daemon died mid-launch.
+        launched = self.executor.find_unrecorded(
+            [j.id for j in loaded if j.state is JobState.RUNNING and j.runner_pid is None]
+        )
+        requeued: list[Job] = []
         # all loaded first: a vanished runner's retry or cascade must see its dependents
         for job in loaded:
             if job.state is JobState.RUNNING:
                 if job.runner_pid is None:
-                    self._finish_running(job, ExitStatus(
-                        exit_code=None, signal=None, started_at=job.started_at,
-                        finished_at=now, vanished=True,
-                    ))
-                    continue
+                    if job.id not in launched:  # never started: back to the queue, not failed
+                        job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+                        self.executor.cleanup(job.id)
+                        requeued.append(job)
+                        self._arm_begin(job)
+                        continue
+                    shepherd = launched[job.id]
+                    if shepherd is None:  # ended, or vanished: its status file decides
+                        self.executor.collect(job.id)
+                        continue
+                    job.runner_pid, job.runner_started = shepherd
+                    requeued.append(job)
                 self.executor.adopt(job.id, job.runner_pid, job.runner_started or 0.0)
                 self._arm_time_limit(job)
             elif job.state is JobState.QUEUED:
                 self._arm_begin(job)
+        if requeued:
+            log.warning("recovered %d job(s) the previous daemon was launching when it stopped", len(requeued))
+        self._commit(requeued)
         self.request_pass()
 
     def close(self) -> None:
@@ -837,11 +853,8 @@ class Engine:
             directory = self.dirs.logs_dir
         else:
             directory = os.path.join(self.dirs.logs_dir, str(job.owner_uid))
-        if create_dir and not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            if job.owner_uid != self.daemon_uid:
-                entry = pwd.getpwuid(job.owner_uid)
-                os.chown(directory, entry.pw_uid, entry.pw_gid)
+        if create_dir:
+            statedir.owned_log_dir(directory, job.owner_uid)
         return os.path.join(directory, f"{job.id}.log")
 
     # ------------------------------------------------------------------ exits

@@ -152,6 +152,51 @@ class Executor:
         # Gone, a zombie or a different process: a status may have landed since the first look.
         loop.call_soon(self._deliver, job_id, pid, create_time)
 
+    def collect(self, job_id: int) -> None:
+        """Report how a job whose shepherd is gone ended: its status file, else vanished."""
+        self._get_loop().call_soon(self._deliver, job_id)
+
+    def find_unrecorded(self, job_ids: list[int]) -> dict[int, Optional[tuple[int, float]]]:
+        """For jobs recorded Running without a shepherd pid (the daemon died between admitting
+        them and recording their launch): what the runner files and the process table say.
+        Absent from the result: never launched (no spec, or the spawn never began). Mapped to
+        (pid, create_time): a live shepherd to adopt. Mapped to None: launched, and its status
+        file (if any) tells how it ended."""
+        if not job_ids:
+            return {}
+        # processes first, runner files second: a shepherd exiting meanwhile has written its
+        # status before it disappears, so nothing falls between the two looks
+        shepherds = self._live_shepherds()
+        found: dict[int, Optional[tuple[int, float]]] = {}
+        for job_id in job_ids:
+            if job_id in shepherds:
+                found[job_id] = shepherds[job_id]
+            elif os.path.exists(self._path(job_id, "status.json")):
+                found[job_id] = None
+            elif os.path.exists(self._path(job_id, "err")):
+                # the spawn created the shepherd's stderr: it ran, and left no status
+                found[job_id] = None
+        return found
+
+    def _live_shepherds(self) -> dict[int, tuple[int, float]]:
+        """job id -> (pid, create_time) of every shepherd of ours running now, found by the
+        spec path on its command line (once per start-up, and only after a crash)."""
+        uid = os.geteuid()
+        prefix = self._dir + os.sep
+        found = {}
+        for proc in psutil.process_iter(["cmdline", "uids", "create_time"]):
+            info = proc.info
+            argv = info.get("cmdline") or []
+            if len(argv) < 2 or SHEPHERD not in argv or not argv[-1].startswith(prefix):
+                continue
+            uids = info.get("uids")
+            if uids is None or uids.real != uid:
+                continue  # a look-alike from another account is never adopted
+            name = os.path.basename(argv[-1])
+            if name.endswith(".spec.json") and name[:-len(".spec.json")].isdigit():
+                found[int(name[:-len(".spec.json")])] = (proc.pid, info["create_time"])
+        return found
+
     @staticmethod
     def _open_if_same(pid: int, create_time: float) -> Optional[int]:
         """A pidfd for ``pid`` if it is still the live shepherd started at ``create_time``."""

@@ -72,7 +72,10 @@ class Server:
         socket_dir = os.path.dirname(self.dirs.socket)
         try:
             statedir.prepare(self.dirs)  # umask 077 from here on
-            os.makedirs(socket_dir, mode=0o755 if self.system else 0o700, exist_ok=True)
+            if not os.path.isdir(socket_dir):
+                os.makedirs(socket_dir)
+                # under umask 077 by now: in system mode every account must reach the socket
+                os.chmod(socket_dir, 0o755 if self.system else 0o700)
         except (statedir.StateDirError, OSError) as e:
             raise StartupError(f"cannot use the state directory {self.dirs.state_dir}: {e}") from None
         self._take_locks()

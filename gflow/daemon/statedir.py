@@ -66,6 +66,20 @@ def _privatise_files(directory: str) -> None:
                 os.chmod(entry.path, PRIVATE_FILE)
 
 
+def owned_log_dir(directory: str, owner_uid: int) -> None:
+    """Make sure a log directory exists and belongs to `owner_uid` (who creates the logs in
+    it). Also finishes one a daemon killed between mkdir and chown left owned by itself."""
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    if owner_uid == os.geteuid():
+        return
+    st = os.lstat(directory)
+    if st.st_uid == os.geteuid() and stat.S_ISDIR(st.st_mode):
+        import pwd
+
+        os.chown(directory, owner_uid, pwd.getpwuid(owner_uid).pw_gid)
+
+
 def check_not_emptied(dirs: DaemonPaths, force: bool) -> None:
     """Refuse a 0-byte database beside job logs: the state was lost or truncated (a full disk,
     a bad copy), and starting would silently begin an empty queue and reuse job ids."""
