@@ -319,4 +319,4 @@ def _integrity_verdict(path: str, lines: int = 3) -> str:
             db.close()
     except sqlite3.Error as e:
         return str(e)
-    return "; ".join(str(r[0]).replace("\n", " ") for r in rows) or "ok"
+    return "; ".join(str(r[0]).replace("\n", "; ") for r in rows) or "ok"
