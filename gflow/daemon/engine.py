@@ -8,6 +8,7 @@ except while their process is still being stopped, when they keep holding resour
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import pwd
@@ -26,6 +27,7 @@ from ..core import names
 from ..core import scheduler as core_scheduler
 from ..core import update as core_update
 from ..protocol import (
+    ACTIVE_STATES,
     ActionResult,
     DependencyMode,
     ErrorCode,
@@ -48,7 +50,8 @@ from .executor import Executor, ExitStatus, RunSpec
 from .gpu import GpuBackend
 from .memwatch import Target
 from . import statedir
-from .store import JobStore
+from .later import Later
+from .store import DiskFull, JobStore
 
 log = logging.getLogger("gflow.engine")
 
@@ -61,6 +64,7 @@ _DEPENDENCY = Reason.WAITING_FOR_DEPENDENCY.value
 # shepherds started per loop iteration: a pass that admits 10,000 jobs must not stall the
 # daemon for the seconds all those spawns take
 _LAUNCH_SLICE = 64
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def bad_request(message: str) -> GflowError:
@@ -124,6 +128,10 @@ class Engine:
         # told about every slice of launched jobs (the server's GPU poll and memory watch)
         self.on_launch: list[Callable[[list[Job]], None]] = []
         self.host_memory_mb = _host_memory_mb()
+        # a full state disk: work to save again later, and the jobs whose exit is known (in
+        # their status file) but not yet recorded
+        self._later = Later()
+        self._unrecorded_exits: set[int] = set()
 
     def _valid_gpu_set(self, indices) -> Optional[set[int]]:
         """Drop indices the machine does not have; nothing left means every GPU."""
@@ -188,7 +196,7 @@ class Engine:
                 self._arm_begin(job)
         if requeued:
             log.warning("recovered %d job(s) the previous daemon was launching when it stopped", len(requeued))
-        self._commit(requeued)
+        self._save_facts(requeued)
         self.request_pass()
 
     def close(self) -> None:
@@ -201,7 +209,11 @@ class Engine:
         for job in unlaunched:
             job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
         self._launch_queue = []
-        self._commit(unlaunched)
+        try:
+            self._commit(unlaunched, rollback=False)
+        except DiskFull as e:  # still Running without a shepherd: the next start requeues them
+            log.error("%s", e.message)
+        self._later.close()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -631,8 +643,13 @@ class Engine:
             self._arm_begin(job)
         if cancelled:
             cancelled += self._cascade(cancelled, now)
-            self._commit(cancelled)
-            self._after_terminal(cancelled)
+            try:
+                self._commit(cancelled)
+            except DiskFull as e:  # the jobs were acknowledged: cancel them once it can be saved
+                log.error("%s", e.message)
+                self._later.add(("settle", cancelled[0].id), lambda: self._settle(jobs))
+            else:
+                self._after_terminal(cancelled)
         self.request_pass()
 
     def _cascade(self, failed: Iterable[Job], now: float) -> list[Job]:
@@ -704,9 +721,57 @@ class Engine:
                     fut.set_result(None)
         self.request_pass()
 
-    def _commit(self, jobs: list[Job]) -> None:
+    def _commit(self, jobs: list[Job], rollback: bool = True) -> None:
+        """Save changed jobs. On a full disk nothing was saved: with `rollback` the jobs are
+        put back in memory as stored (a refused decision); without, memory keeps what it
+        says (facts about processes, saved later) and DiskFull is raised either way."""
         if jobs:
-            self.store.write(changed=_unique(jobs), meta=self._changed_meta())
+            try:
+                self.store.write(changed=_unique(jobs), meta=self._changed_meta())
+            except DiskFull:
+                if rollback:
+                    self._rollback(jobs)
+                else:
+                    self._usage_changed = True
+                raise
+
+    def _save_facts(self, jobs: list[Job]) -> None:
+        """Commit what happened to processes (launched, found, requeued); retried until the
+        disk has room."""
+        try:
+            self._commit(jobs, rollback=False)
+        except DiskFull as e:
+            log.error("%s", e.message)
+            self._later.add(("facts", jobs[0].id), lambda: self._save_facts(jobs))
+
+    def _rollback(self, jobs: list[Job]) -> None:
+        """Undo in memory the change a failed commit did not save: every job becomes its stored
+        self again, in place (the launch queue and timers hold these objects)."""
+        self.usage = {
+            user: (float(u), float(t)) for user, (u, t) in self.store.get_meta(_USAGE_KEY, {}).items()
+        }
+        self._usage_changed = False
+        for job in _unique(jobs):
+            stored = self.store.get(job.id)
+            self._deactivate(job)
+            self.stopping.pop(job.id, None)
+            self._terminal_states.pop(job.id, None)
+            if stored is None:
+                continue
+            for field in job.__struct_fields__:
+                setattr(job, field, getattr(stored, field))
+            if job.state in ACTIVE_STATES:
+                self._activate(job)
+                if job.state is JobState.QUEUED:
+                    self._arm_begin(job)
+                elif job.time_limit is not None and (job.started_at or 0) + job.time_limit > time.time():
+                    # a limit already due is retried by whoever failed to record it (no
+                    # timer firing at once, failing, and re-arming itself in a loop)
+                    self._arm_time_limit(job)
+            else:
+                self._terminal_states[job.id] = job.state
+                if self.executor.is_watched(job.id) or job.id in self._unrecorded_exits:
+                    self.stopping[job.id] = job  # its process still holds its resources
 
     def _changed_meta(self) -> Optional[dict]:
         if not self._usage_changed:
@@ -776,7 +841,12 @@ class Engine:
             job.gpu_ids = gpu_ids
             started.append(job)
         # persisted before launching, so a crash never leaves an unrecorded process
-        self._commit(changed + started)
+        try:
+            self._commit(changed + started)
+        except DiskFull as e:
+            log.error("%s; no job starts until it can be recorded", e.message)
+            self._later.add("pass", self.request_pass)
+            return
         if started:
             self._launch_all(started)
 
@@ -790,6 +860,7 @@ class Engine:
     def _launch_slice(self) -> None:
         batch, self._launch_queue = self._launch_queue[:_LAUNCH_SLICE], self._launch_queue[_LAUNCH_SLICE:]
         launched: list[Job] = []
+        requeued: list[Job] = []
         now = time.time()
         for job in batch:
             if self.jobs.get(job.id) is not job or job.state is not JobState.RUNNING:
@@ -797,18 +868,32 @@ class Engine:
             try:
                 pid, created = self.executor.launch(self._run_spec(job))
             except (OSError, KeyError, ValueError, RuntimeError) as e:
+                if isinstance(e, OSError) and e.errno in _NO_SPACE:
+                    # no room for its runner files: not started, so back to the queue
+                    log.error("job %d not started, state disk full: %s", job.id, e)
+                    job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+                    requeued.append(job)
+                    continue
                 log.error("job %d could not be launched: %s", job.id, e)
-                self._end_running(job, JobState.FAILED, f"{Reason.SYSTEM_ERROR.value}:{e}", now)
+                self._record_launch_failure(job, f"{Reason.SYSTEM_ERROR.value}:{e}", now)
                 continue
             job.runner_pid, job.runner_started = pid, created
             self._arm_time_limit(job)
             launched.append(job)
-        self._commit(launched)
+        if launched or requeued:
+            self._save_facts(launched + requeued)
         if launched:
             for listener in self.on_launch:
                 listener(launched)
         if self._launch_queue:
             asyncio.get_running_loop().call_soon(self._launch_slice)
+
+    def _record_launch_failure(self, job: Job, reason: str, now: float) -> None:
+        try:
+            self._end_running(job, JobState.FAILED, reason, now)
+        except DiskFull as e:
+            log.error("%s", e.message)
+            self._later.add(("launch", job.id), lambda: self._record_launch_failure(job, reason, now))
 
     def _run_spec(self, job: Job) -> RunSpec:
         entry = pwd.getpwuid(job.owner_uid)
@@ -859,15 +944,24 @@ class Engine:
 
     # ------------------------------------------------------------------ exits
     def _on_exit(self, job_id: int, status: ExitStatus) -> None:
-        job = self.jobs.get(job_id)
-        if job is not None and job.state is JobState.RUNNING:
-            self._finish_running(job, status)
-        else:
-            stopped = self.stopping.pop(job_id, None)
-            if stopped is not None:
-                stopped.exit_code, stopped.exit_signal = status.exit_code, status.signal
-                self._commit([stopped])
-                self.request_pass()
+        # known before the commit, so a rollback keeps a stopping job holding its resources
+        self._unrecorded_exits.add(job_id)
+        try:
+            job = self.jobs.get(job_id)
+            if job is not None and job.state is JobState.RUNNING:
+                self._finish_running(job, status)
+            else:
+                stopped = self.stopping.pop(job_id, None)
+                if stopped is not None:
+                    stopped.exit_code, stopped.exit_signal = status.exit_code, status.signal
+                    self._commit([stopped])
+                    self.request_pass()
+        except DiskFull as e:
+            # the status file stays (no cleanup) until the outcome is saved, even across a restart
+            log.error("%s; the exit of job %d is recorded once there is room", e.message, job_id)
+            self._later.add(("exit", job_id), lambda: self._on_exit(job_id, status))
+            return
+        self._unrecorded_exits.discard(job_id)
         self.executor.cleanup(job_id)
 
     def _finish_running(self, job: Job, status: ExitStatus) -> None:
@@ -898,7 +992,11 @@ class Engine:
             changed += self._cascade([job], now)
             self._commit(changed)
         else:
-            self.store.write(new=[retry], changed=_unique(changed), meta=self._changed_meta())
+            try:
+                self.store.write(new=[retry], changed=_unique(changed), meta=self._changed_meta())
+            except DiskFull:
+                self._rollback(changed)
+                raise
             self.next_id = retry.id + 1
             self._activate(retry)
             self._settle([retry])
@@ -970,7 +1068,12 @@ class Engine:
         now = time.time()
         self._terminate(job, JobState.TIMEOUT, None, now)
         changed = [job] + self._cascade([job], now)
-        self._commit(changed)
+        try:
+            self._commit(changed)
+        except DiskFull as e:  # the job runs on until its timeout can be recorded
+            log.error("%s", e.message)
+            self._later.add(("limit", job_id), lambda: self._time_out(job_id))
+            return
         self.executor.timeout(job_id)
         self._after_terminal(changed)
 
@@ -993,7 +1096,11 @@ class Engine:
         now = time.time()
         self._terminate(job, JobState.FAILED, Reason.MEMORY_LIMIT.value, now)
         changed = [job] + self._cascade([job], now)
-        self._commit(changed)
+        try:
+            self._commit(changed)
+        except DiskFull as e:  # the next check (seconds away) tries again
+            log.error("%s", e.message)
+            return
         self.executor.kill(job_id)
         self._after_terminal(changed)
 

@@ -32,6 +32,11 @@ _SHEPHERD_MASK = {_signal.SIGTERM, _signal.SIGINT, _signal.SIGUSR1, _signal.SIGA
 # Dispositions the daemon may have set to "ignore" (which would survive exec).
 _SHEPHERD_SIGDEF = {_signal.SIGPIPE, _signal.SIGXFSZ} | _SHEPHERD_MASK
 _CREATE_TIME_TOLERANCE = 0.05
+# Room for the shepherd's status record, written by the daemon before the job starts (ext4 and
+# xfs reserve the blocks at write time, tmpfs allocates them): the shepherd overwrites it in
+# place and renames it, so how a job ended is not lost for want of space on a full disk.
+# (A copy-on-write filesystem needs new blocks for any overwrite; there the reserve cannot help.)
+STATUS_RESERVE_BYTES = 4096
 
 
 class RunSpec(msgspec.Struct, kw_only=True):
@@ -110,9 +115,16 @@ class Executor:
         except FileNotFoundError:
             pass
         spec_path = self._path(job_id, "spec.json")
+        reserve_path = self._path(job_id, "status.reserve")
         doc = msgspec.structs.asdict(spec)
         doc["status_path"] = status_path
-        self._write_private(spec_path, self._encoder.encode(doc))
+        doc["status_reserve"] = reserve_path
+        try:
+            self._write_private(reserve_path, b" " * STATUS_RESERVE_BYTES)
+            self._write_private(spec_path, self._encoder.encode(doc))
+        except OSError:
+            self.cleanup(job_id)  # ENOSPC: nothing half-written stays behind
+            raise
         err_path = self._path(job_id, "err")
         # posix_spawn (vfork-fast) with every fd dropped but 0-2: the daemon's sockets,
         # database and pidfds must not leak into a process that outlives it.
@@ -280,7 +292,7 @@ class Executor:
     def cleanup(self, job_id: int) -> None:
         """Remove the runner files; only once the outcome is committed (a crash before keeps
         the status file for the next start)."""
-        for suffix in ("spec.json", "status.json", "err"):
+        for suffix in ("spec.json", "status.json", "status.reserve", "err", "spec.json.tmp", "status.reserve.tmp"):
             try:
                 os.unlink(self._path(job_id, suffix))
             except FileNotFoundError:
