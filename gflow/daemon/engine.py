@@ -52,6 +52,7 @@ from .memwatch import Target
 from . import statedir
 from .later import Later
 from .store import DiskFull, JobStore
+from .wallclock import ClockStepWatch, WallTimers
 
 log = logging.getLogger("gflow.engine")
 
@@ -110,7 +111,9 @@ class Engine:
         self._launch_queue: list[Job] = []
         self.stopping: dict[int, Job] = {}  # terminal, but the process is still winding down
         self._terminal_states: dict[int, JobState] = {}
-        self._timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
+        # begin times and time limits are wall-clock instants: re-armed when the clock steps
+        self._timers = WallTimers()
+        self._clock_watch = ClockStepWatch(self._timers.clock_stepped, lambda: len(self._timers) > 0)
         self._waiters: dict[int, list[asyncio.Future]] = {}
         self._pass_pending = False
         self.next_id = store.max_id() + 1
@@ -165,7 +168,7 @@ class Engine:
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:
         """Load active jobs, re-adopt running ones, arm timers and run a first pass."""
-        now = time.time()
+        self._clock_watch.start()
         loaded = self.store.load_active()
         for job in loaded:
             self._activate(job)
@@ -214,9 +217,8 @@ class Engine:
         except DiskFull as e:  # still Running without a shepherd: the next start requeues them
             log.error("%s", e.message)
         self._later.close()
-        for handle in self._timers.values():
-            handle.cancel()
         self._timers.clear()
+        self._clock_watch.close()
         self.executor.close()
 
     # ------------------------------------------------------------------ lookups
@@ -1046,20 +1048,11 @@ class Engine:
             self._arm("limit", job.id, job.started_at + job.time_limit, lambda: self._time_out(job.id))
 
     def _arm(self, kind: str, job_id: int, when: float, callback: Callable[[], None]) -> None:
-        self._cancel_timer(kind, job_id)
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, when - time.time())
-
-        def fire() -> None:
-            self._timers.pop((kind, job_id), None)
-            callback()
-
-        self._timers[(kind, job_id)] = loop.call_later(delay, fire)
+        self._timers.arm((kind, job_id), when, callback)
+        self._clock_watch.poke()
 
     def _cancel_timer(self, kind: str, job_id: int) -> None:
-        handle = self._timers.pop((kind, job_id), None)
-        if handle is not None:
-            handle.cancel()
+        self._timers.cancel((kind, job_id))
 
     def _time_out(self, job_id: int) -> None:
         job = self.jobs.get(job_id)
