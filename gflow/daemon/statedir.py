@@ -33,7 +33,10 @@ def prepare(dirs: DaemonPaths) -> None:
     for directory in (dirs.state_dir, dirs.logs_dir):
         os.makedirs(directory, mode=mode, exist_ok=True)
         _own_directory(directory, mode)
-        _privatise_files(directory)
+    _privatise_files(dirs.state_dir)
+    # the daemon's own logs only: job logs are created 0600 by their shepherds, and a user-mode
+    # logs/ may hold a hundred thousand of them, not worth a stat each at every start
+    _privatise_files(dirs.logs_dir, prefix="daemon.")
 
 
 def _own_directory(path: str, mode: int) -> None:
@@ -51,12 +54,15 @@ def _own_directory(path: str, mode: int) -> None:
         os.chmod(path, mode)
 
 
-def _privatise_files(directory: str) -> None:
-    """chmod 0600 every regular file of ours directly in `directory` (database, WAL, shared
-    memory, lock, daemon logs, backups). Symlinks and other accounts' files are left alone."""
+def _privatise_files(directory: str, prefix: str = "") -> None:
+    """chmod 0600 every regular file of ours directly in `directory` whose name starts with
+    `prefix` (database, WAL, shared memory, lock, backups, daemon logs). Symlinks and other
+    accounts' files are left alone."""
     uid = os.geteuid()
     with os.scandir(directory) as entries:
         for entry in entries:
+            if not entry.name.startswith(prefix):
+                continue
             try:
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:

@@ -99,7 +99,11 @@ class JobStore:
             _make_private(path)
             self._migrate()
         except sqlite3.DatabaseError as e:
-            raise self.corruption_error(e) from None
+            if is_corruption(e):
+                raise self.corruption_error(e) from None
+            if _is_full(e):
+                raise StoreError(DiskFull(path, str(e)).message) from None
+            raise StoreError(f"cannot open the job database {path}: {e}") from None
 
     def corruption_error(self, error: sqlite3.Error) -> StoreError:
         """The one-line start-up error for a database SQLite cannot read: what
@@ -107,12 +111,15 @@ class JobStore:
         verdict = _integrity_verdict(self.path)
         backup = f"{self.path}.corrupt.{int(time.time())}"
         kept = []
-        for suffix in ("", "-wal"):
-            if os.path.exists(self.path + suffix):
-                shutil.copy2(self.path + suffix, backup + suffix)
-                os.chmod(backup + suffix, 0o600)
-                kept.append(backup + suffix)
-        where = f"a copy was kept at {' and '.join(kept)}" if kept else "no file to copy"
+        try:
+            for suffix in ("", "-wal"):
+                if os.path.exists(self.path + suffix):
+                    shutil.copy2(self.path + suffix, backup + suffix)
+                    os.chmod(backup + suffix, 0o600)
+                    kept.append(backup + suffix)
+            where = f"a copy was kept at {' and '.join(kept)}" if kept else "no file to copy"
+        except OSError as e:
+            where = f"no copy could be kept ({e.strerror})"
         return StoreError(
             f"cannot open the job database {self.path}: {error}; integrity_check: {verdict}; "
             f"{where}; the original was left untouched"
