@@ -113,7 +113,9 @@ class Engine:
         self._terminal_states: dict[int, JobState] = {}
         # begin times and time limits are wall-clock instants: re-armed when the clock steps
         self._timers = WallTimers()
-        self._clock_watch = ClockStepWatch(self._timers.clock_stepped, lambda: len(self._timers) > 0)
+        self._clock_watch = ClockStepWatch(self._clock_stepped, lambda: len(self._timers) > 0)
+        # told when the wall clock is stepped (the policy's reservation-edge timer)
+        self.on_clock_step: list[Callable[[], None]] = []
         self._waiters: dict[int, list[asyncio.Future]] = {}
         self._pass_pending = False
         self.next_id = store.max_id() + 1
@@ -1050,6 +1052,12 @@ class Engine:
     def _arm(self, kind: str, job_id: int, when: float, callback: Callable[[], None]) -> None:
         self._timers.arm((kind, job_id), when, callback)
         self._clock_watch.poke()
+
+    def _clock_stepped(self) -> None:
+        self._timers.clock_stepped()
+        for listener in self.on_clock_step:
+            listener()
+        self.request_pass()  # begin times may have come, or gone back
 
     def _cancel_timer(self, kind: str, job_id: int) -> None:
         self._timers.cancel((kind, job_id))

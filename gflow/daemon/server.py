@@ -161,6 +161,7 @@ class Server:
             )
             self.policy = Policy(self.store, self.config, self.engine)
             self.engine.policy = self.policy
+            self.engine.on_clock_step.append(self.policy.clock_stepped)
             if inherited is not None:
                 # socket activation: systemd created the socket with the unit's mode and owner
                 server = await asyncio.start_unix_server(self._client, sock=inherited, backlog=1024)
