@@ -186,9 +186,35 @@ class Executor:
             elif os.path.exists(self._path(job_id, "status.json")):
                 found[job_id] = None
             elif os.path.exists(self._path(job_id, "err")):
-                # the spawn created the shepherd's stderr: it ran, and left no status
+                # the spawn created the shepherd's stderr: it ran, and died without a status
+                # (killed with the daemon); what it started must not run on unsupervised
                 found[job_id] = None
+                self._kill_strays(job_id)
         return found
+
+    def _kill_strays(self, job_id: int) -> None:
+        """SIGKILL the processes of a job whose shepherd vanished before its pid was recorded
+        (so its session is unknown): those of the job's owner started since the spawn that
+        carry the job's GFLOW_JOB_ID. Rare (a crash of both at once): O(processes)."""
+        try:
+            with open(self._path(job_id, "spec.json"), "rb") as f:
+                uid = int(msgspec.json.decode(f.read())["uid"])
+            since = os.stat(self._path(job_id, "spec.json")).st_mtime  # written just before the spawn
+        except (OSError, ValueError, KeyError, TypeError, msgspec.DecodeError):
+            return
+        marker = f"GFLOW_JOB_ID={job_id}"
+        for proc in psutil.process_iter(["uids", "create_time"]):
+            info = proc.info
+            uids = info.get("uids")
+            if uids is None or uids.real != uid or (info.get("create_time") or 0) < since - 1:
+                continue
+            try:
+                with open(f"/proc/{proc.pid}/environ", "rb") as f:
+                    env = f.read().decode(errors="replace").split("\0")
+                if marker in env:
+                    os.kill(proc.pid, _signal.SIGKILL)
+            except OSError:
+                continue
 
     def _live_shepherds(self) -> dict[int, tuple[int, float]]:
         """job id -> (pid, create_time) of every shepherd of ours running now, found by the
