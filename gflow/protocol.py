@@ -79,6 +79,7 @@ class Reason(str, enum.Enum):
     WAITING_FOR_MEMORY = "WaitingForMemory"
     WAITING_FOR_RESOURCES = "WaitingForResources"
     WAITING_FOR_QUOTA = "WaitingForQuota"
+    RESERVED = "Reserved"  # stored as `Reserved:<reservation id>`, shown as is
     CANCELLED_BY_USER = "CancelledByUser"
     DEPENDENCY_FAILED = "DependencyFailed"
     SYSTEM_ERROR = "SystemError"

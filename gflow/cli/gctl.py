@@ -85,7 +85,8 @@ def _add_reserve(sub) -> None:
     which.add_argument("--gpus", type=_uint, metavar="N", help="number of GPUs (any free ones)")
     which.add_argument("--gpu-spec", metavar="SPEC", help="GPU indices: 0, 0,2, 0-3")
     create.add_argument("--start", required=True, metavar="TIME",
-                        help="'YYYY-MM-DD HH:MM' or RFC 3339 ('2026-01-28T14:00:00Z'); on :00 or :30")
+                        help="'YYYY-MM-DD HH:MM', RFC 3339 ('2026-01-28T14:00:00Z') on :00 or :30, "
+                             "or 'now' (the current half-hour slot)")
     create.add_argument("--duration", required=True, metavar="DUR", help="1h, 30m, 2h30m (multiples of 30m)")
     create.add_argument("--timezone", metavar="TZ", help="zone of --start (default: config timezone, else local)")
     create.set_defaults(handler=cmd_reserve_create)
@@ -279,7 +280,9 @@ def cmd_reserve_create(args, client) -> int:
 
     if args.gpus is None and args.gpu_spec is None:
         raise CliError("Must specify either --gpus or --gpu-spec")
-    start = parse_time(args.start, _zone(args))
+    import time
+
+    start = parse_time(args.start, _zone(args), now=time.time())
     duration = parse_duration(args.duration)
     params = {"user": args.user, "start": start, "duration": duration}
     if args.gpu_spec is not None:

@@ -11,7 +11,7 @@ import enum
 import math
 import re
 from datetime import datetime, timezone, tzinfo
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import msgspec
 
@@ -42,11 +42,14 @@ class Status(str, enum.Enum):
         raise ReservationError(f"Invalid status: {text}")
 
 
-class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Reservation(msgspec.Struct, kw_only=True):
     """GPUs set aside for one user during [start, start + duration).
 
     Exactly one of `gpu_count` / `gpu_indices` is set. `status` is derived from the time
     and `cancelled_at` whenever the daemon answers (`at`); the stored value is not trusted.
+    Every field is always encoded: omitting defaults dropped `status` of Pending ones
+    from `--json`. `waiting_gpus` is filled in answers only: how many of an Active
+    reservation's GPUs others' running jobs still hold.
     """
 
     id: int
@@ -58,10 +61,22 @@ class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
     created_at: float = 0.0
     cancelled_at: Optional[float] = None
     status: Status = Status.PENDING
+    waiting_gpus: Optional[int] = None
 
     @property
     def end(self) -> float:
         return self.start + self.duration
+
+    @property
+    def over(self) -> float:
+        """When it stops mattering: its end, or when it was cancelled."""
+        return self.cancelled_at if self.cancelled_at is not None else self.end
+
+    def status_text(self) -> str:
+        if self.status is Status.ACTIVE and self.waiting_gpus:
+            n = self.waiting_gpus
+            return f"Active (waiting for {n} GPU{'s' if n != 1 else ''})"
+        return self.status.value
 
     @property
     def count(self) -> int:
@@ -93,22 +108,28 @@ def validate_new(
     now: float,
     total_gpus: int,
     existing: Iterable[Reservation],
+    allowed: Optional[Iterable[int]] = None,
 ) -> None:
     """Raise ReservationError with SPEC 4.11's message when the reservation may not be made.
 
     Unlike upstream, a start inside the current half-hour slot (at most 30 minutes ago) is
     accepted, so an admin can reserve "from now" without waiting for the next :00/:30.
+    Counts are checked against `allowed` (the `gctl set-gpus` set, None = every GPU):
+    a reservation of GPUs the daemon will not hand out would protect nothing.
     """
     if (gpu_count is None) == (gpu_indices is None):
         raise ReservationError("Must specify either --gpus or --gpu-spec")
     n = len(set(gpu_indices)) if gpu_indices is not None else gpu_count
     if n <= 0:
         raise ReservationError("GPU count must be greater than 0")
-    if n > total_gpus:
-        raise ReservationError(f"Requested {n} GPUs but only {total_gpus} GPUs available")
+    usable = set(range(total_gpus)) if allowed is None else set(allowed) & set(range(total_gpus))
+    if n > len(usable):
+        raise ReservationError(f"Requested {n} GPUs but only {len(usable)} GPUs available")
     for i in sorted(set(gpu_indices or ())):
         if i < 0 or i >= total_gpus:
             raise ReservationError(f"GPU index {i} is out of range (available: 0-{total_gpus - 1})")
+        if i not in usable:
+            raise ReservationError(f"GPU index {i} is not in the allowed set (see gctl set-gpus)")
     if duration <= 0:
         raise ReservationError("Duration must be greater than 0")
     if duration % SLOT:
@@ -134,14 +155,14 @@ def validate_new(
         for i in sorted(set(gpu_indices)):
             if i in reserved:
                 raise ReservationError(f"GPU index {i} is already reserved during this time period")
-        left = max(0, total_gpus - len(reserved) - len(set(gpu_indices)))
+        left = max(0, len(usable - reserved) - len(set(gpu_indices)))
         if counted > left:
             raise ReservationError(
                 f"Cannot reserve GPU indices: would leave insufficient GPUs ({left}) "
                 f"for existing count-based reservations ({counted})"
             )
     else:
-        available = max(0, total_gpus - len(reserved))
+        available = len(usable - reserved)
         if counted + n > available:
             raise ReservationError(
                 f"Reservation conflicts: {len(reserved)} GPUs explicitly reserved, {counted} GPUs "
@@ -159,57 +180,130 @@ def cancel_problem(r: Reservation, now: float) -> Optional[str]:
 
 
 # --------------------------------------------------------------------------- scheduling effect
-def usable_gpus(
-    job_user: str, job_gpus: int, all_gpu_indices: Iterable[int], active: Iterable[Reservation]
-) -> Optional[set[int]]:
-    """GPU indices a job may use given the *active* reservations (SPEC 4.11), None when it is
-    unrestricted. An empty set means the job cannot start now (its GPU count does not fit)."""
-    active = list(active)
-    if job_gpus <= 0 or not active:
-        return None
-    every = set(all_gpu_indices)
-    own_indices: set[int] = set()
-    own_count = 0
-    others_indices: set[int] = set()
-    others_count = 0
-    for r in active:
-        if r.user == job_user:
+class ReservationGate:
+    """The aggregate reservation rule for one scheduling pass.
+
+    Upstream judged each job alone against "total - others' reservations", so jobs already
+    running were never counted and a count reservation protected no GPU. Here the GPUs
+    are pooled: `allowed` (the GPUs the daemon may hand out now: `set-gpus`, minus those
+    held by unmanaged processes) splits into index-reserved GPUs, each kept for its
+    holder, and the shared pool. Of the pool's idle GPUs, every count holder's outstanding
+    claim (its count minus the pool GPUs its jobs already hold) is kept back from everyone
+    else. A holder may use its own claim plus whatever idle GPUs nobody has a claim on.
+    Running jobs are never preempted: a claim that finds its GPUs busy is honoured as they
+    free up, because nobody else may take them meanwhile.
+
+    `use` maps each user to the GPU indices their running jobs hold. The pass reports each
+    admission with `take`, so later candidates see it. Pure: no clock, no IO.
+    """
+
+    def __init__(self, active: Iterable[Reservation], allowed: Iterable[int],
+                 use: Mapping[str, Iterable[int]]):
+        self.allowed = set(allowed)
+        self.index_owner: dict[int, Reservation] = {}
+        self.counts: dict[str, list[Reservation]] = {}
+        for r in sorted(active, key=lambda r: r.id):
             if r.gpu_indices is not None:
-                own_indices.update(r.gpu_indices)
-            else:
-                own_count += r.gpu_count or 0
-        elif r.gpu_indices is not None:
-            others_indices.update(r.gpu_indices)
-        else:
-            others_count += r.gpu_count or 0
-    if own_indices:
-        return own_indices & every if job_gpus <= len(own_indices) else set()
-    if own_count:
-        return every - others_indices if job_gpus <= own_count else set()
-    if job_gpus > len(every) - len(others_indices) - others_count:
-        return set()
-    return every - others_indices
+                for i in r.gpu_indices:
+                    self.index_owner.setdefault(i, r)
+            elif (r.gpu_count or 0) > 0:
+                self.counts.setdefault(r.user, []).append(r)
+        self.pool = self.allowed - set(self.index_owner)
+        self.busy: set[int] = set()
+        self.held: dict[str, set[int]] = {}
+        for user, indices in use.items():
+            self.take(user, indices)
 
+    @property
+    def restricts(self) -> bool:
+        return bool(self.index_owner or self.counts)
 
-def count_allows(job_user: str, job_gpus: int, total_gpus: int, active: Iterable[Reservation]) -> bool:
-    """The count half of the rule alone: does the job's GPU count fit what it may claim?"""
-    usable = usable_gpus(job_user, job_gpus, range(total_gpus), active)
-    return usable is None or len(usable) > 0
+    def take(self, user: str, indices: Iterable[int]) -> None:
+        indices = set(indices)
+        self.busy |= indices
+        self.held.setdefault(user, set()).update(indices)
+
+    def outstanding(self, user: str) -> int:
+        """GPUs of the pool still owed to `user`'s count reservations."""
+        claims = self.counts.get(user)
+        if not claims:
+            return 0
+        count = sum(r.gpu_count or 0 for r in claims)
+        return max(0, count - len(self.held.get(user, set()) & self.pool))
+
+    def idle_pool(self) -> int:
+        return len(self.pool - self.busy)
+
+    def budget(self, user: str) -> int:
+        """Idle pool GPUs `user` may claim now: all of them less others' outstanding claims."""
+        owed = sum(self.outstanding(u) for u in self.counts if u != user)
+        return max(0, self.idle_pool() - owed)
+
+    def permit(self, user: str, need: int, candidates: Sequence[int]) -> tuple[Optional[list[int]], Optional[int]]:
+        """Of `candidates` (GPUs the job could use were there no reservations, in the
+        allocator's order), those it may use: `(indices, None)` when at least `need` of
+        them remain, else `(None, id)` with the reservation that stops it, or `(None, None)`
+        when the GPUs are simply not there. Any `need` of the returned indices are safe."""
+        own: list[int] = []
+        shared_busy: list[int] = []  # pool GPUs already in use (shared packing): free to join
+        idle: list[int] = []
+        blockers: set[int] = set()
+        for i in candidates:
+            owner = self.index_owner.get(i)
+            if owner is not None:
+                if owner.user == user:
+                    own.append(i)
+                else:
+                    blockers.add(owner.id)
+            elif i in self.pool:
+                (shared_busy if i in self.busy else idle).append(i)
+        allowed_idle = min(self.budget(user), need, len(idle))
+        if len(own) + len(shared_busy) + allowed_idle >= need:
+            return own + shared_busy + idle[:allowed_idle], None
+        # Waiting either way: name a claim that would take the next freed GPU before this
+        # job, so `gqueue` says why a freed GPU did not go to it.
+        claims = [r.id for u in self.counts if u != user and self.outstanding(u) for r in self.counts[u]]
+        if len(candidates) < need:
+            return None, min(claims) if claims else None
+        if allowed_idle < len(idle):
+            blockers.update(claims)
+        return None, min(blockers) if blockers else None
+
+    def shortfalls(self) -> dict[int, int]:
+        """Reservation id -> GPUs its holder cannot have now because others' jobs hold them
+        (`gctl reserve list`: `Active (waiting for N GPUs)`). Idle pool GPUs go to count
+        claims in reservation-id order; a count holder's pool GPUs fill its claims first."""
+        out: dict[int, int] = {}
+        for i, r in self.index_owner.items():
+            if i not in self.allowed or (i in self.busy and i not in self.held.get(r.user, ())):
+                out[r.id] = out.get(r.id, 0) + 1
+        idle = self.idle_pool()
+        claims = sorted((r for rs in self.counts.values() for r in rs), key=lambda r: r.id)
+        used = {u: len(self.held.get(u, set()) & self.pool) for u in self.counts}
+        for r in claims:
+            want = r.gpu_count or 0
+            mine = min(want, used[r.user])
+            used[r.user] -= mine
+            given = min(want - mine, idle)
+            idle -= given
+            if want - mine - given:
+                out[r.id] = want - mine - given
+        return out
 
 
 def next_edge(reservations: Iterable[Reservation], now: float, retention: float) -> Optional[float]:
     """The earliest future instant where a status changes or a finished reservation is pruned."""
     edges = []
     for r in reservations:
-        for t in (r.start, r.end, r.end + retention):
+        for t in (r.start, r.end, r.over + retention):
             if t > now:
                 edges.append(t)
     return min(edges, default=None)
 
 
 def prune(reservations: Iterable[Reservation], now: float, retention: float) -> list[Reservation]:
-    """Keep reservations until `retention` seconds after their (planned) end."""
-    return [r for r in reservations if r.end + retention > now]
+    """Keep reservations until `retention` seconds after their end or cancellation."""
+    return [r for r in reservations if r.over + retention > now]
 
 
 # --------------------------------------------------------------------------- zones and parsing
@@ -248,11 +342,16 @@ _RFC3339 = re.compile(
 _LOCAL = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
-def parse_time(text: str, zone: Optional[tzinfo]) -> float:
+def parse_time(text: str, zone: Optional[tzinfo], now: Optional[float] = None) -> float:
     """`--start`, `--from`, `--to`: RFC 3339 with an offset, or `YYYY-MM-DD HH:MM` in `zone`;
-    on :00 or :30 of `zone`, without seconds (SPEC 2.8)."""
+    on :00 or :30 of `zone`, without seconds (SPEC 2.8). `now` (when the caller passes the
+    clock) means the start of the current half-hour slot of `zone`, which creation accepts."""
     value = text.strip()
     stamp: Optional[float] = None
+    if now is not None and value.lower() == "now":
+        local = to_zone(math.floor(now), zone)
+        slot = local.replace(minute=local.minute - local.minute % 30, second=0, microsecond=0)
+        return slot.timestamp()
     if _RFC3339.fullmatch(value):
         iso = value[:10] + "T" + value[11:]
         if iso[-1] in "Zz":
@@ -376,7 +475,7 @@ def render_detail(r: Reservation, zone: Optional[tzinfo]) -> str:
         f"  StartTime={stamp(r.start, zone, True)}",
         f"  EndTime={stamp(r.end, zone, True)}",
         f"  Duration={compact(r.duration)}",
-        f"  Status={r.status.value}",
+        f"  Status={r.status_text()}",
         f"  CreatedAt={stamp(r.created_at, zone, True)}",
     ]
     if r.cancelled_at is not None:
@@ -390,7 +489,7 @@ TABLE_HEADERS = ("ID", "USER", "GPUS", "START", "END", "STATUS")
 def table_rows(reservations: Iterable[Reservation], zone: Optional[tzinfo]) -> list[list[str]]:
     """Cells of `gctl reserve list` (SPEC 5.4.2), sorted by id; the CLI lays them out."""
     return [
-        [str(r.id), r.user, gpus_cell(r), stamp(r.start, zone), stamp(r.end, zone), r.status.value]
+        [str(r.id), r.user, gpus_cell(r), stamp(r.start, zone), stamp(r.end, zone), r.status_text()]
         for r in sorted(reservations, key=lambda r: r.id)
     ]
 
@@ -480,7 +579,7 @@ def render_timeline(
         label = f"{r.user} (GPU: {_gpu_label(r)})"
         lines.append(f"{label:<15} {''.join(bar)}")
         lines.append(
-            f"  └─ {r.status.value} ({to_zone(r.start, zone):%H:%M}→{to_zone(r.end, zone):%H:%M})"
+            f"  └─ {r.status_text()} ({to_zone(r.start, zone):%H:%M}→{to_zone(r.end, zone):%H:%M})"
         )
 
     active = [r for r in reservations if r.status is Status.ACTIVE]

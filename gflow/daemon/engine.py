@@ -737,7 +737,7 @@ class Engine:
             host_memory_mb=self.host_memory_mb,
             strategy=self.config.daemon.gpu_allocation_strategy,
             quota_allows=self.policy.quota_allows if self.policy else None,
-            reservation_filter=self.policy.reservation_filter if self.policy else None,
+            reservations=self.policy.reservation_gate(running) if self.policy else None,
         ))
         jobs = self.jobs
         for job_id, reason in plan.waiting.items():

@@ -107,41 +107,30 @@ def test_cancelled_and_finished_reservations_do_not_conflict():
 
 
 # --------------------------------------------------------------------------- scheduling effect
-ALL = range(4)
-
-
-def test_no_active_reservation_or_no_gpus_means_unrestricted():
-    assert R.usable_gpus("bob", 1, ALL, []) is None
-    assert R.usable_gpus("bob", 0, ALL, [res(1, indices=[0, 1, 2, 3])]) is None
-
-
-def test_owner_of_index_reservations_uses_only_those_indices():
-    active = [res(1, "alice", indices=[1, 2])]
-    assert R.usable_gpus("alice", 2, ALL, active) == {1, 2}
-    assert R.usable_gpus("alice", 3, ALL, active) == set()
-
-
-def test_owner_of_count_reservations_may_use_any_gpu_not_index_reserved_by_others():
-    active = [res(1, "alice", count=2), res(2, "bob", indices=[0])]
-    assert R.usable_gpus("alice", 2, ALL, active) == {1, 2, 3}
-    assert R.usable_gpus("alice", 3, ALL, active) == set()
-
-
-def test_others_are_held_off_reserved_indices_and_counts():
-    active = [res(1, "alice", count=1), res(2, "bob", indices=[0])]
-    assert R.usable_gpus("carol", 2, ALL, active) == {1, 2, 3}
-    assert R.usable_gpus("carol", 3, ALL, active) == set()  # 4 - 1 index - 1 counted
-    assert R.count_allows("carol", 2, 4, active) and not R.count_allows("carol", 3, 4, active)
-    assert R.usable_gpus("carol", 1, ALL, [res(3, "alice", indices=[0, 1, 2, 3])]) == set()
+# (the aggregate rule has its own module: test_reservation_gate.py)
+def test_creation_counts_against_the_allowed_set():
+    with pytest.raises(ReservationError, match="^Requested 4 GPUs but only 3 GPUs available$"):
+        R.validate_new(gpu_count=4, gpu_indices=None, start=T0, duration=H, now=T0 - H,
+                       total_gpus=4, existing=[], allowed=[0, 1, 2])
+    with pytest.raises(ReservationError, match="^GPU index 3 is not in the allowed set"):
+        R.validate_new(gpu_count=None, gpu_indices=[3], start=T0, duration=H, now=T0 - H,
+                       total_gpus=4, existing=[], allowed=[0, 1, 2])
+    with pytest.raises(ReservationError, match=r"available: 3\)$"):
+        R.validate_new(gpu_count=3, gpu_indices=None, start=T0, duration=H, now=T0 - H,
+                       total_gpus=4, existing=[res(1, count=1)], allowed=[0, 1, 2])
 
 
 def test_edges_and_pruning():
     rs = [res(1, start=T0, hours=1), res(2, start=T0 + 2 * H, hours=1, cancelled=T0)]
     assert R.next_edge(rs, T0 - 5, 100) == T0
-    assert R.next_edge(rs, T0, 100) == T0 + H
+    assert R.next_edge(rs, T0, 100) == T0 + 100  # the cancelled one leaves the list
+    assert R.next_edge(rs, T0 + 100, 100) == T0 + H
     assert R.next_edge(rs, T0 + H, 100) == T0 + H + 100
     assert R.next_edge(rs, T0 + 10 * H, 100) is None
-    assert [r.id for r in R.prune(rs, T0 + H + 100, 100)] == [2]
+    # a cancelled one is over when cancelled, not at its planned end
+    assert [r.id for r in R.prune(rs, T0 + 50, 100)] == [1, 2]
+    assert [r.id for r in R.prune(rs, T0 + 100, 100)] == [1]
+    assert R.prune(rs, T0 + H + 100, 100) == []
 
 
 # --------------------------------------------------------------------------- parsing
