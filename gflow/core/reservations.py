@@ -67,11 +67,6 @@ class Reservation(msgspec.Struct, kw_only=True):
     def end(self) -> float:
         return self.start + self.duration
 
-    @property
-    def over(self) -> float:
-        """When it stops mattering: its end, or when it was cancelled."""
-        return self.cancelled_at if self.cancelled_at is not None else self.end
-
     def status_text(self) -> str:
         if self.status is Status.ACTIVE and self.waiting_gpus:
             n = self.waiting_gpus
@@ -295,15 +290,16 @@ def next_edge(reservations: Iterable[Reservation], now: float, retention: float)
     """The earliest future instant where a status changes or a finished reservation is pruned."""
     edges = []
     for r in reservations:
-        for t in (r.start, r.end, r.over + retention):
+        for t in (r.start, r.end, r.end + retention):
             if t > now:
                 edges.append(t)
     return min(edges, default=None)
 
 
 def prune(reservations: Iterable[Reservation], now: float, retention: float) -> list[Reservation]:
-    """Keep reservations until `retention` seconds after their end or cancellation."""
-    return [r for r in reservations if r.over + retention > now]
+    """Keep reservations until `retention` seconds after their (planned) end; a cancelled
+    one is kept that long too, so a second cancel still says it was cancelled."""
+    return [r for r in reservations if r.end + retention > now]
 
 
 # --------------------------------------------------------------------------- zones and parsing

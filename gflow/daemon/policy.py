@@ -110,9 +110,7 @@ class Policy:
         self.reservations, self.next_reservation_id = items, next_id
 
     def _changed(self) -> None:
-        """A settings change may let waiting jobs start, or must stop others: run a pass.
-        A cancelled reservation leaves the list now, not at its planned end."""
-        self._prune()
+        """A settings change may let waiting jobs start, or must stop others: run a pass."""
         self._arm()
         self.engine.request_pass()
 
@@ -202,6 +200,8 @@ class Policy:
                 continue
             if status is not None and view.status is not status:
                 continue
+            if status is None and view.status is Status.CANCELLED:
+                continue  # kept only to answer a second cancel; `--status cancelled` shows them
             if active_only and view.status is not Status.ACTIVE:
                 continue
             out.append(view)
