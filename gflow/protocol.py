@@ -444,3 +444,36 @@ class GpusResult(Struct, kw_only=True):
 
 class SetGpusParams(Struct, kw_only=True, forbid_unknown_fields=True):
     indices: Optional[list[Annotated[int, Meta(ge=0)]]] = None  # None = all GPUs
+
+
+# --------------------------------------------------------------------------- administration
+
+
+class PurgeParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    """`gctl purge`: forget finished jobs that ended before `before` (unix seconds)."""
+
+    before: float
+    user: Optional[str] = None  # None: every user for an admin, the caller otherwise
+    dry_run: bool = False
+
+
+class PurgeResult(Struct, kw_only=True):
+    ids: list[int]  # purged (or, with dry_run, that would be)
+    logs_removed: int = 0
+    dry_run: bool = False
+
+
+class AuditParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    since: Optional[float] = None  # unix seconds
+    user: Optional[str] = None  # the caller's name
+
+
+class AuditEntry(Struct, kw_only=True):
+    """One audited request: who (from the kernel), what, on what, and how it ended."""
+
+    time: float
+    uid: int
+    user: str
+    method: str
+    targets: list[Union[int, str]] = []
+    result: str = "ok"

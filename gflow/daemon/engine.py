@@ -213,6 +213,15 @@ class Engine:
                 self._terminal_states[job_id] = state
         return state
 
+    def purgeable(self, job: Job) -> bool:
+        """A finished job may be forgotten unless an active job depends on it or its
+        process is still winding down."""
+        return job.id not in self.stopping and not self._dependents.get(job.id)
+
+    def forget(self, ids: Iterable[int]) -> None:
+        for job_id in ids:
+            self._terminal_states.pop(job_id, None)
+
     def resolve_ref(self, caller: identity.Caller, ref: str | int) -> int:
         """An id, or `@` / `@~N` against the caller's own jobs (`@~1` is `@`, as upstream)."""
         if isinstance(ref, int):

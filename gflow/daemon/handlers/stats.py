@@ -7,7 +7,7 @@ from typing import Optional
 import msgspec
 from msgspec import Struct
 
-from ...core.stats import compute
+from ...core.stats import Totals, compute
 from ...protocol import Job
 from . import rpc
 
@@ -23,7 +23,13 @@ def get(ctx, caller, params: StatsParams):
     raw = ctx.engine.encoded_jobs(None, params.users, None, params.since)
     decoder = msgspec.msgpack.Decoder(Job)
     jobs = [decoder.decode(blob) for blob in raw]
-    stats = compute(jobs, time.time())
+    # purged jobs keep counting in totals; their submission times are gone, so not with --since
+    purged = None
+    if params.since is None and ctx.retention is not None:
+        purged = Totals()
+        for kept in ctx.retention.purged_totals(params.users).values():
+            purged = purged.add(kept)
+    stats = compute(jobs, time.time(), purged)
     # one named user is echoed back; a list of several has no single name to show
     stats.user = params.users[0] if params.users is not None and len(params.users) == 1 else None
     stats.since = int(params.since) if params.since is not None else None
