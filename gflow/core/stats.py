@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import msgspec
 from msgspec import Struct
 
 from ..protocol import Job, JobState
@@ -67,6 +68,7 @@ class Totals(Struct, kw_only=True):
     runtime_secs: float = 0.0
     ran_jobs: int = 0
     gpu_secs: float = 0.0
+    job_secs: float = 0.0  # wall-clock seconds of every job that ran, however it ended
     jobs_with_gpus: int = 0
     gpus: int = 0
     peak_gpus: int = 0
@@ -95,6 +97,7 @@ def totals(jobs: list[Job], now: float) -> Totals:
             t.waited_jobs += 1
             run = runtime(job, now) or 0.0
             t.gpu_secs += job.gpus * run
+            t.job_secs += run
             if job.state in _ENDED:
                 t.runtime_secs += run
                 t.ran_jobs += 1
@@ -178,3 +181,51 @@ def _compute(jobs: list[Job], now: float) -> Stats:
         success_rate=completed / terminal * 100 if terminal else 0.0,
         top_jobs=top,
     )
+
+
+# --------------------------------------------------------------------------- per user / project
+class StatsRow(Struct, kw_only=True):
+    """One line of `gstats -u all` / `--by project`: a user's (or project's) statistics."""
+
+    name: Optional[str]  # user name, or project code (None: jobs without a project)
+    stats: Stats
+    job_hours: float = 0.0  # wall-clock hours of every job that ran (running ones so far)
+
+
+class StatsTable(Struct, kw_only=True):
+    by: str  # "user" | "project"
+    since: Optional[int] = None
+    rows: list[StatsRow] = []
+    total: Stats = msgspec.field(default_factory=Stats)
+    total_job_hours: float = 0.0
+
+
+def breakdown(jobs: list[Job], now: float, by: str,
+              purged: Optional[dict[tuple[str, Optional[str]], Totals]] = None) -> StatsTable:
+    """Statistics per user (`by="user"`) or per project, with the totals over all of them.
+    `purged` maps (user, project) to the kept sums of purged jobs."""
+    index = 0 if by == "user" else 1
+    groups: dict[Optional[str], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.user if by == "user" else job.project, []).append(job)
+    kept: dict[Optional[str], Totals] = {}
+    for key, t in (purged or {}).items():
+        name = key[index]
+        kept[name] = kept[name].add(t) if name in kept else t
+    rows = []
+    for name in sorted(set(groups) | set(kept), key=lambda n: (n is None, n or "")):
+        members = groups.get(name, [])
+        stats = compute(members, now, kept.get(name))
+        if by == "user":
+            stats.user = name
+        rows.append(StatsRow(name=name, stats=stats, job_hours=_job_hours(members, now, kept.get(name))))
+    everything = Totals()
+    for t in kept.values():
+        everything = everything.add(t)
+    return StatsTable(by=by, rows=rows, total=compute(jobs, now, everything),
+                      total_job_hours=_job_hours(jobs, now, everything))
+
+
+def _job_hours(jobs: list[Job], now: float, purged: Optional[Totals]) -> float:
+    seconds = sum((runtime(j, now) or 0.0) for j in jobs)
+    return (seconds + (purged.job_secs if purged is not None else 0.0)) / 3600
