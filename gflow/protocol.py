@@ -433,6 +433,17 @@ class GpuInfo(Struct, kw_only=True):
     reason: Optional[str] = None  # e.g. unmanaged(pid=1234)
     job_ids: list[int] = []
     run_names: list[str] = []
+    # an Active reservation of this very GPU (`--gpu-spec`): its id and user
+    reservation_id: Optional[int] = None
+    reserved_for: Optional[str] = None
+
+
+class CountReservation(Struct, kw_only=True, array_like=True):
+    """An Active reservation of a number of GPUs (any of them): id, user, count."""
+
+    id: int
+    user: str
+    count: int
 
 
 class GpusResult(Struct, kw_only=True):
@@ -440,6 +451,8 @@ class GpusResult(Struct, kw_only=True):
     allowed: Optional[list[int]] = None
     strategy: str = "sequential"
     backend: str = "none"
+    count_reservations: list[CountReservation] = []
+    no_gpus: Optional[str] = None  # why the list is empty: no driver, none detected, configured so
 
 
 class SetGpusParams(Struct, kw_only=True, forbid_unknown_fields=True):

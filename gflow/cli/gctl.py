@@ -235,6 +235,8 @@ def cmd_show_gpus(args, client) -> int:
         parts = [str(g.index), "available" if g.available else "in_use"]
         if not g.allowed:
             parts.append("restricted")
+        if g.reserved_for is not None:
+            parts.append(f"reserved({g.reserved_for},{g.reservation_id})")
         if g.reason:
             parts.append(g.reason)
         print("\t".join(parts))

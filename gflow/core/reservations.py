@@ -407,6 +407,30 @@ def parse_duration(text: str) -> int:
     return total
 
 
+_RANGE_UNITS = {"w": 7 * 86400, "d": 86400}
+
+
+def _range_duration(text: str) -> int:
+    """A window length: `7d`, `1w2d`, `36h`, `90m` (a range need not be slot-aligned)."""
+    value = text.strip().lower()
+    total, digits = 0, ""
+    for ch in value:
+        if ch.isascii() and ch.isdigit():
+            digits += ch
+        elif ch in "wdhm":
+            if not digits:
+                raise ReservationError(f"Invalid number before '{ch}'")
+            total += int(digits) * {"h": 3600, "m": 60, **_RANGE_UNITS}[ch]
+            digits = ""
+        else:
+            raise ReservationError(f"Invalid character in duration: {ch}")
+    if digits:
+        raise ReservationError("Duration must end with a unit (w, d, h or m)")
+    if total == 0:
+        raise ReservationError("Duration must be greater than 0")
+    return total
+
+
 def _signed_duration(text: str) -> int:
     value = text.strip()
     if not value:
@@ -417,7 +441,7 @@ def _signed_duration(text: str) -> int:
         value = value[1:].strip()
         if not value:
             raise ReservationError(f"Invalid duration: {text.strip()}")
-    return sign * parse_duration(value)
+    return sign * _range_duration(value)
 
 
 def parse_range(text: str, now: float) -> tuple[float, float]:
@@ -498,30 +522,35 @@ def _position(t: float, start: float, end: float, width: int) -> int:
     return int(math.floor(offset / (end - start) * width + 0.5))
 
 
-def _markers(start: float, end: float, zone: Optional[tzinfo]) -> tuple[float, list[tuple[float, str]]]:
-    """Marker interval by window size, axis start aligned down to a marker one interval
-    before the window; labels `MM/DD HH:MM` when the date changes, else `HH:MM`."""
+def _markers(start: float, end: float, zone: Optional[tzinfo]) -> tuple[float, list[tuple[float, datetime]]]:
+    """Marker interval by window size (2 h up to 12 h, 4 h up to a day, 6 h up to two,
+    12 h up to four, then whole days), axis start aligned down to a marker one interval
+    before the window."""
     hours = int(end - start) // 3600
-    interval = 2 if hours <= 12 else 4 if hours <= 24 else 6 if hours <= 48 else 12
+    interval = (2 if hours <= 12 else 4 if hours <= 24 else 6 if hours <= 48 else 12 if hours <= 96
+                else 24 * max(1, math.ceil(hours / 24 / 14)))
     first = to_zone(start, zone)
-    rounded = first.replace(hour=(first.hour // interval) * interval, minute=0, second=0, microsecond=0)
+    step = min(interval, 24)
+    rounded = first.replace(hour=(first.hour // step) * step, minute=0, second=0, microsecond=0)
     current = rounded.timestamp() if zone is not None else rounded.replace(tzinfo=None).timestamp()
     if current < start:
         current += interval * 3600
     current -= interval * 3600
     aligned = current
     markers = []
-    last_date = None
     while current <= end:
-        dt = to_zone(current, zone)
-        if dt.date() != last_date:
-            last_date = dt.date()
-            label = dt.strftime("%m/%d %H:%M")
-        else:
-            label = dt.strftime("%H:%M")
-        markers.append((current, label))
+        markers.append((current, to_zone(current, zone)))
         current += interval * 3600
     return aligned, markers
+
+
+def _marker_label(dt: datetime, shown: Optional[datetime], daily: bool) -> str:
+    """`MM/DD HH:MM` where the date differs from the last label shown, else `HH:MM`."""
+    if daily:
+        return dt.strftime("%m/%d")
+    if shown is None or dt.date() != shown.date():
+        return dt.strftime("%m/%d %H:%M")
+    return dt.strftime("%H:%M")
 
 
 def _gpu_label(r: Reservation) -> str:
@@ -538,54 +567,75 @@ def render_timeline(
     zone: Optional[tzinfo],
     width: int = TIMELINE_WIDTH,
 ) -> str:
-    """`gctl reserve list --timeline` (SPEC 5.4.3): axis, one bar per reservation, summary."""
+    """`gctl reserve list --timeline`: axis, one bar per reservation, summary.
+
+    Unlike upstream, the axis is drawn over the bar area (the columns right of the
+    16-column label) with the same scale as the bars, so a bar sits under its times and
+    nothing that starts early in the window is cut off; labels never overwrite each other.
+    """
     start, end = window
     aligned, markers = _markers(start, end, zone)
+    area = width - LABEL_WIDTH
+    pad = " " * LABEL_WIDTH
+
+    def column(t: float) -> int:
+        return _position(t, aligned, end, area)
+
     lines = ["", f"GPU Reservations Timeline ({stamp(now, zone, True)})", "═" * width]
-
-    axis = ["─"] * width
+    axis = ["─"] * area
     for t, _ in markers:
-        pos = _position(t, aligned, end, width)
-        if pos < width:
-            axis[pos] = "┬"
-    now_pos = _position(now, aligned, end, width)
-    if now_pos < width:
-        axis[now_pos] = "┃"
-    labels = [" "] * width
-    for t, text in markers:
-        pos = _position(t, aligned, end, width)
-        if abs(pos - now_pos) < 6:
-            continue
-        if pos < width and len(text) <= width - pos:
-            labels[pos:pos + len(text)] = list(text)
-    if now_pos >= 2 and now_pos + 2 < width:
-        labels[now_pos - 1:now_pos + 2] = list("Now")
-    lines += ["".join(axis), "".join(labels), ""]
+        if column(t) < area:
+            axis[column(t)] = "┬"
+    now_col = column(now)
+    if now_col == area and now <= end:
+        now_col = area - 1  # a window ending now (`--range -12h`) still shows where now is
+    if now_col < area:
+        axis[now_col] = "┃"
+    labels = [" "] * area
+    taken = [False] * area
 
-    bar_width = width - LABEL_WIDTH
+    def place(pos: int, text: str) -> bool:
+        lo, hi = pos, pos + len(text)
+        if lo < 0 or hi > area or any(taken[max(0, lo - 1):min(area, hi + 1)]):
+            return False  # would touch another label: leave it out rather than run them together
+        labels[lo:hi] = list(text)
+        for i in range(lo, hi):
+            taken[i] = True
+        return True
+
+    if now_col < area:
+        place(max(0, min(now_col - 1, area - 3)), "Now")
+    daily = len(markers) > 1 and markers[1][0] - markers[0][0] >= 86400
+    shown: Optional[datetime] = None
+    for t, dt in markers:
+        if place(column(t), _marker_label(dt, shown, daily)):
+            shown = dt
+    lines += [pad + "".join(axis), pad + "".join(labels).rstrip(), ""]
+
     for r in sorted(reservations, key=lambda r: r.start):
         if r.end < aligned or r.start > end:
             continue
-        first = _position(max(r.start, aligned), aligned, end, width)
-        last = _position(min(r.end, end), aligned, end, width)
-        bar = [" "] * bar_width
-        for pos in range(first, first + max(last - first, 1)):
-            if pos >= LABEL_WIDTH and pos - LABEL_WIDTH < bar_width:
-                bar[pos - LABEL_WIDTH] = _BAR[r.status]
-        label = f"{r.user} (GPU: {_gpu_label(r)})"
-        lines.append(f"{label:<15} {''.join(bar)}")
+        first = column(max(r.start, aligned))
+        last = column(min(r.end, end))
+        bar = [" "] * area
+        for pos in range(first, min(area, first + max(last - first, 1))):
+            bar[pos] = _BAR[r.status]
+        # the label column is exactly 15 wide, or every bar after a long name would shift
+        user = r.user if len(r.user) <= 15 else r.user[:14] + "…"
+        lines.append(f"{user:<15} {''.join(bar)}".rstrip())
         lines.append(
-            f"  └─ {r.status_text()} ({to_zone(r.start, zone):%H:%M}→{to_zone(r.end, zone):%H:%M})"
+            f"  └─ {r.status_text()} ({to_zone(r.start, zone):%H:%M}→{to_zone(r.end, zone):%H:%M}) "
+            f"GPU: {_gpu_label(r)}"
         )
 
     active = [r for r in reservations if r.status is Status.ACTIVE]
     pending = sum(1 for r in reservations if r.status is Status.PENDING)
     lines += [
         "",
-        "─" * TIMELINE_WIDTH,
+        "─" * width,
         f"Summary: {len(active)} active, {pending} pending | {sum(r.count for r in active)} GPUs currently reserved",
         "",
-        "Legend: █ Active  ░ Pending",
+        "Legend: █ Active  ░ Pending  ▓ Completed  ▒ Cancelled",
     ]
     return "\n".join(lines)
 
