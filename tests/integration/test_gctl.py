@@ -158,7 +158,7 @@ def test_reservation_create_list_get_cancel(make_daemon):
     timeline = d.cli("gctl", "reserve", "list", "--timeline", "--range", "-1h:+4h", check=True).stdout
     lines = timeline.split("\n")
     assert lines[0] == "" and lines[1].startswith("GPU Reservations Timeline (") and lines[2] == "═" * 80
-    assert f"{OTHER} (GPU: GPU[0,1])" in timeline and "  └─ Pending (" in timeline
+    assert f"\n{OTHER} " in timeline and "  └─ Pending (" in timeline and ") GPU: GPU[0,1]\n" in timeline
     assert "Summary: 0 active, 1 pending | 0 GPUs currently reserved" in timeline
     data = json.loads(d.cli("gctl", "reserve", "list", "--json", check=True).stdout)
     # cancelled ones leave the list (`--status cancelled` shows them); Pending has its status
@@ -418,3 +418,31 @@ def test_ignore_entries_lapse_when_the_process_leaves_the_gpu():
     visible, kept = split_ignored(pids, {(0, 10), (1, 99)})
     assert visible == {0: [11], 1: [12]} and kept == {(0, 10)}
     assert split_ignored(None, {(0, 10)}) == (None, {(0, 10)})  # query failed: keep all
+
+
+def test_gpu_views_show_reserved_and_restricted_gpus(make_daemon):
+    d = make_daemon(FOUR_GPUS)
+    d.cli("gctl", "set-gpus", "0-2", check=True)
+    d.cli("gctl", "reserve", "create", "--user", OTHER, "--gpu-spec", "1",
+          "--start", "now", "--duration", "1h", check=True)
+    d.cli("gctl", "reserve", "create", "--user", ME, "--gpus", "1",
+          "--start", "now", "--duration", "1h", check=True)
+    rows = [l.strip().split(None, 4) for l in d.cli("ginfo", check=True).stdout.splitlines()[1:]]
+    assert rows == [
+        ["gpu", "2", "0,2", "idle"],
+        ["gpu", "1", "1", "reserved", f"({OTHER}, reservation 1)"],
+        ["gpu", "1", "any", "reserved", f"({ME}, reservation 2)"],
+        ["gpu", "1", "3", "restricted", "(gctl set-gpus)"],
+    ]
+    assert d.cli("gctl", "show-gpus", check=True).stdout.splitlines() == [
+        "0\tavailable", f"1\tavailable\treserved({OTHER},1)", "2\tavailable", "3\tavailable\trestricted",
+    ]
+    # creation counts against the allowed set: 3 allowed, 1 index- and 1 count-reserved
+    full = d.cli("gctl", "reserve", "create", "--user", ME, "--gpus", "2", "--start", "now", "--duration", "1h")
+    assert full.returncode == 1 and "(available: 2)" in full.stderr
+
+
+def test_ginfo_says_why_there_are_no_gpus(make_daemon):
+    d = make_daemon()  # gpu: {backend: none}
+    out = d.cli("ginfo", check=True)
+    assert out.stdout == "No GPUs: GPU support is turned off in the config (gpu: {backend: none}).\n"
