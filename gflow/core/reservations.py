@@ -217,22 +217,36 @@ class ReservationGate:
         indices = set(indices)
         self.busy |= indices
         self.held.setdefault(user, set()).update(indices)
+        self._owed = None
+
+    # every blocked candidate of a pass asks again; the answers change only with `take`
+    _owed: Optional[dict[str, int]] = None
+    _idle: int = 0
+
+    def _tally(self) -> dict[str, int]:
+        if self._owed is None:
+            self._owed = {}
+            for user, claims in self.counts.items():
+                count = sum(r.gpu_count or 0 for r in claims)
+                self._owed[user] = max(0, count - len(self.held.get(user, set()) & self.pool))
+            self._idle = len(self.pool - self.busy)
+        return self._owed
 
     def outstanding(self, user: str) -> int:
         """GPUs of the pool still owed to `user`'s count reservations."""
-        claims = self.counts.get(user)
-        if not claims:
-            return 0
-        count = sum(r.gpu_count or 0 for r in claims)
-        return max(0, count - len(self.held.get(user, set()) & self.pool))
+        return self._tally().get(user, 0)
 
     def idle_pool(self) -> int:
-        return len(self.pool - self.busy)
+        self._tally()
+        return self._idle
+
+    def _owed_by_others(self, user: str) -> int:
+        owed = self._tally()
+        return sum(owed.values()) - owed.get(user, 0)
 
     def budget(self, user: str) -> int:
         """Idle pool GPUs `user` may claim now: all of them less others' outstanding claims."""
-        owed = sum(self.outstanding(u) for u in self.counts if u != user)
-        return max(0, self.idle_pool() - owed)
+        return max(0, self.idle_pool() - self._owed_by_others(user))
 
     def permit(self, user: str, need: int, candidates: Sequence[int]) -> tuple[Optional[list[int]], Optional[int]]:
         """Of `candidates` (GPUs the job could use were there no reservations, in the
@@ -257,12 +271,17 @@ class ReservationGate:
             return own + shared_busy + idle[:allowed_idle], None
         # Waiting either way: name a claim that would take the next freed GPU before this
         # job, so `gqueue` says why a freed GPU did not go to it.
-        claims = [r.id for u in self.counts if u != user and self.outstanding(u) for r in self.counts[u]]
+        claim = self._first_claim(user)
         if len(candidates) < need:
-            return None, min(claims) if claims else None
-        if allowed_idle < len(idle):
-            blockers.update(claims)
+            return None, claim
+        if allowed_idle < len(idle) and claim is not None:
+            blockers.add(claim)
         return None, min(blockers) if blockers else None
+
+    def _first_claim(self, user: str) -> Optional[int]:
+        owed = self._tally()
+        ids = [self.counts[u][0].id for u, n in owed.items() if n and u != user]
+        return min(ids) if ids else None
 
     def shortfalls(self) -> dict[int, int]:
         """Reservation id -> GPUs its holder cannot have now because others' jobs hold them
