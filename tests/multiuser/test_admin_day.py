@@ -205,3 +205,21 @@ def test_views_across_users(four_gpus, accounts):
     assert by_project == {"nlp": 2, "vision": 2, None: 1}
     nlp = json.loads(_ok(d.run(None, "gstats", "-a", "--project", "nlp", "-o", "json")))
     assert nlp["total_jobs"] == 2 and nlp["failed_jobs"] == 1
+
+
+def test_users_purge_only_their_own_finished_jobs(four_gpus, accounts):
+    alice, bob = accounts["alice"], accounts["bob"]
+    d = four_gpus
+    mine = _submit(d, alice, "--wait", "true")
+    theirs = _submit(d, bob, "--wait", "true")
+    refused = d.run(bob, "gctl", "purge", "--before", "0d", "--user", alice.name)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("gctl: error: Failed to purge jobs: only an admin may purge another user's jobs")
+    done = _ok(d.run(bob, "gctl", "purge", "--before", "0d"))  # no --user: bob's own only
+    assert done.startswith(f"Purged 1 finished job and 1 log file: {theirs}")
+    with d.client() as c:
+        assert [j.id for j in c.list(states=list(JobState))] == [mine]
+    assert _ok(d.run(None, "gctl", "purge", "--before", "0d", "--user", alice.name)).startswith("Purged 1 ")
+    entries = json.loads(_ok(d.run(None, "gctl", "audit", "--json")))
+    purges = [(e["user"], e["result"][:5]) for e in entries if e["method"] == "jobs.purge"]
+    assert purges == [(bob.name, "error"), (bob.name, "ok"), ("root", "ok")]
