@@ -170,6 +170,7 @@ class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100
     finished_at: Optional[float] = None
     exit_code: Optional[int] = None
     exit_signal: Optional[int] = None
+    cpu_secs: Optional[float] = None  # user + system CPU time, recorded when the job ended
     runner_pid: Optional[int] = None
     runner_started: Optional[float] = None  # psutil create_time, to never trust a bare pid
     alive: Optional[bool] = None  # transient, only in answers for Running jobs

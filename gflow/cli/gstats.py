@@ -153,10 +153,11 @@ _TABLE_METRICS = (
 TOTAL = "(total)"  # parentheses: never a user name nor a project code
 
 
-def _flat(name_key: str, name, stats, job_hours: float) -> dict:
+def _flat(name_key: str, name, stats, job_hours: float, cpu_hours: float) -> dict:
     row = {name_key: name}
     row.update((k, getattr(stats, k)) for k in _TABLE_METRICS)
     row["job_hours"] = job_hours
+    row["cpu_hours"] = cpu_hours
     return row
 
 
@@ -166,8 +167,8 @@ def render_breakdown_json(table) -> str:
     doc = {
         "by": table.by,
         "since": table.since,
-        "rows": [_flat(table.by, r.name, r.stats, r.job_hours) for r in table.rows],
-        "total": _flat(table.by, None, table.total, table.total_job_hours),
+        "rows": [_flat(table.by, r.name, r.stats, r.job_hours, r.cpu_hours) for r in table.rows],
+        "total": _flat(table.by, None, table.total, table.total_job_hours, table.total_cpu_hours),
     }
     return msgspec.json.format(msgspec.json.encode(doc), indent=2).decode()
 
@@ -178,10 +179,10 @@ def render_breakdown_csv(table) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([table.by, *_TABLE_METRICS, "job_hours"])
-    rows = [(r.name if r.name is not None else "", r.stats, r.job_hours) for r in table.rows]
-    for name, stats, hours in rows + [(TOTAL, table.total, table.total_job_hours)]:
-        cells = _flat(table.by, name, stats, hours)
+    writer.writerow([table.by, *_TABLE_METRICS, "job_hours", "cpu_hours"])
+    rows = [(r.name if r.name is not None else "", r.stats, r.job_hours, r.cpu_hours) for r in table.rows]
+    for name, stats, hours, cpu in rows + [(TOTAL, table.total, table.total_job_hours, table.total_cpu_hours)]:
+        cells = _flat(table.by, name, stats, hours, cpu)
         writer.writerow([
             _one_decimal(v) if k in ("avg_wait_secs", "avg_runtime_secs", "success_rate")
             else f"{v:.2f}" if isinstance(v, float) else v
@@ -198,15 +199,16 @@ def render_breakdown_table(table, color: bool) -> str:
     bold = lambda text: style.paint(str(text), "bold")  # noqa: E731
     since = display.local_minute(table.since) if table.since is not None else "all time"
     headers = [table.by.upper(), "JOBS", "DONE", "FAILED", "CANCELLED", "TIMEOUT", "ACTIVE",
-               "GPU-HOURS", "JOB-HOURS", "SUCCESS", "MEAN WAIT"]
+               "GPU-HOURS", "JOB-HOURS", "CPU-HOURS", "SUCCESS", "MEAN WAIT"]
 
-    def cells(name: str, st, hours: float) -> list[str]:
+    def cells(name: str, st, hours: float, cpu: float) -> list[str]:
         return [name, str(st.total_jobs), str(st.completed_jobs), str(st.failed_jobs), str(st.cancelled_jobs),
                 str(st.timeout_jobs), str(st.running_jobs + st.queued_jobs), f"{st.total_gpu_hours:.2f}",
-                f"{hours:.2f}", f"{st.success_rate:.1f}%", display.clock(st.avg_wait_secs)]
+                f"{hours:.2f}", f"{cpu:.2f}", f"{st.success_rate:.1f}%", display.clock(st.avg_wait_secs)]
 
-    grid = [headers] + [cells(r.name if r.name is not None else "-", r.stats, r.job_hours) for r in table.rows]
-    grid.append(cells("TOTAL", table.total, table.total_job_hours))
+    grid = [headers] + [cells(r.name if r.name is not None else "-", r.stats, r.job_hours, r.cpu_hours)
+                        for r in table.rows]
+    grid.append(cells("TOTAL", table.total, table.total_job_hours, table.total_cpu_hours))
     widths = [max(len(row[i]) for row in grid) for i in range(len(headers))]
 
     def line(row: list[str]) -> str:

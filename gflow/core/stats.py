@@ -69,6 +69,7 @@ class Totals(Struct, kw_only=True):
     ran_jobs: int = 0
     gpu_secs: float = 0.0
     job_secs: float = 0.0  # wall-clock seconds of every job that ran, however it ended
+    cpu_secs: float = 0.0  # CPU seconds recorded for ended jobs
     jobs_with_gpus: int = 0
     gpus: int = 0
     peak_gpus: int = 0
@@ -98,6 +99,7 @@ def totals(jobs: list[Job], now: float) -> Totals:
             run = runtime(job, now) or 0.0
             t.gpu_secs += job.gpus * run
             t.job_secs += run
+            t.cpu_secs += job.cpu_secs or 0.0
             if job.state in _ENDED:
                 t.runtime_secs += run
                 t.ran_jobs += 1
@@ -190,6 +192,7 @@ class StatsRow(Struct, kw_only=True):
     name: Optional[str]  # user name, or project code (None: jobs without a project)
     stats: Stats
     job_hours: float = 0.0  # wall-clock hours of every job that ran (running ones so far)
+    cpu_hours: float = 0.0  # CPU time of the ended jobs (user + system), in hours
 
 
 class StatsTable(Struct, kw_only=True):
@@ -198,6 +201,7 @@ class StatsTable(Struct, kw_only=True):
     rows: list[StatsRow] = []
     total: Stats = msgspec.field(default_factory=Stats)
     total_job_hours: float = 0.0
+    total_cpu_hours: float = 0.0
 
 
 def breakdown(jobs: list[Job], now: float, by: str,
@@ -218,14 +222,21 @@ def breakdown(jobs: list[Job], now: float, by: str,
         stats = compute(members, now, kept.get(name))
         if by == "user":
             stats.user = name
-        rows.append(StatsRow(name=name, stats=stats, job_hours=_job_hours(members, now, kept.get(name))))
+        rows.append(StatsRow(name=name, stats=stats, job_hours=_job_hours(members, now, kept.get(name)),
+                             cpu_hours=_cpu_hours(members, kept.get(name))))
     everything = Totals()
     for t in kept.values():
         everything = everything.add(t)
     return StatsTable(by=by, rows=rows, total=compute(jobs, now, everything),
-                      total_job_hours=_job_hours(jobs, now, everything))
+                      total_job_hours=_job_hours(jobs, now, everything),
+                      total_cpu_hours=_cpu_hours(jobs, everything))
 
 
 def _job_hours(jobs: list[Job], now: float, purged: Optional[Totals]) -> float:
     seconds = sum((runtime(j, now) or 0.0) for j in jobs)
     return (seconds + (purged.job_secs if purged is not None else 0.0)) / 3600
+
+
+def _cpu_hours(jobs: list[Job], purged: Optional[Totals]) -> float:
+    seconds = sum((j.cpu_secs or 0.0) for j in jobs)
+    return (seconds + (purged.cpu_secs if purged is not None else 0.0)) / 3600

@@ -862,6 +862,7 @@ class Engine:
     def _finish_running(self, job: Job, status: ExitStatus) -> None:
         now = status.finished_at or time.time()
         job.exit_code, job.exit_signal = status.exit_code, status.signal
+        job.cpu_secs = status.cpu_secs
         if status.vanished:
             state, reason = JobState.FAILED, Reason.RUNNER_VANISHED.value
         elif status.launch_error:
