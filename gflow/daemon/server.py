@@ -311,6 +311,8 @@ class Server:
             return Response(id=request.id, error=e.to_wire())
         except Exception as e:  # a bug must cost one request, never the daemon
             log.exception("internal error in %s", request.method)
+            if method is not None and method.audit:
+                audit.record(caller, method.name, params, error=GflowError(ErrorCode.INTERNAL, f"internal error: {e}"))
             return Response(id=request.id, error=RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}"))
 
     def _decode_params(self, method: Method, raw: msgspec.Raw):
