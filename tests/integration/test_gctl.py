@@ -446,3 +446,25 @@ def test_ginfo_says_why_there_are_no_gpus(make_daemon):
     d = make_daemon()  # gpu: {backend: none}
     out = d.cli("ginfo", check=True)
     assert out.stdout == "No GPUs: GPU support is turned off in the config (gpu: {backend: none}).\n"
+
+
+def test_a_count_reservation_for_another_user_holds_a_gpu_back(make_daemon):
+    """The issue's repro without a second account: four GPUs, one reserved by count for
+    another user; four 1-GPU jobs of ours get three, the fourth waits naming the reservation,
+    and `reserve list` shows nothing is owed. With `set-gpus 0-2` the claim comes out of three."""
+    d = make_daemon(FOUR_GPUS)
+    d.cli("gctl", "reserve", "create", "--user", OTHER, "--gpus", "1",
+          "--start", "now", "--duration", "2h", check=True)
+    ids = [int(d.cli("gbatch", "--gpus", "1", "sleep", "60", check=True).stdout.split()[3]) for _ in range(4)]
+    with d.client() as c:
+        wait_for(lambda: c.get(ids[3]).reason == "Reserved:1")
+        assert [c.get(i).state for i in ids] == [JobState.RUNNING] * 3 + [JobState.QUEUED]
+        assert sorted(i for j in ids[:3] for i in c.get(j).gpu_ids) == [0, 1, 2]
+        rows = d.cli("gctl", "reserve", "list", check=True).stdout.splitlines()
+        assert rows[1].split()[-1] == "Active"  # GPU 3 is idle and kept: nothing owed
+        d.cli("gctl", "set-gpus", "0-2", check=True)
+        d.cli("gcancel", str(ids[0]), check=True)
+        wait_for(lambda: c.get(ids[0]).state is JobState.CANCELLED)
+        wait_for(lambda: c.get(ids[3]).reason == "Reserved:1")  # the freed GPU 0 is now the claim's
+        assert c.get(ids[3]).state is JobState.QUEUED
+        d.cli("gcancel", *map(str, ids[1:]), check=True)
