@@ -29,7 +29,7 @@ from ..protocol import (
     RpcError,
     frame,
 )
-from . import identity
+from . import audit, identity
 from .engine import Engine
 from .executor import Executor
 from .gpu import open_backend
@@ -37,6 +37,7 @@ from .handlers import Method, load as load_handlers
 from .instancelock import InstanceLock, LockBusy
 from .policy import Policy
 from . import statedir
+from .retention import Retention
 from .store import JobStore, StoreError, is_corruption
 
 log = logging.getLogger("gflow.server")
@@ -56,6 +57,7 @@ class Server:
         self.methods: dict[str, Method] = load_handlers()
         self.engine: Optional[Engine] = None
         self.policy: Optional[Policy] = None
+        self.retention: Optional[Retention] = None
         self._stop: Optional[asyncio.Event] = None
         self._locks = [InstanceLock(dirs.lock)]
         if os.path.abspath(dirs.socket_lock) != os.path.abspath(dirs.lock):
@@ -137,6 +139,7 @@ class Server:
                 self._poll_task.cancel()
             self._memory_task.cancel()
             self.policy.close()
+            self.retention.close()
             self.engine.close()
             if inherited is None:
                 try:
@@ -162,6 +165,7 @@ class Server:
             self.policy = Policy(self.store, self.config, self.engine)
             self.engine.policy = self.policy
             self.engine.on_clock_step.append(self.policy.clock_stepped)
+            self.retention = Retention(self.engine, self.store, self.config)
             if inherited is not None:
                 # socket activation: systemd created the socket with the unit's mode and owner
                 server = await asyncio.start_unix_server(self._client, sock=inherited, backlog=1024)
@@ -172,6 +176,7 @@ class Server:
                 self._secure_socket()
             self.engine.start()
             self.policy.start()
+            self.retention.start()
             return server
         except sqlite3.DatabaseError as e:
             if server is not None:
@@ -303,6 +308,7 @@ class Server:
 
     async def _dispatch(self, caller: identity.Caller, request: Request) -> Response:
         method = self.methods.get(request.method)
+        params = None
         try:
             if method is None:
                 raise GflowError(ErrorCode.UNKNOWN_METHOD, f"unknown method '{request.method}'")
@@ -312,11 +318,17 @@ class Server:
             result = method.fn(self, caller, params)
             if inspect.isawaitable(result):
                 result = await result
+            if method.audit:
+                audit.record(caller, method.name, params, result)
             return Response(id=request.id, result=result)
         except GflowError as e:
+            if method is not None and method.audit:
+                audit.record(caller, method.name, params, error=e)
             return Response(id=request.id, error=e.to_wire())
         except Exception as e:  # a bug must cost one request, never the daemon
             log.exception("internal error in %s", request.method)
+            if method is not None and method.audit:
+                audit.record(caller, method.name, params, error=GflowError(ErrorCode.INTERNAL, f"internal error: {e}"))
             return Response(id=request.id, error=RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}"))
 
     def _decode_params(self, method: Method, raw: msgspec.Raw):
