@@ -26,6 +26,7 @@ def _redo_id(stdout: str) -> int:
 def test_admin_redo_never_carries_the_admins_environment(system_daemon, accounts):
     alice, bob, carol = accounts["alice"], accounts["bob"], accounts["carol"]
     seen = Path(alice.home) / "token.txt"
+    seen.unlink(missing_ok=True)  # the accounts outlive one test
     out = system_daemon.run(alice, "gbatch", "echo $API_TOKEN >> token.txt", env={"API_TOKEN": "alice-token"})
     assert out.returncode == 0, out.stderr
     (job_id,) = submitted_ids(out.stdout)
