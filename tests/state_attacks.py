@@ -26,17 +26,21 @@ def start_and_wait(daemon, timeout: float = 30.0) -> None:
 
 
 def wait_answers(daemon, timeout: float = 30.0) -> None:
+    """Until the daemon just started answers. The socket path may still lead to the killed
+    one's listener for a moment (held by a child it was spawning), so its PID is checked."""
     deadline = time.monotonic() + timeout
     while True:
         if daemon.proc.poll() is not None:
             raise AssertionError("gflowd exited during start-up: " + (daemon.base / "daemon.log").read_text()[-2000:])
         try:
-            Client(str(daemon.socket)).connect().close()
-            return
-        except DaemonUnavailable:
-            if time.monotonic() > deadline:
-                raise AssertionError("gflowd did not answer after a restart") from None
-            time.sleep(0.02)
+            with Client(str(daemon.socket), timeout=2) as c:
+                if c.status().pid == daemon.proc.pid:
+                    return
+        except (DaemonUnavailable, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("gflowd did not answer after a restart") from None
+        time.sleep(0.02)
 
 
 def others_still_served(daemon, account, attack: str) -> None:
