@@ -13,7 +13,10 @@ from typing import Annotated, Any, Literal, Optional, Union
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-PROTOCOL_VERSION = 1
+from .core.states import ACTIVE, STATES, TERMINAL, parse_state
+from .errors import ErrorCode, GflowError  # noqa: F401 - part of the schema's public names
+
+from .wire import PROTOCOL_VERSION  # noqa: E402,F401 - the lean client needs it without msgspec
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 HEADER = struct.Struct(">I")
 
@@ -41,33 +44,13 @@ class JobState(str, enum.Enum):
 
     @classmethod
     def parse(cls, text: str) -> "JobState":
-        """Accept SPEC 2.12 spellings, and (unlike upstream, 8.13) any letter case."""
-        state = _STATE_NAMES.get(text.strip().lower())
-        if state is None:
-            raise ValueError(
-                f"invalid state '{text}' (expected one of: "
-                + ", ".join(f"{s.value}/{s.code}" for s in cls)
-                + ")"
-            )
-        return state
+        """Accept every documented spelling, and (unlike upstream) any letter case."""
+        return cls(parse_state(text))
 
 
-STATE_CODES = {
-    JobState.QUEUED: "PD",
-    JobState.HOLD: "H",
-    JobState.RUNNING: "R",
-    JobState.FINISHED: "CD",
-    JobState.FAILED: "F",
-    JobState.CANCELLED: "CA",
-    JobState.TIMEOUT: "TO",
-}
-TERMINAL_STATES = frozenset(
-    {JobState.FINISHED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
-)
-ACTIVE_STATES = frozenset({JobState.QUEUED, JobState.HOLD, JobState.RUNNING})
-_STATE_NAMES = {s.value.lower(): s for s in JobState} | {
-    c.lower(): s for s, c in STATE_CODES.items()
-}
+STATE_CODES = {JobState(name): code for name, code in STATES}
+TERMINAL_STATES = frozenset(JobState(name) for name in TERMINAL)
+ACTIVE_STATES = frozenset(JobState(name) for name in ACTIVE)
 
 
 class Reason(str, enum.Enum):
@@ -391,30 +374,6 @@ class Response(Struct, kw_only=True, omit_defaults=True):
     result: Any = None
     error: Optional[RpcError] = None
     more: bool = False  # streaming: further frames follow for this id
-
-
-class ErrorCode:
-    BAD_REQUEST = "bad_request"
-    NOT_FOUND = "not_found"
-    FORBIDDEN = "forbidden"
-    CONFLICT = "conflict"
-    UNKNOWN_METHOD = "unknown_method"
-    VERSION = "version_mismatch"
-    READ_ONLY = "read_only"
-    INTERNAL = "internal"
-    TOO_LARGE = "too_large"
-
-
-class GflowError(Exception):
-    """An error that travels to the client as `{code, message}`."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def to_wire(self) -> RpcError:
-        return RpcError(code=self.code, message=self.message)
 
 
 def frame(payload: bytes) -> bytes:

@@ -9,12 +9,11 @@ Everything after the first positional belongs to the command. Scripts may carry
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-from .common import U32_MAX, CliError, Parser, add_global_options, add_version, connect, integer, run
+from .common import U32_MAX, CliError, add_global_options, add_version, connect, integer, run
 
 PROG = "gbatch"
 
@@ -31,44 +30,21 @@ _priority = integer("--priority <PRIORITY>", 0, 255)
 def _path(text: str) -> str:
     """A file name: an empty one is a usage error, as upstream (clap's path parser)."""
     if not text:
+        import argparse
+
         raise argparse.ArgumentTypeError("a value is required for '--param-file <PARAM_FILE>' but none was supplied")
     return text
 
 
-def _given_once(parser: argparse.ArgumentParser, namespace, action: argparse.Action) -> None:
-    """Refuse a repeated single-valued option, like upstream (`-p 1 -p 2` is an error)."""
-    given = namespace.__dict__.setdefault("_given", set())
-    if action.dest in given:
-        long = next((o for o in action.option_strings if o.startswith("--")), action.option_strings[0])
-        shown = long if action.nargs == 0 else f"{long} <{_VALUE_NAMES.get(action.dest, action.dest.upper())}>"
-        parser.error(f"the argument '{shown}' cannot be used multiple times")
-    given.add(action.dest)
+def _once_actions():
+    from .argparser import Once, OnceTrue
+
+    return Once, OnceTrue
 
 
-_VALUE_NAMES = {"gpus": "NUMS"}
-
-
-class _Once(argparse.Action):
-    """`store`, but only once."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        _given_once(parser, namespace, self)
-        setattr(namespace, self.dest, values)
-
-
-class _OnceTrue(argparse.Action):
-    """`store_true`, but only once."""
-
-    def __init__(self, option_strings, dest, default=None, help=None):
-        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        _given_once(parser, namespace, self)
-        setattr(namespace, self.dest, True)
-
-
-def _add_job_options(p: argparse.ArgumentParser) -> None:
+def _add_job_options(p: argparse.ArgumentParser) -> None:  # noqa: F821
     """The options shared by the command line and `# GFLOW` directives."""
+    _Once, _OnceTrue = _once_actions()
     p.add_argument("-g", "--gpus", "--gres", action=_Once, type=integer("--gpus <NUMS>", 0, U32_MAX), metavar="N", help="GPUs to allocate (default 0)")
     p.add_argument("--shared", action=_OnceTrue, default=None, help="share GPUs with other shared jobs (needs --gpu-memory)")
     p.add_argument("--gpu-memory", "--max-gpu-mem", "--max-gpu-memory", action=_Once, metavar="MEM", help="per-GPU memory budget, e.g. 20G")
@@ -82,7 +58,12 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--notify-on", action="append", metavar="EVENTS", help="events that trigger the emails")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: F821
+    import argparse
+
+    from .argparser import Parser
+
+    _Once, _OnceTrue = _once_actions()
     parser = Parser(
         prog=PROG,
         description="Submit a job: a command, a script file, or a script on stdin.",
@@ -111,16 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _DirectiveParser(Parser):
-    """A bad directive is a runtime error of the submission (exit 1, one line), not a usage
-    error of the command line."""
+def build_directive_parser() -> argparse.ArgumentParser:  # noqa: F821
+    from .argparser import Parser
 
-    def error(self, message: str):  # noqa: D401 - argparse API
-        raise CliError(f"# GFLOW directive: {message}")
+    class DirectiveParser(Parser):
+        """A bad directive is a runtime error of the submission (exit 1, one line), not a
+        usage error of the command line."""
 
+        def error(self, message: str):  # noqa: D401 - argparse API
+            raise CliError(f"# GFLOW directive: {message}")
 
-def build_directive_parser() -> argparse.ArgumentParser:
-    p = _DirectiveParser(prog=PROG, add_help=False)
+    p = DirectiveParser(prog=PROG, add_help=False)
     _add_job_options(p)
     return p
 
@@ -158,7 +140,7 @@ def _read_input(args) -> tuple[str | None, str | None, str | None]:
             # `Failed to read script file` + the OS error)
             raise CliError(f"Failed to read script file: {words[0]}: {e.strerror or e}") from None
         return None, path, text
-    from ..core.names import shell_join
+    from ..core.quoting import shell_join
 
     if len(words) == 1 and any(c.isspace() for c in words[0]):
         # one quoted shell line (`gbatch "a && b"`): run it as written, not as a program name
@@ -228,7 +210,13 @@ def _dependency_list(text: str) -> list[int | str]:
     return refs or parse.parse_dependency_list(text)  # all blank: its "cannot be empty" error
 
 
+_VALUE_OPTIONS = ("time", "memory", "gpu_memory", "begin", "shared", "notify_email", "notify_on",
+                  "depends_on", "depends_on_all", "depends_on_any", "project")
+
+
 def _resolve_values(args) -> dict:
+    if all(getattr(args, option) is None for option in _VALUE_OPTIONS):
+        return {}  # `gbatch CMD`: no need for the value parsers (re, datetime, decimal)
     from ..core import parse
 
     values: dict = {}
@@ -266,9 +254,7 @@ def _resolve_values(args) -> dict:
 
 
 def _jobs(args, command, script) -> tuple[list[dict], str]:
-    """Per-job field dicts and the multi-job mode (single, array, param)."""
-    from ..core import names, parse
-
+    """Per-job field dicts (`protocol.JobSpec` fields) and the multi-job mode (single, array, param)."""
     base = dict(
         command=command,
         script=script,
@@ -285,6 +271,10 @@ def _jobs(args, command, script) -> tuple[list[dict], str]:
     base.update(_resolve_values(args))
     if args.array is not None and (args.param or args.param_file):
         raise CliError(f"Cannot use both {'--param' if args.param else '--param-file'} and --array together")
+    if args.array is None and not (args.param or args.param_file):
+        return [base], "single"
+    from ..core import names, parse
+
     if args.array is not None:
         return [dict(base, task_id=t) for t in _flag("--array", parse.parse_array, args.array)], "array"
     if args.param or args.param_file:
@@ -365,7 +355,8 @@ def cmd_submit(args) -> int:
     if text:
         _merge_directives(args, text)
     jobs, mode = _jobs(args, command, script)
-    from ..protocol import GflowError, JobSpec, SubmitParams, SubmitResult
+    from ..errors import GflowError
+    from . import lean
 
     if args.dry_run:
         # a preview submits nothing, but `@` shorthands must name a job (SPEC 1.1 --dry-run)
@@ -382,24 +373,25 @@ def cmd_submit(args) -> int:
 
     cwd = os.getcwd()
     # the environment snapshot travels once for the whole request, however many jobs
-    specs = [JobSpec(run_dir=cwd, **job) for job in jobs]
+    specs = [dict(job, run_dir=cwd) for job in jobs]
     group_limit = args.max_concurrent if mode != "single" else None  # 0: a group held until `gctl set-limit`
-    params = SubmitParams(jobs=specs, env=dict(os.environ), group_max_concurrent=group_limit)
+    params = lean.submit_params(specs, dict(os.environ), group_limit)
     with connect(args) as client:
         try:
-            result = client.call("jobs.submit", params, SubmitResult)
+            result = lean.decode(client.call_lean("jobs.submit", params))  # protocol.SubmitResult
         except GflowError as e:
             raise CliError(_name_rejected_flag(args, e.message)) from None
+        submitted, group_id = result["jobs"], result.get("group_id")
         lines = []
-        if result.group_id:
-            first = result.jobs[0][0]
-            lines.append(f"Submitted {len(result.jobs)} batch jobs with group_id: {result.group_id}")
+        if group_id:
+            first = submitted[0][0]
+            lines.append(f"Submitted {len(submitted)} batch jobs with group_id: {group_id}")
             lines.append(f"  (You can update the limit with: gctl set-limit {first} <N>)")
-        lines += [f"Submitted batch job {job_id} ({run_name})" for job_id, run_name in result.jobs]
+        lines += [f"Submitted batch job {job_id} ({run_name})" for job_id, run_name in submitted]
         print("\n".join(lines))
         if args.wait:
             sys.stdout.flush()
-            return _wait(client, [j for j, _ in result.jobs])
+            return _wait(client, [j for j, _ in submitted])
     return 0
 
 
@@ -486,12 +478,14 @@ def _main(argv) -> int:
             return write_template(args.name)
 
         def build():
+            from .argparser import Parser
+
             p = Parser(prog=f"{PROG} new", description="Write a template job script NAME.sh.")
             p.add_argument("name", metavar="NAME")
             return p
 
         return run(PROG, build, new, argv[1:], commands=False)
-    return run(PROG, build_parser, cmd_submit, argv)
+    return run(PROG, build_parser, cmd_submit, argv, fast=PROG)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,9 @@ Values are checked before the daemon is contacted, so a typo never half-applies.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from .common import U32_MAX, CliError, Parser, add_global_options, add_standard_commands, add_version, connect, integer, run
+from .common import U32_MAX, CliError, add_global_options, add_standard_commands, add_version, connect, integer, run
 
 PROG = "gjob"
 
@@ -20,7 +19,11 @@ _priority = integer("--priority <PRIORITY>", 0, 255)
 LIST_HELP = "job ids and ranges: 42, 1,3,5-7; @ is your latest job, @~N your Nth most recent (@~1 = @)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: F821
+    import argparse
+
+    from .argparser import Parser
+
     parser = Parser(prog=PROG, description="Inspect and control individual jobs.")
     add_version(parser, PROG)
     add_global_options(parser)
@@ -226,7 +229,7 @@ def _redo_params(args):
 def _one_ref(text: str):
     """ONE: a job id, or an `@…` shorthand left for the daemon (which also answers for a
     malformed one such as `@~0`, SPEC 2.4)."""
-    from ..core.parse import ParseError, parse_job_ref
+    from ..core.ids import ParseError, parse_job_ref
 
     try:
         return parse_job_ref(text)
@@ -240,10 +243,11 @@ def _resolve(client, ref) -> int:
     """An id as is; a shorthand asked of the daemon, its refusal in upstream's words."""
     if isinstance(ref, int):
         return ref
-    from ..protocol import GflowError
+    from ..errors import GflowError
+    from . import lean
 
     try:
-        return client.resolve(ref)
+        return lean.decode(client.call_lean("jobs.resolve", lean.job_ref(ref)))
     except GflowError as e:
         raise CliError(f"Failed to resolve job ID '{ref}': {e.message}") from None
 
@@ -251,7 +255,7 @@ def _resolve(client, ref) -> int:
 def _ids(text: str) -> list:
     """LIST: ids and ranges (`1,3,5-7`); `@` / `@~N` items too (upstream refuses them there),
     left for the daemon to resolve."""
-    from ..core.parse import parse_id_list
+    from ..core.ids import parse_id_list
 
     items = text.split(",")
     refs = [_one_ref(item) for item in items if item.strip().startswith("@")]
@@ -264,16 +268,16 @@ def _resolved(client, text: str) -> list[int]:
 
 
 def cmd_show(args, client) -> int:
-    from .render import job_show, show_separator
     import time
 
-    from ..protocol import GflowError
+    from ..errors import GflowError
+    from . import lean
 
     status = 0
     found = []
     for job_id in _resolved(client, args.ids):
         try:
-            job = client.get(job_id)
+            job = lean.decode_job(client.call_lean("jobs.get", lean.job_ref(job_id)))
         except GflowError as e:  # per-id problems are reported and skipped
             if not args.json:
                 sys.stdout.flush()  # the blocks before it come first, as upstream
@@ -281,6 +285,8 @@ def cmd_show(args, client) -> int:
             status = 1
             continue
         if not args.json:
+            from .render import job_show, show_separator
+
             print((show_separator()[1:] if found else "") + job_show(job, time.time()))
         found.append(job)
     if args.json:
@@ -559,7 +565,7 @@ def main(argv=None) -> int:
         with connect(args) as client:
             return handler(args, client)
 
-    return run(PROG, build_parser, dispatch, argv)
+    return run(PROG, build_parser, dispatch, argv, fast=PROG)
 
 
 if __name__ == "__main__":

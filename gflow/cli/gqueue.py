@@ -2,12 +2,11 @@
 """gqueue: list jobs (like squeue). By default your own active jobs; `-u all` for everyone."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-from .common import CliError, Parser, add_global_options, add_version, connect, run
+from .common import CliError, add_global_options, add_version, connect, run
 
 PROG = "gqueue"
 DEFAULT_FORMAT = "JOBID,NAME,ST,TIME,NODES,NODELIST(REASON)"
@@ -18,10 +17,14 @@ def _limit(text: str) -> int:
     try:
         return int(text)
     except ValueError:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"invalid limit '{text}'") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: F821
+    from .argparser import Parser
+
     parser = Parser(prog=PROG, description="List jobs. Default: your own queued, held and running jobs.")
     add_version(parser, PROG)
     parser.add_argument("-u", "--user", "--users", metavar="USERS", help="comma list of users; 'all' or '*' for everyone")
@@ -48,21 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _query(args, identity_user: str):
-    from ..protocol import ACTIVE_STATES, TERMINAL_STATES, JobState
+    from ..core.states import ACTIVE, TERMINAL, parse_state
 
     if args.all:
         states = None
     elif args.completed:
-        states = sorted(TERMINAL_STATES, key=list(JobState).index)
+        states = list(TERMINAL)
     elif args.states is not None:
         try:
-            states = [JobState.parse(s) for s in args.states.split(",") if s.strip()]
+            states = [parse_state(s) for s in args.states.split(",") if s.strip()]
         except ValueError as e:
             raise CliError(str(e)) from None
         # no name at all (`-s ""`): an empty filter, every state, as upstream
         states = states or None
     else:
-        states = sorted(ACTIVE_STATES, key=list(JobState).index)
+        states = list(ACTIVE)
     users_text = (args.user or "").strip()
     if users_text in ("all", "*"):
         users = None
@@ -127,10 +130,10 @@ def _tmux_sessions() -> set:
 
 
 def render(args, jobs, now: float, color: bool) -> str:
-    from . import render as r
-
     if not jobs:
         return "No jobs found."
+    from . import render as r
+
     key = args.sort.lower()
     if key not in r.SORT_KEYS:
         print(f"Warning: Unknown sort field '{args.sort}', using default 'id'", file=sys.stderr)
@@ -182,9 +185,11 @@ def cmd(args) -> int:
     with connect(args) as client:
         # the caller's name from the local account database: the daemon would answer the same
         # for our uid (SO_PEERCRED), and asking it first would cost a round trip before `list`
-        query = _query(args, _my_user())
+        from . import lean
+
+        params = lean.list_params(*_query(args, _my_user()))
         while True:
-            jobs = _filter(args, client.list(*query))
+            jobs = _filter(args, lean.decode_jobs(client.call_lean("jobs.list", params)))
             text = render(args, jobs, time.time(), color)
             if not args.watch:
                 sys.stdout.write(text + "\n")
@@ -212,7 +217,7 @@ def main(argv=None) -> int:
 
         gc.disable()
         _ONE_SHOT.append(True)
-    code = run(PROG, build_parser, cmd, argv)
+    code = run(PROG, build_parser, cmd, argv, fast=PROG)
     if one_shot:
         from .common import exit_now
 

@@ -15,28 +15,10 @@ import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 
-U64_MAX = 2**64 - 1
-U32_MAX = 2**32 - 1  # upstream's job ids, array task ids and counts are u32
+from .ids import MAX_ID_LIST, U32_MAX, U64_MAX, ParseError, _uint, parse_id_list, parse_job_ref  # noqa: F401
+
 MAX_ARRAY_TASKS = 100_000
 MAX_RANGE_VALUES = 10_000
-MAX_ID_LIST = 100_000
-
-
-class ParseError(ValueError):
-    """A value the user typed is not acceptable; str() is the message to show."""
-
-
-def _uint(text: str) -> int:
-    """Parse like Rust's `u64::from_str`, whose error texts appear in upstream messages."""
-    if text == "":
-        raise ValueError("cannot parse integer from empty string")
-    digits = text[1:] if text[0] == "+" else text
-    if not digits or not (digits.isascii() and digits.isdigit()):
-        raise ValueError("invalid digit found in string")
-    value = int(digits)
-    if value > U64_MAX:
-        raise ValueError("number too large to fit in target type")
-    return value
 
 
 def _u32(text: str) -> int:
@@ -85,45 +67,6 @@ def parse_memory(text: str) -> int:
         return _uint(number.strip()) * factor
     except ValueError as e:
         raise ParseError(f"{error}: {e}") from None
-
-
-# ------------------------------------------------------------------------------------- 2.3
-def parse_id_list(text: str, what: str = "job ID") -> list[int]:
-    """`1,3,5-7` -> [1, 3, 5, 6, 7]; `what` names the kind of number in error messages."""
-    ids: set[int] = set()
-    for item in text.strip().split(","):
-        item = item.strip()
-        start_text, dash, end_text = item.partition("-")
-        try:
-            start = _uint(start_text.strip())
-            end = _uint(end_text.strip()) if dash else start
-        except ValueError:
-            raise ParseError(f"Invalid {what} or range: {text}: Not a number: {item}") from None
-        if start > end:
-            raise ParseError(
-                f"Invalid {what} or range: {text}: Start of the range cannot be bigger than the end: {item}"
-            )
-        if len(ids) + end - start + 1 > MAX_ID_LIST:
-            raise ParseError(f"Invalid {what} or range: {text}: Range too large (max {MAX_ID_LIST} IDs): {item}")
-        ids.update(range(start, end + 1))
-    return sorted(ids)
-
-
-# ------------------------------------------------------------------------------------- 2.4
-_JOB_REF = re.compile(r"@(?:~([0-9]+))?")
-
-
-def parse_job_ref(text: str) -> int | str:
-    """A job id, or an `@` / `@~N` shorthand (N >= 1) left for the daemon to resolve."""
-    value = text.strip()
-    try:
-        return _uint(value)
-    except ValueError:
-        pass
-    m = _JOB_REF.fullmatch(value)
-    if m and (m.group(1) is None or int(m.group(1)) >= 1):
-        return "@" if m.group(1) is None else f"@~{int(m.group(1))}"
-    raise ParseError(f"Invalid job reference '{text}'. Expected a job ID, '@' or '@~N' (N >= 1)")
 
 
 def parse_dependency(text: str) -> int | str:
