@@ -336,7 +336,7 @@ def cmd_reserve_get(args, client) -> int:
         return 0
     if r is None:
         print(f"Reservation {args.id} not found.")
-        return 0
+        return 1
     print(render_detail(r, _zone(args)))
     return 0
 

@@ -65,9 +65,15 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     close.add_argument("-a", "--all", action="store_true",
                        help="every gjob-* session except those of running jobs (other filters ignored)")
 
-    wait = sub.add_parser("wait", aliases=["w"], help="wait until jobs end; exit 1 if any did not finish OK")
-    wait.add_argument("refs", nargs="+", metavar="ONE|LIST")
-    wait.add_argument("--timeout", type=float, metavar="SECONDS")
+    wait = sub.add_parser(
+        "wait", aliases=["w"], help="wait until jobs end; exit 1 if any did not finish OK",
+        description="Wait until every job has ended, then print each one's state. Exit status: 0 when "
+        "all finished successfully, 1 when any failed, was cancelled or timed out, 124 when --timeout "
+        "passed first (as timeout(1)).",
+    )
+    wait.add_argument("refs", nargs="+", metavar="ONE|LIST", help=LIST_HELP + "; several may be given")
+    wait.add_argument("--timeout", metavar="DURATION",
+                      help="give up after this long: seconds, or 90s, 5m, 2h, 1d, HH:MM:SS")
     add_standard_commands(sub)
     return parser
 
@@ -306,8 +312,10 @@ def cmd_log(args, client) -> int:
     except GflowError as e:
         if not is_not_found(e):
             raise
-        content = None  # an unknown job has no log either (SPEC 1.3.2)
-    if content is None:
+        # upstream's words for an unknown job, but an error is an error: exit 1
+        print(f"Log for job {job_id} is not available.", file=sys.stderr)
+        return 1
+    if content is None:  # a known job that has not started yet: nothing to show, no error
         print(f"Log for job {job_id} is not available.", file=sys.stderr)
         return 0
     sys.stdout.flush()
@@ -417,17 +425,30 @@ def cmd_redo(args, client) -> int:
     return 0
 
 
+def _wait_timeout(args):
+    if args.timeout is None:
+        return None
+    from ..core.times import parse_timeout
+
+    return _flag("--timeout", parse_timeout, args.timeout)
+
+
 def cmd_wait(args, client) -> int:
     ids: list[int] = []
     for ref in args.refs:
         ids += _resolved(client, ref)
-    jobs = client.wait(ids, timeout=args.timeout)
+    jobs = client.wait(ids, timeout=args.prepared)
     status = 0
     for job in jobs:
         print(f"Job {job.id} {job.state.value}" + (f" (exit code {job.exit_code})" if job.exit_code else ""))
         if job.state.value != "Finished":
             status = 1
+    if any(not job.state.is_terminal for job in jobs):
+        return WAIT_TIMED_OUT
     return status
+
+
+WAIT_TIMED_OUT = 124  # as timeout(1): scripts can tell "still running" from "failed"
 
 
 def _tmux(*args: str):
@@ -550,6 +571,7 @@ PREPARE = {
     cmd_update: _update_params,
     cmd_redo: _redo_params,
     cmd_close_sessions: _prepare_close,
+    cmd_wait: _wait_timeout,
 }
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from .common import Parser, add_global_options, add_version, connect, run
+from .common import CliError, Parser, add_global_options, add_version, connect, run
 
 PROG = "gstats"
 RULE = "─"
@@ -147,6 +147,8 @@ def cmd(args) -> int:
     from ..core.stats import Stats
     from .common import use_color
 
+    if args.output not in ("table", "json", "csv"):
+        raise CliError(f"Invalid output format '{args.output}'. Valid options: table, json, csv")
     since = None
     if args.since:
         from ..core.parse import parse_since

@@ -291,7 +291,7 @@ class Server:
             if method is None:
                 raise GflowError(ErrorCode.UNKNOWN_METHOD, f"unknown method '{request.method}'")
             if method.admin:
-                identity.require_admin(caller, f"'{method.name}'")
+                identity.require_admin(caller, method.what)
             params = self._decode_params(method, request.params)
             result = method.fn(self, caller, params)
             if inspect.isawaitable(result):
