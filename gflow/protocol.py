@@ -92,8 +92,10 @@ def reason_label(reason: str | None) -> str | None:
 
 
 class DependencyMode(str, enum.Enum):
-    ALL = "All"
-    ANY = "Any"
+    ALL = "All"  # every dependency finished successfully (Slurm's afterok)
+    ANY = "Any"  # one of them did
+    AFTER_ANY = "AfterAny"  # every dependency ended, however (Slurm's afterany)
+    AFTER_NOT_OK = "AfterNotOk"  # every dependency ended unsuccessfully (Slurm's afternotok)
 
 
 class GpuSharing(str, enum.Enum):

@@ -34,11 +34,14 @@ def __getattr__(name):
 U32_MAX = 2**32 - 1  # as gflow.core.parse (not imported here: CLI start-up)
 
 
-def integer(name: str, low: int, high: int):
+def integer(name: str, low: int, high: int, prefix: str = ""):
     """An argparse type parsing like upstream's clap value parser for `name`; the error
-    text is upstream's (`invalid value '256' for '--priority <PRIORITY>': 256 is not in 0..=255`)."""
+    text is upstream's (`invalid value '256' for '--priority <PRIORITY>': 256 is not in 0..=255`).
+    `prefix`: an optional lead-in to drop first (Slurm's `--gres=gpu:2`)."""
 
     def parse(text: str) -> int:
+        if prefix and text[:len(prefix)].lower() == prefix:
+            text = text[len(prefix):]
         digits = text[1:] if text[:1] in "+-" else text
         if text == "":
             reason = "cannot parse integer from empty string"
@@ -53,7 +56,7 @@ def integer(name: str, low: int, high: int):
 
         raise argparse.ArgumentTypeError(f"invalid value '{text}' for '{name}': {reason}")
 
-    parse.integer_range = (low, high)  # lets fastargs apply the same check without argparse
+    parse.integer_range = (low, high, prefix)  # lets fastargs apply the same check without argparse
     return parse
 
 

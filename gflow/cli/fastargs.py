@@ -136,8 +136,10 @@ def _convert(convert, text: str):
             return float(text)
         if convert == "int":
             return int(text)
-        if convert[0] == "range":  # common.integer(name, low, high)
-            _, low, high = convert
+        if convert[0] == "range":  # common.integer(name, low, high, prefix)
+            _, low, high, prefix = convert
+            if prefix and text[:len(prefix)].lower() == prefix:
+                text = text[len(prefix):]
             digits = text[1:] if text[:1] in "+-" else text
             if not (digits and digits.isascii() and digits.isdigit()):
                 return _REFUSED
@@ -238,7 +240,7 @@ def _converter(action):
         return "int"
     bounds = getattr(fn, "integer_range", None)
     if bounds is not None:
-        return ["range", bounds[0], bounds[1]]
+        return ["range", *bounds]
     return _REFUSED  # another type: argparse applies it
 
 

@@ -268,6 +268,9 @@ def cmd_restart(args) -> int:
     return cmd_up(args)
 
 
+STATUS_NOT_RUNNING = 3  # LSB init-script convention: scripts tell "stopped" from "broken"
+
+
 def cmd_status(args) -> int:
     from ..client import Client, DaemonUnavailable
     from ..core.display import uptime
@@ -281,7 +284,7 @@ def cmd_status(args) -> int:
     except DaemonUnavailable:
         print("Status: Not running")
         print("The gflowd daemon is not running.")
-        return 0
+        return STATUS_NOT_RUNNING
     print("Status: Running")
     print(f"The gflowd daemon is running in {st.mode} mode (PID {st.pid}).")
     print(f"Socket:    {st.socket}")

@@ -11,6 +11,7 @@ from .common import CliError, add_global_options, add_version, connect, run
 PROG = "gqueue"
 DEFAULT_FORMAT = "JOBID,NAME,ST,TIME,NODES,NODELIST(REASON)"
 OUTPUTS = ("table", "json", "csv", "yaml")
+FIELDS = ("JOBID", "NAME", "ST", "TIME", "TIMELIMIT", "MEMORY", "NODES", "NODELIST(REASON)", "USER", "PROJECT")
 
 
 def _limit(text: str) -> int:
@@ -28,18 +29,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     parser = Parser(prog=PROG, description="List jobs. Default: your own queued, held and running jobs.")
     add_version(parser, PROG)
     parser.add_argument("-u", "--user", "--users", metavar="USERS", help="comma list of users; 'all' or '*' for everyone")
-    states = parser.add_mutually_exclusive_group()
-    states.add_argument("-s", "--states", metavar="STATES", help="comma list of states: PD,H,R,CD,F,CA,TO or full names")
-    states.add_argument("-a", "--all", action="store_true", help="jobs in every state (ignores -n)")
-    states.add_argument("-c", "--completed", action="store_true", help="only finished, failed, cancelled and timed-out jobs")
-    parser.add_argument("--since", metavar="WHEN", help="submitted since: 1h, 2d, 3w, today, yesterday, a Unix time or ISO date")
+    # as upstream, -s wins over -a (`gqueue -a -s CD`), and -c over -a
+    parser.add_argument("-s", "--states", metavar="STATES", help="comma list of states: PD,H,R,CD,F,CA,TO or full names")
+    parser.add_argument("-a", "--all", action="store_true", help="jobs in every state")
+    parser.add_argument("-c", "--completed", action="store_true", help="only finished, failed, cancelled and timed-out jobs")
+    parser.add_argument("--since", metavar="WHEN", help="submitted since: a duration ago (90m, 4h, 2d, 3w), today, yesterday, a Unix time or ISO date")
     parser.add_argument("-j", "--jobs", "--job", metavar="IDS", help="only these job ids (ranges allowed)")
     parser.add_argument("-N", "--names", metavar="NAMES", help="only these run names")
     parser.add_argument("-P", "--project", metavar="CODE", help="only this project")
     parser.add_argument("-r", "--sort", metavar="FIELD", default="id", help="id, state, time, name, gpus, priority")
     parser.add_argument("-n", "--limit", type=_limit, default=0, metavar="N", help="first N rows (negative: last N)")
-    parser.add_argument("-f", "--format", metavar="FIELDS", default=DEFAULT_FORMAT,
-                        help="columns: JOBID,NAME,ST,TIME,TIMELIMIT,MEMORY,NODES,NODELIST(REASON),USER,PROJECT")
+    parser.add_argument("-f", "--format", metavar="FIELDS", default=DEFAULT_FORMAT, help="columns: " + ",".join(FIELDS))
     parser.add_argument("-g", "--group", action="store_true", help="group rows by state")
     parser.add_argument("-t", "--tree", action="store_true", help="show dependency and redo trees")
     parser.add_argument("-T", "--tmux", action="store_true", help="only jobs with a live tmux session")
@@ -53,17 +53,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
 def _query(args, identity_user: str):
     from ..core.states import ACTIVE, TERMINAL, parse_state
 
-    if args.all:
-        states = None
-    elif args.completed:
-        states = list(TERMINAL)
-    elif args.states is not None:
+    if args.states is not None:
         try:
             states = [parse_state(s) for s in args.states.split(",") if s.strip()]
         except ValueError as e:
             raise CliError(str(e)) from None
         # no name at all (`-s ""`): an empty filter, every state, as upstream
         states = states or None
+    elif args.completed:
+        states = list(TERMINAL)
+    elif args.all:
+        states = None
     else:
         states = list(ACTIVE)
     users_text = (args.user or "").strip()
@@ -71,6 +71,7 @@ def _query(args, identity_user: str):
         users = None
     elif users_text:
         users = [u.strip() for u in users_text.split(",") if u.strip()]
+        _check_users(users)
     else:
         users = [identity_user]
     since = None
@@ -79,6 +80,26 @@ def _query(args, identity_user: str):
 
         since = parse_since(args.since, time.time())
     return states, users, _job_ids(args.jobs), since
+
+
+def _check_users(users: list[str]) -> None:
+    """A name that is no account is a typo: say so rather than list nothing."""
+    import pwd
+
+    for user in users:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            if not user.isdigit():  # the daemon names an account without a passwd entry by uid
+                raise CliError(f"unknown user '{user}' (no such account on this machine)") from None
+
+
+def _check_fields(text: str) -> list[str]:
+    fields = [f.strip().upper() for f in text.split(",")]
+    for field in fields:
+        if field and field not in FIELDS:  # empty names give empty columns, as upstream
+            raise CliError(f"unknown field '{field}' in --format (valid: {','.join(FIELDS)})")
+    return fields
 
 
 def _job_ids(text):
@@ -140,7 +161,7 @@ def render(args, jobs, now: float, color: bool) -> str:
         key = "id"
     jobs = r.sort_jobs(jobs, key)
     banner = None
-    if not args.all and args.limit:
+    if args.limit:
         jobs, banner = r.limit_jobs(jobs, args.limit)
     if args.output == "json":
         return r.gqueue_json(jobs, now)
@@ -148,7 +169,7 @@ def render(args, jobs, now: float, color: bool) -> str:
         return r.gqueue_yaml(jobs, now)
     if args.output == "csv":
         return r.gqueue_csv(jobs, now)
-    fields = args.format.split(",")  # empty names give empty columns, as upstream
+    fields = _check_fields(args.format)
     if args.group:
         body = r.gqueue_grouped(jobs, fields, now, color)
     elif args.tree:
@@ -177,6 +198,7 @@ def cmd(args) -> int:
     if output not in OUTPUTS:
         raise CliError(f"Invalid output format '{args.output}'. Valid options: table, json, csv, yaml")
     args.output = output
+    _check_fields(args.format)  # before connecting: a typo never needs a daemon
     color = use_color()
     if args.watch and _ONE_SHOT:
         import gc

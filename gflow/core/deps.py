@@ -25,6 +25,13 @@ def outcome(job: Job, state_of: Callable[[int], Optional[JobState]]) -> tuple[st
     states = [(d, state_of(d)) for d in deps]
     failed = [d for d, s in states if s is None or s in _FAILURES]
     succeeded = [d for d, s in states if s is JobState.FINISHED]
+    if job.dependency_mode is DependencyMode.AFTER_ANY:
+        ended = len(failed) + len(succeeded)
+        return (SATISFIED, None) if ended == len(deps) else (PENDING, None)
+    if job.dependency_mode is DependencyMode.AFTER_NOT_OK:
+        if succeeded:  # it was waiting for a failure that can no longer happen
+            return IMPOSSIBLE, succeeded[0]
+        return (SATISFIED, None) if len(failed) == len(deps) else (PENDING, None)
     if job.dependency_mode is DependencyMode.ANY:
         if succeeded:
             return SATISFIED, None
