@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     parser.add_argument("-W", "--wait", action=_OnceTrue, default=False, help="wait for the jobs to end; exit with the first failure's code")
     add_global_options(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND | SCRIPT", help="what to run")
+    from . import completers
+
+    completers.attach(parser, {dest: completers.job_ids for dest in ("depends_on", "depends_on_all", "depends_on_any")})
     return parser
 
 

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     parser.add_argument("--finish", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
     parser.add_argument("--fail", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
     add_global_options(parser)
+    from . import completers
+
+    completers.attach(parser, {"ids": completers.job_ids})
     return parser
 
 

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reserve(sub)
     _add_quota(sub)
     add_standard_commands(sub)
+    from . import completers
+
+    completers.attach(parser, {"id": completers.reservation_ids, "target": completers.job_ids})
     return parser
 
 

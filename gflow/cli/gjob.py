@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     wait.add_argument("--timeout", metavar="DURATION",
                       help="give up after this long: seconds, or 90s, 5m, 2h, 1d, HH:MM:SS")
     add_standard_commands(sub)
+    from . import completers as c
+
+    ids = {dest: c.job_ids for dest in ("ids", "ref", "refs", "jobs", "depends_on", "depends_on_all", "depends_on_any")}
+    c.attach(parser, dict(ids, state=c.states))
     return parser
 
 

@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     parser.add_argument("-w", "--watch", action="store_true", help="refresh until interrupted")
     parser.add_argument("--interval", type=float, default=None, metavar="SECONDS", help="refresh interval for --watch (2)")
     add_global_options(parser)
+    from . import completers as c
+
+    c.attach(parser, {"states": c.states, "format": c.gqueue_fields, "output": c.outputs(*OUTPUTS),
+                      "user": c.users, "jobs": c.job_ids})
     return parser
 
 

@@ -19,11 +19,13 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("-u", "--user", metavar="USER", help="only this user's jobs (default: you); 'all' for everyone")
     who.add_argument("-a", "--all-users", action="store_true", help="jobs of all users")
     parser.add_argument("-t", "--since", metavar="WHEN",
-                        help="submitted since: 1h, 2d, 3w, today, yesterday, a Unix time or ISO date")
-    # any other value renders the table, as upstream does (SPEC 1.7)
+                        help="submitted since: a duration ago (90m, 4h, 2d, 3w), today, yesterday, a Unix time or ISO date")
     parser.add_argument("-o", "--output", default="table", type=str.lower, metavar="FORMAT",
                         help="table (default), json or csv")
     add_global_options(parser)
+    from . import completers
+
+    completers.attach(parser, {"output": completers.outputs("table", "json", "csv"), "user": completers.users})
     return parser
 
 
