@@ -12,6 +12,7 @@ slows both alike; the figures are medians over the rounds (ms, fork to exit):
   gbatch true  submits a job (which runs and ends at once)
   gjob show ID the job just submitted
   gcancel ID   a job submitted for tomorrow (--begin now+1d), so there is one to cancel
+  complete     `gjob show <TAB>` through argcomplete (ours only)
 
 Prints figures; asserts nothing.
 """
@@ -94,6 +95,12 @@ def _round(side, results: dict, label: str) -> None:
     job = _SUBMITTED.search(out).group(1)
     t, _ = _timed(side.argv("gcancel") + [job], env, cwd)
     results.setdefault((label, "gcancel ID"), []).append(t)
+    if isinstance(side, BenchDaemon):  # argcomplete, as the shell calls it on <TAB>
+        line = "gjob show "
+        complete = dict(env, _ARGCOMPLETE="1", _ARGCOMPLETE_SHELL="bash", _ARGCOMPLETE_IFS="\n", COMP_LINE=line,
+                        COMP_POINT=str(len(line)), _ARGCOMPLETE_STDOUT_FILENAME="/dev/null")
+        t, _ = _timed(side.argv("gjob"), complete, cwd)
+        results.setdefault((label, "complete 'gjob show <TAB>'"), []).append(t)
 
 
 def main() -> None:
@@ -129,10 +136,10 @@ def main() -> None:
     for name in floors:
         print(f"{'floor: ' + name:34s} {statistics.median(results[('floor', name)]) * 1000:7.1f}")
     print(f"{'command':34s} {'gflow':>7s} {'upstream':>9s} {'ratio':>6s}")
-    for command in ("gqueue", "gbatch true", "gjob show ID", "gcancel ID"):
+    for command in ("gqueue", "gbatch true", "gjob show ID", "gcancel ID", "complete 'gjob show <TAB>'"):
         mine = statistics.median(results[("gflow", command)]) * 1000
         line = f"{command:34s} {mine:7.1f}"
-        if theirs:
+        if theirs and ("upstream", command) in results:
             up = statistics.median(results[("upstream", command)]) * 1000
             line += f" {up:9.1f} {mine / up:6.2f}"
         print(line)

@@ -204,14 +204,46 @@ def _error(prog: str, message: str, debug: bool) -> None:
 
 
 def use_color(stream=None) -> bool:
+    return fancy_terminal(stream) and not os.environ.get("NO_COLOR")
+
+
+def fancy_terminal(stream=None) -> bool:
+    """A terminal that understands escape codes (colours, clearing the screen): not a pipe
+    and not TERM=dumb (Emacs shells, CI logs)."""
     stream = stream or sys.stdout
-    return stream.isatty() and not os.environ.get("NO_COLOR")
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+# Fields holding instants, in every machine format: written as ISO 8601 (UTC, `Z`), the
+# encoding `gqueue -o json` has always used, never as epoch numbers.
+TIME_FIELDS = frozenset({
+    "submitted_at", "started_at", "finished_at", "scheduled_at", "runner_started",
+    "created_at", "cancelled_at", "start", "end", "at", "since", "timestamp",
+})
+
+
+def machine_values(obj):
+    """`obj` as JSON-ready builtins with every instant in TIME_FIELDS as ISO 8601 text."""
+    import msgspec
+
+    from ..core.display import rfc3339
+
+    def convert(value):
+        if isinstance(value, dict):
+            return {k: (rfc3339(v) if k in TIME_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool)
+                        else convert(v)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(msgspec.to_builtins(obj))
 
 
 def print_json(obj) -> None:
     import msgspec
 
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(obj), indent=2).decode() + "\n")
+    text = msgspec.json.format(msgspec.json.encode(machine_values(obj)), indent=2).decode()
+    sys.stdout.write(text + "\n")
 
 
 def parse_or_exit(fn, text):

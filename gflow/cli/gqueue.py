@@ -155,8 +155,8 @@ def _tmux_sessions() -> set:
 
 
 def render(args, jobs, now: float, color: bool) -> str:
-    if not jobs:
-        return "No jobs found."
+    if not jobs and args.output == "table":
+        return "No jobs found."  # the machine formats give an empty document instead
     from . import render as r
 
     key = args.sort.lower()
@@ -194,7 +194,7 @@ def _my_user() -> str:
 
 
 def cmd(args) -> int:
-    from .common import use_color
+    from .common import fancy_terminal, use_color
 
     if args.interval is not None and not args.watch:
         raise CliError("the argument '--interval' requires '--watch' (see 'gqueue --help')", code=2)
@@ -221,11 +221,22 @@ def cmd(args) -> int:
                 sys.stdout.write(text + "\n")
                 return 0
             interval = args.interval or 2.0
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            sys.stdout.write(
-                f"\x1b[2J\x1b[HLast updated: {stamp}  [Refreshing every {interval:g}s. Press Ctrl+C to exit]\n\n"
-                + text + "\n"
-            )
+            if args.output == "json":
+                # one document per refresh, one per line, nothing else: `gqueue -w -o json | jq`
+                import json
+
+                sys.stdout.write(json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":")) + "\n")
+            elif args.output != "table":
+                sys.stdout.write(text + "\n")  # csv/yaml: the documents one after the other
+            else:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+                # clear the screen only on a terminal that understands it; elsewhere (a pipe,
+                # TERM=dumb) one block after the other
+                clear = "\x1b[2J\x1b[H" if fancy_terminal() else ""
+                sys.stdout.write(
+                    f"{clear}Last updated: {stamp}  [Refreshing every {interval:g}s. Press Ctrl+C to exit]\n\n"
+                    + text + "\n"
+                )
             sys.stdout.flush()
             time.sleep(interval)
 

@@ -522,14 +522,22 @@ def _yaml_dumper():
         class Dumper(yaml.SafeDumper):
             def resolve(self, kind, value, implicit):
                 if kind is yaml.ScalarNode and implicit[0]:
-                    return _yaml_plain_tag(value)
+                    # quoted when either a YAML 1.2 reader (serde_yaml) or a YAML 1.1 one
+                    # (PyYAML: timestamps, `12:34:56` as a base-60 number) would read the
+                    # plain text as anything but this string
+                    tag = _yaml_plain_tag(value)
+                    if tag == "tag:yaml.org,2002:str":
+                        tag = super().resolve(kind, value, implicit)
+                    return tag
                 return super().resolve(kind, value, implicit)
 
         _YAML_DUMPER.append(Dumper)
     return _YAML_DUMPER[0]
 
 
-CSV_FIELDS = ["id", "name", "state", "time", "gpus", "user", "submitted_at", "reason"]
+# upstream's columns first, then what the JSON and YAML records carry too
+CSV_FIELDS = ["id", "name", "state", "time", "gpus", "user", "submitted_at", "reason", "time_limit",
+              "project", "memory_mb"]
 
 
 def gqueue_csv(jobs: Sequence[Job], now: float) -> str:
