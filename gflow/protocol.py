@@ -83,7 +83,7 @@ REASON_LABELS = {
 
 
 def reason_label(reason: str | None) -> str | None:
-    """The short label gqueue shows for a stored reason (SPEC 3.3)."""
+    """The short label gqueue shows for a stored reason."""
     if reason is None:
         return None
     if reason in REASON_LABELS:
@@ -124,7 +124,7 @@ class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100
     user: str = "unknown"
     # naming and bookkeeping
     run_name: str = ""
-    # the sanitised `--name` request, kept so redo and retries can name their job alike (8.28)
+    # the sanitised `--name` request, kept so redo and retries can name their job alike
     requested_name: Optional[str] = None
     project: Optional[str] = None
     redone_from: Optional[int] = None
@@ -264,7 +264,7 @@ class WaitParams(Struct, kw_only=True, forbid_unknown_fields=True):
 class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
     """Fields of `gjob update`; UNSET = leave alone, None = clear (where clearing makes sense).
 
-    Dependencies are one list (`depends_on_ids` + `dependency_mode`): unlike upstream (8.18)
+    Dependencies are one list (`depends_on_ids` + `dependency_mode`): unlike upstream
     there is no second slot that an update could forget to replace.
     """
 
@@ -286,14 +286,14 @@ class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class UpdateResult(Struct, kw_only=True):
-    """Per id: the fields that changed (SPEC 1.3.5 order), or why nothing did."""
+    """Per id: the fields that changed (upstream's order), or why nothing did."""
 
     updated: list[tuple[int, list[str]]] = []
     errors: list[tuple[int, str]] = []
 
 
 class RedoParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    """`gjob redo`: a new job from a finished one, with optional overrides (SPEC 1.3.6, 3.8)."""
+    """`gjob redo`: a new job from a finished one, with optional overrides."""
 
     ref: str  # id, `@` or `@~N`
     gpus: Optional[NonNegative] = None

@@ -152,7 +152,7 @@ def run(
 
 def print_completion(prog: str, argv: list[str]) -> int:
     """`<tool> completion <SHELL>`: every tool's first word, checked before its own parser
-    (SPEC: a positional literally named `completion` is this subcommand)."""
+    (as upstream: a positional literally named `completion` is this subcommand)."""
     from .argparser import Parser
     from .completion import ALL_SHELLS, script
 

@@ -109,7 +109,7 @@ def build_directive_parser() -> argparse.ArgumentParser:  # noqa: F821
 
 # ---------------------------------------------------------------------------- input
 def _read_input(args) -> tuple[str | None, str | None, str | None]:
-    """(command, script path, script text) per SPEC 1.1.2."""
+    """(command, script path, script text) as upstream reads them."""
     words = args.words
     if words and words[0] == "--":
         words = words[1:]
@@ -200,7 +200,7 @@ def _flag_of(parser, dest: str) -> str:
 # ---------------------------------------------------------------------------- specs
 def _flag(flag: str, fn, text: str):
     """Apply a value parser; its error says which flag and value it was about, keeping
-    SPEC's message whole (`--time 'abc': Invalid time format. ...`)."""
+    upstream's message whole (`--time 'abc': Invalid time format. ...`)."""
     try:
         return fn(text)
     except ValueError as e:
@@ -439,7 +439,7 @@ def cmd_submit(args) -> int:
     from . import lean
 
     if args.dry_run:
-        # a preview submits nothing, but `@` shorthands must name a job (SPEC 1.1 --dry-run)
+        # a preview submits nothing, but `@` shorthands must name a job
         refs = [ref for ref in jobs[0].get("depends_on", ()) if ref.startswith("@")]
         if refs:
             with connect(args) as client:
@@ -475,7 +475,7 @@ def cmd_submit(args) -> int:
     return 0
 
 
-# daemon refusals that are about one flag's value, by the start of their (SPEC) text
+# daemon refusals that are about one flag's value, by the start of their (upstream) text
 _DAEMON_FLAG_ERRORS = (
     ("Dependency job ", None),
     ("Cannot resolve dependency", None),

@@ -91,7 +91,7 @@ def cmd(args) -> int:
     for job_id in result.get("done", []):
         print(f"Job {job_id} cancelled.")
     for job_id, message in result.get("errors", []):
-        # upstream words it `Failed to cancel job: <why>` (SPEC 1.4)
+        # upstream words it `Failed to cancel job: <why>`
         print(f"{PROG}: error: Failed to cancel job: {message}", file=sys.stderr)
     return 1 if result.get("errors") else 0
 
@@ -125,7 +125,7 @@ def _dry_run(client, ids: list[int]) -> int:
         print(f"{job_id}\t{job.state.value}\t{'ok' if ok else 'invalid'}")
         if ok:
             # every waiting dependent, also one listed itself (as upstream); unlike upstream
-            # (SPEC 8.31) a job with several dependencies is found too
+            # a job with several dependencies is found too
             for dep in waiting:
                 if job_id in dep.depends_on_ids:
                     print(f"{dep.id}\t{dep.state.value}\tblocked\t{job_id}")

@@ -232,7 +232,7 @@ def cmd_set_limit(args, client) -> int:
         target = target[1:]  # an unsigned integer may carry a `+`, as upstream parses it
     params = {"target": target, "limit": args.limit}
     if target.strip().isdigit():
-        # a job id: `Job <id> not found` / `... is not part of a group` stand alone (SPEC 1.6)
+        # a job id: `Job <id> not found` / `... is not part of a group` stand alone
         result = client.call("groups.set_limit", params)
     else:
         result = _call(client, "Failed to set group max_concurrency", "groups.set_limit", params)

@@ -132,7 +132,7 @@ def _add_redo(sub) -> None:
 
 
 def _flag(flag: str, fn, text: str):
-    """Apply a parser; its error names the flag and the value (SPEC texts kept whole)."""
+    """Apply a parser; its error names the flag and the value (upstream's texts kept whole)."""
     try:
         return fn(text)
     except ValueError as e:
@@ -154,7 +154,7 @@ def _dependency_ids(text: str) -> list[int]:
 
 
 def _update_params(args):
-    """The one UpdateParams sent for every id (SPEC 1.3.5 precedence rules applied here)."""
+    """The one UpdateParams sent for every id (upstream's precedence rules applied here)."""
     from ..core.parse import parse_kv, parse_memory, parse_time_limit
     from ..protocol import DependencyMode, UpdateParams
 
@@ -238,7 +238,7 @@ def _redo_params(args):
 
 def _one_ref(text: str):
     """ONE: a job id, or an `@…` shorthand left for the daemon (which also answers for a
-    malformed one such as `@~0`, SPEC 2.4)."""
+    malformed one such as `@~0`)."""
     from ..core.ids import ParseError, parse_job_ref
 
     try:
@@ -342,7 +342,7 @@ def cmd_hold(args, client) -> int:
 
 
 def _release_at(args):
-    """`--at` is parsed before any job is touched (SPEC 1.3.4)."""
+    """`--at` is parsed before any job is touched."""
     if args.at is None:
         return None
     from datetime import datetime

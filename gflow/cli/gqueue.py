@@ -108,7 +108,7 @@ def _check_fields(text: str) -> list[str]:
 
 def _job_ids(text):
     """`-j`: ids (and, unlike upstream, ranges); items that are neither are skipped, and a
-    filter left without any id is no filter (SPEC 1.2)."""
+    filter left without any id is no filter."""
     if not text:
         return None
     from ..core.parse import ParseError, parse_id_list

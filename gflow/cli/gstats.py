@@ -159,7 +159,7 @@ def cmd(args) -> int:
     with connect(args) as client:
         # the default is who the daemon says we are, never $USER (which anyone can set)
         user = args.user.strip() if args.user else client.identity.user
-        # unlike upstream (8.29), `-u all` means everyone rather than a user named "all"
+        # unlike upstream, `-u all` means everyone rather than a user named "all"
         users = None if args.all_users or user in ("all", "*") else [user]
         stats = client.call("stats.get", {"users": users, "since": since}, Stats)
     if args.output == "json":

@@ -1,4 +1,4 @@
-"""Presentation of jobs: tables, tree, machine formats and the `gjob show` block (SPEC 5).
+"""Presentation of jobs: tables, tree, machine formats and the `gjob show` block.
 
 Pure functions from `Job` records to text. Nothing here prints or talks to the daemon; every
 function returns a string without a trailing newline, and the caller prints it. The module
@@ -46,7 +46,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 class Style:
     """ANSI styling that is a no-op unless colour was asked for.
 
-    The caller decides (`stdout.isatty() and not NO_COLOR`, SPEC 0.5 / 8.12); renderers
+    The caller decides (`stdout.isatty() and not NO_COLOR`); renderers
     only ever go through this object, so a pipe never sees an escape code.
     """
 
@@ -88,7 +88,7 @@ def display_width(text: str) -> int:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """SPEC 5 "blank" table: no borders, one leading space, cells left-aligned and padded to
+    """The "blank" table: no borders, one leading space, cells left-aligned and padded to
     the widest cell of their column, three spaces between columns, one trailing space."""
     grid = [list(headers)] + [list(row) for row in rows]
     ncols = max(len(r) for r in grid)
@@ -128,7 +128,7 @@ def _elapsed(job: Job, now: float) -> str:
 
 
 def pending_label(job: Job) -> Optional[str]:
-    """The reason label gqueue shows for Queued/Hold/Cancelled jobs, else None (SPEC 5.1.1).
+    """The reason label gqueue shows for Queued/Hold/Cancelled jobs, else None.
 
     Defaults fill the gaps upstream users know: a Hold job is always `JobHeldUser`, a Queued
     job without a stored reason waits for `Resources`, a user cancel shows as `-`.
@@ -180,7 +180,7 @@ def _cell(job: Job, field: str, now: float, style: Style) -> str:
         return job.user
     if field == "PROJECT":
         return job.project or "-"
-    return ""  # unknown field names give an empty column (SPEC 5.1.1)
+    return ""  # unknown field names give an empty column
 
 
 def job_cell(job: Job, field: str, now: float, color: bool = False) -> str:
@@ -245,7 +245,7 @@ def gqueue_table(jobs: Iterable[Job], fields: Sequence[str], now: float, color: 
     return _table_columns([[field] + _column(field, jobs, now, style) for field in fields])
 
 
-# Hold sits between Queued and Finished: upstream never showed Hold jobs here (quirk 8.13).
+# Hold sits between Queued and Finished: upstream never showed Hold jobs here.
 GROUP_ORDER = [
     JobState.RUNNING,
     JobState.QUEUED,
@@ -258,7 +258,7 @@ GROUP_ORDER = [
 
 
 def gqueue_grouped(jobs: Iterable[Job], fields: Sequence[str], now: float, color: bool = False) -> str:
-    """SPEC 5.1.3: per state `<State> (<n>)`, 60 `─`, a table; groups split by a blank line."""
+    """Grouped: per state `<State> (<n>)`, 60 `─`, a table; groups split by a blank line."""
     by_state: dict[JobState, list[Job]] = {}
     for job in jobs:
         by_state.setdefault(job.state, []).append(job)
@@ -374,7 +374,7 @@ def _tree_order(jobs: dict[int, Job]) -> list[_TreeRow]:
 
 
 def gqueue_tree(jobs: Iterable[Job], fields: Sequence[str], now: float, color: bool = False) -> str:
-    """SPEC 5.1.4: dependency/redo tree; connectors prefix the JOBID cell only when JOBID is
+    """The dependency/redo tree; connectors prefix the JOBID cell only when JOBID is
     the first column."""
     by_id = {job.id: job for job in jobs}
     style = Style(color)
@@ -446,7 +446,7 @@ def limit_jobs(jobs: Sequence[Job], n: int) -> tuple[list[Job], Optional[str]]:
 
 
 def job_record(job: Job, now: float) -> dict:
-    """The per-job object of `gqueue -o json|yaml` (SPEC 5.1.5); optional keys only if set."""
+    """The per-job object of `gqueue -o json|yaml`; optional keys only if set."""
     record: dict = {
         "id": job.id,
         "name": job.run_name or "-",
@@ -662,8 +662,8 @@ def _timing(job: Job, now: float) -> list[str]:
 
 
 def job_show(job: Job, now: float) -> str:
-    """The `gjob show` block (SPEC 5.2) plus project, reason, begin time, lineage and exit
-    code, which upstream left out (8.28). Empty optional sections are omitted."""
+    """The `gjob show` block plus project, reason, begin time, lineage and exit
+    code, which upstream left out. Empty optional sections are omitted."""
     sections = [
         ("Job Details", _details(job)),
         ("Parameters", _parameters(job)),

@@ -1,4 +1,4 @@
-"""Dependency rules (SPEC 3.6): when a job may start, when it never can, and how dependency
+"""Dependency rules: when a job may start, when it never can, and how dependency
 lists are rewritten when the jobs they name are replaced (retries, redo --cascade)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _FAILURES = {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
 def outcome(job: Job, state_of: Callable[[int], Optional[JobState]]) -> tuple[str, Optional[int]]:
     """(verdict, failing dependency id). A vanished dependency counts as failed.
 
-    The id is the first failed dependency in the list (what SPEC reports for a job judged
+    The id is the first failed dependency in the list (what upstream reports for a job judged
     at submission or release); the cascade of a live failure names its own trigger instead.
     """
     deps = job.depends_on_ids

@@ -1,7 +1,7 @@
-"""`# GFLOW` script directives (SPEC 2.10).
+"""`# GFLOW` script directives.
 
 Each directive line is split like a shell would split it, so `--conda-env="my env"` keeps its
-space and a trailing `# comment` is dropped (upstream splits on whitespace only, 8.10).
+space and a trailing `# comment` is dropped (upstream splits on whitespace only).
 """
 
 from __future__ import annotations

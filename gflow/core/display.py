@@ -1,4 +1,4 @@
-"""How times, durations and sizes are shown (SPEC 0.6). Pure functions."""
+"""How times, durations and sizes are shown. Pure functions."""
 from __future__ import annotations
 
 import datetime as _dt

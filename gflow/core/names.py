@@ -1,4 +1,4 @@
-"""Run names, command quoting and `{param}` placeholders (SPEC 1.1.2, 2.9.5, 3.11)."""
+"""Run names, command quoting and `{param}` placeholders."""
 
 from __future__ import annotations
 

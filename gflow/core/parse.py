@@ -1,4 +1,4 @@
-"""Parsers for user-supplied values (SPEC section 2).
+"""Parsers for user-supplied values.
 
 Every function is pure: the current time is always an argument, so results are reproducible.
 Errors are `ParseError`s whose text is the one-line user-facing message; where upstream prints a
@@ -226,7 +226,7 @@ def parse_since(text: str, now: float, tz: tzinfo | None = None) -> float:
 
 # ----------------------------------------------------------------------------------- 2.9.4
 def parse_array(text: str) -> list[int]:
-    """Array task ids: `1-10` (SPEC), plus Slurm-like `1,3,5`, `1-9:2` and mixtures."""
+    """Array task ids: `1-10` (upstream), plus Slurm-like `1,3,5`, `1-9:2` and mixtures."""
     tasks: set[int] = set()
     for item in text.strip().split(","):
         item = item.strip()
