@@ -97,15 +97,21 @@ def run(
     argv: Optional[list[str]] = None,
     commands: bool = True,
     fast: Optional[str] = None,
+    bare_help: bool = False,
 ) -> int:
     """Parse, run, and turn every expected failure into one line on stderr. `commands`: the
     words `completion <SHELL>` and (for tools with subcommands) `help [SUB]` come first.
-    `fast`: the tool's entry in the `fastargs` table, tried before argparse is even imported."""
+    `fast`: the tool's entry in the `fastargs` table, tried before argparse is even imported.
+    `bare_help`: with no arguments at all, print the help (tools made of subcommands)."""
     if argv is None:
         argv = sys.argv[1:]
     completing = "_ARGCOMPLETE" in os.environ
     if commands and argv[:1] == ["completion"] and not completing:
         return print_completion(prog, argv[1:])
+    if bare_help and not argv and not completing:
+        # a tool of subcommands run bare shows what it can do, as upstream (help on stderr, 2)
+        build().print_help(sys.stderr)
+        return 2
     args = None
     if fast and not completing:
         from . import fastargs

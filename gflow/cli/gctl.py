@@ -422,7 +422,7 @@ def main(argv=None) -> int:
         finally:
             client.close()
 
-    return run(PROG, build_parser, dispatch, argv)
+    return run(PROG, build_parser, dispatch, argv, bare_help=True)
 
 
 if __name__ == "__main__":

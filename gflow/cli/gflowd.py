@@ -177,7 +177,10 @@ def cmd_up(args) -> int:
     pid = _running_pid(dirs)
     if pid is not None:
         print("gflowd is already running.")
-        print("Use `gflowd reload` to hot-reload or `gflowd restart` to restart it.")
+        if COMMANDS.get("reload") is COMMANDS.get("restart"):  # `reload` is only another name
+            print("Use `gflowd restart` to restart it (running jobs keep running).")
+        else:
+            print("Use `gflowd reload` to hot-reload or `gflowd restart` to restart it.")
         return 0
     os.makedirs(dirs.logs_dir, mode=0o755 if args.system else 0o700, exist_ok=True)
     argv = [sys.executable, "-m", "gflow.cli.gflowd"]
@@ -381,7 +384,10 @@ def cmd_init(args) -> int:
     strategy = overrides.get("gpu_allocation_strategy", "sequential")
     interval = overrides.get("gpu_poll_interval_secs", 10)
 
-    daemon = {"host": host, "port": port}
+    # host/port only address the optional HTTP shim; a system config gets them when asked for
+    # (its socket is what clients use), a user config as upstream writes it
+    shim = not args.system or args.host is not None or args.port is not None
+    daemon = {"host": host, "port": port} if shim else {}
     if gpus is not None:
         daemon["gpus"] = gpus
     daemon["gpu_allocation_strategy"] = strategy
@@ -402,15 +408,17 @@ def cmd_init(args) -> int:
     print()
     print("Configuration Summary:")
     print(f"  GPUs: {gpus_text}")
-    print(f"  Host: {host}")
-    print(f"  Port: {port}")
+    if shim:
+        print(f"  Host: {host}")
+        print(f"  Port: {port}")
     print(f"  GPU allocation strategy: {strategy}")
     print(f"  GPU poll interval: {interval}s")
     print(f"  Timezone: {timezone or 'local'}")
     print()
     print("Next steps:")
-    print("  1. Start the daemon: gflowd up")
-    print("  2. Check status: gflowd status")
+    mode = " --system" if args.system else ""
+    print(f"  1. Start the daemon: gflowd up{mode}")
+    print(f"  2. Check status: gflowd status{mode}")
     print("  3. Submit a job: gbatch --gpus 1 script.sh")
     return 0
 

@@ -300,9 +300,12 @@ def cmd_show(args, client) -> int:
             print((show_separator()[1:] if found else "") + job_show(job, time.time()))
         found.append(job)
     if args.json:
+        import msgspec
+
         from .common import print_json
 
-        print_json(found)
+        # every field, defaults included: a script should not have to know them
+        print_json([msgspec.structs.asdict(job) for job in found])
     return status
 
 
@@ -591,7 +594,7 @@ def main(argv=None) -> int:
         with connect(args) as client:
             return handler(args, client)
 
-    return run(PROG, build_parser, dispatch, argv, fast=PROG)
+    return run(PROG, build_parser, dispatch, argv, fast=PROG, bare_help=True)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 def render_json(stats) -> str:
     import msgspec
 
-    return msgspec.json.format(msgspec.json.encode(stats), indent=2).decode()
+    from .common import machine_values  # instants as ISO 8601, as every machine format
+
+    return msgspec.json.format(msgspec.json.encode(machine_values(stats)), indent=2).decode()
 
 
 def _one_decimal(value) -> str:

@@ -170,3 +170,29 @@ def test_afterany_runs_after_a_failure_and_afternotok_only_after_one(daemon):
     with daemon.client() as c:
         states = {j.id: j.state.value for j in c.wait([after_any, after_not_ok, never], timeout=30)}
     assert states == {after_any: "Finished", after_not_ok: "Finished", never: "Cancelled"}
+
+
+# ------------------------------------------------------------------------- new-user paths
+@pytest.mark.parametrize("tool", ["gjob", "gctl"])
+def test_bare_tool_of_subcommands_prints_its_help(daemon, tool):
+    out = daemon.cli(tool)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(f"usage: {tool}") and "COMMAND" in out.stderr and "error" not in out.stderr
+
+
+def test_second_up_does_not_suggest_a_reload_that_is_a_restart(daemon):
+    out = daemon.cli("gflowd", "up", check=True)
+    assert out.stdout.splitlines() == ["gflowd is already running.",
+                                       "Use `gflowd restart` to restart it (running jobs keep running)."]
+
+
+def test_init_system_suggests_system_commands_and_no_shim_address(make_daemon):
+    d = make_daemon(start=False)
+    target = d.base / "system.yaml"
+    out = d.cli("gflowd", "-c", str(target), "init", "--system", "--yes", check=True)
+    assert "  1. Start the daemon: gflowd up --system" in out.stdout.splitlines()
+    assert "Host:" not in out.stdout and "Port:" not in out.stdout
+    import yaml
+
+    daemon_section = yaml.safe_load(target.read_text()).get("daemon", {})
+    assert "host" not in daemon_section and "port" not in daemon_section

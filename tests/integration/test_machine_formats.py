@@ -43,6 +43,12 @@ def test_gjob_show_json_uses_the_same_time_encoding(daemon):
     shown = json.loads(daemon.cli("gjob", "show", "--json", str(job), check=True).stdout)[0]
     listed = json.loads(daemon.cli("gqueue", "-o", "json", check=True).stdout)["jobs"][0]
     assert shown["submitted_at"] == listed["submitted_at"]
+    # every field, defaults too, and no instant as an epoch number
+    assert shown["priority"] == 10 and shown["started_at"] is None and shown["dependency_mode"] == "All"
+    stats = json.loads(daemon.cli("gstats", "-o", "json", "-t", "1h", check=True).stdout)
+    import re as _re
+
+    assert _re.match(ISO, stats["since"])
     import re
 
     assert re.match(ISO, shown["submitted_at"])
