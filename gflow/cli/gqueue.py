@@ -10,6 +10,7 @@ from .common import CliError, add_global_options, add_version, connect, run
 
 PROG = "gqueue"
 DEFAULT_FORMAT = "JOBID,NAME,ST,TIME,NODES,NODELIST(REASON)"
+MULTI_USER_FORMAT = "JOBID,NAME,USER,ST,TIME,NODES,NODELIST(REASON)"
 OUTPUTS = ("table", "json", "csv", "yaml")
 FIELDS = ("JOBID", "NAME", "ST", "TIME", "TIMELIMIT", "MEMORY", "NODES", "NODELIST(REASON)", "USER", "PROJECT")
 
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     parser.add_argument("-P", "--project", metavar="CODE", help="only this project")
     parser.add_argument("-r", "--sort", metavar="FIELD", default="id", help="id, state, time, name, gpus, priority")
     parser.add_argument("-n", "--limit", type=_limit, default=0, metavar="N", help="first N rows (negative: last N)")
-    parser.add_argument("-f", "--format", metavar="FIELDS", default=DEFAULT_FORMAT, help="columns: " + ",".join(FIELDS))
+    parser.add_argument("-f", "--format", metavar="FIELDS", default=None,
+                        help="columns: " + ",".join(FIELDS) + " (default adds USER when listing several users)")
     parser.add_argument("-g", "--group", action="store_true", help="group rows by state")
     parser.add_argument("-t", "--tree", action="store_true", help="show dependency and redo trees")
     parser.add_argument("-T", "--tmux", action="store_true", help="only jobs with a live tmux session")
@@ -173,7 +175,7 @@ def render(args, jobs, now: float, color: bool) -> str:
         return r.gqueue_yaml(jobs, now)
     if args.output == "csv":
         return r.gqueue_csv(jobs, now)
-    fields = _check_fields(args.format)
+    fields = _check_fields(args.format if args.format is not None else _default_format(args))
     if args.group:
         body = r.gqueue_grouped(jobs, fields, now, color)
     elif args.tree:
@@ -181,6 +183,14 @@ def render(args, jobs, now: float, color: bool) -> str:
     else:
         body = r.gqueue_table(jobs, fields, now, color)
     return f"{banner}\n\n{body}" if banner else body
+
+
+def _default_format(args) -> str:
+    """With `-u all` or `-u a,b` the rows are several people's: say whose each one is."""
+    users = (args.user or "").strip()
+    if users in ("all", "*") or "," in users:
+        return MULTI_USER_FORMAT
+    return DEFAULT_FORMAT
 
 
 def _my_user() -> str:
@@ -202,7 +212,8 @@ def cmd(args) -> int:
     if output not in OUTPUTS:
         raise CliError(f"Invalid output format '{args.output}'. Valid options: table, json, csv, yaml")
     args.output = output
-    _check_fields(args.format)  # before connecting: a typo never needs a daemon
+    if args.format is not None:
+        _check_fields(args.format)  # before connecting: a typo never needs a daemon
     color = use_color()
     if args.watch and _ONE_SHOT:
         import gc
