@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from .core.states import ACTIVE, STATES, TERMINAL, parse_state
+from .core.states import ACTIVE, REASON_LABELS, STATES, TERMINAL, parse_state, reason_label  # noqa: F401
 from .errors import ErrorCode, GflowError  # noqa: F401 - part of the schema's public names
 
 from .wire import PROTOCOL_VERSION  # noqa: E402,F401 - the lean client needs it without msgspec
@@ -70,26 +70,6 @@ class Reason(str, enum.Enum):
     MEMORY_LIMIT = "MemoryLimitExceeded"
     RUNNER_VANISHED = "RunnerVanished"
     LAUNCH_FAILED = "LaunchFailed"
-
-
-REASON_LABELS = {
-    "WaitingForStartTime": "BeginTime",
-    "WaitingForDependency": "Dependency",
-    "WaitingForGpu": "Resources",
-    "WaitingForMemory": "Resources",
-    "WaitingForResources": "Resources",
-    "WaitingForQuota": "Quota",
-    "CancelledByUser": "-",
-}
-
-
-def reason_label(reason: str | None) -> str | None:
-    """The short label gqueue shows for a stored reason."""
-    if reason is None:
-        return None
-    if reason in REASON_LABELS:
-        return REASON_LABELS[reason]
-    return reason  # DependencyFailed:5, SystemError:msg, ... are shown as stored
 
 
 class DependencyMode(str, enum.Enum):

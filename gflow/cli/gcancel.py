@@ -133,6 +133,13 @@ def _dry_run(client, ids: list[int]) -> int:
 
 
 def main(argv=None) -> int:
+    if argv is None:  # the gcancel process itself: see gqueue.main
+        import gc
+
+        gc.disable()
+        from .common import exit_now
+
+        exit_now(run(PROG, build_parser, cmd, argv, fast=PROG))
     return run(PROG, build_parser, cmd, argv, fast=PROG)
 
 

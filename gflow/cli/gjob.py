@@ -287,7 +287,9 @@ def cmd_show(args, client) -> int:
     found = []
     for job_id in _resolved(client, args.ids):
         try:
-            job = lean.decode_job(client.call_lean("jobs.get", lean.job_ref(job_id)))
+            raw = client.call_lean("jobs.get", lean.job_ref(job_id))
+            # the text block needs no msgspec; --json prints every field of the Struct
+            job = lean.decode_job(raw) if args.json else lean.decode_job_view(raw)
         except GflowError as e:  # per-id problems are reported and skipped
             if not args.json:
                 sys.stdout.flush()  # the blocks before it come first, as upstream
@@ -295,7 +297,7 @@ def cmd_show(args, client) -> int:
             status = 1
             continue
         if not args.json:
-            from .render import job_show, show_separator
+            from .show import job_show, show_separator
 
             print((show_separator()[1:] if found else "") + job_show(job, time.time()))
         found.append(job)
@@ -594,7 +596,13 @@ def main(argv=None) -> int:
         with connect(args) as client:
             return handler(args, client)
 
-    return run(PROG, build_parser, dispatch, argv, fast=PROG, bare_help=True)
+    code = run(PROG, build_parser, dispatch, argv, fast=PROG, bare_help=True)
+    if argv is None and sys.argv[1:2] in (["show"], ["s"]):
+        # a one-shot `gjob show`: skip the interpreter's teardown, as gqueue does
+        from .common import exit_now
+
+        exit_now(code)
+    return code
 
 
 if __name__ == "__main__":

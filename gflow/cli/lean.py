@@ -53,3 +53,47 @@ def decode_job(raw: bytes):
     from ..protocol import Job
 
     return msgspec.msgpack.decode(raw, type=Job)
+
+
+# `protocol.Job`'s defaults, enums as their values: the daemon leaves default fields out of
+# the wire (omit_defaults), so a view must fill them in. A test compares this with the Struct.
+JOB_DEFAULTS = {
+    "state": "Queued", "reason": None, "command": None, "script": None, "conda_env": None,
+    "run_dir": "/", "parameters": {}, "task_id": None, "owner_uid": -1, "user": "unknown",
+    "run_name": "", "requested_name": None, "project": None, "redone_from": None,
+    "retried_from": None, "max_retries": 0, "auto_close_tmux": False, "notify_emails": [],
+    "notify_on": [], "depends_on_ids": [], "dependency_mode": "All",
+    "auto_cancel_on_dependency_failure": True, "scheduled_at": None, "priority": 10, "gpus": 0,
+    "gpu_sharing_mode": "Exclusive", "gpu_memory_limit_mb": None, "memory_limit_mb": None,
+    "time_limit": None, "gpu_ids": None, "group_id": None, "max_concurrent": None,
+    "submitted_at": 0.0, "started_at": None, "finished_at": None, "exit_code": None,
+    "exit_signal": None, "cpu_secs": None, "runner_pid": None, "runner_started": None,
+    "alive": None, "env_from": None,
+}
+
+
+class JobView:
+    """A job as plain values with `protocol.Job`'s attribute names (enums are their string
+    values): what `gjob show` renders without importing msgspec."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict):
+        self._values = values
+
+    def __getattr__(self, name: str):
+        values = self._values
+        if name in values:
+            return values[name]
+        if name in JOB_DEFAULTS:
+            return JOB_DEFAULTS[name]
+        raise AttributeError(name)
+
+
+def decode_job_view(raw: bytes) -> JobView:
+    from ..wire import unpackb
+
+    values = unpackb(raw)
+    if not isinstance(values, dict) or "id" not in values:
+        raise ValueError("gflowd sent something that is not a job")
+    return JobView(values)

@@ -31,3 +31,24 @@ def parse_state(text: str) -> str:
             + ")"
         )
     return name
+
+
+# the short labels gqueue shows for stored reasons (`protocol.Reason` values)
+REASON_LABELS = {
+    "WaitingForStartTime": "BeginTime",
+    "WaitingForDependency": "Dependency",
+    "WaitingForGpu": "Resources",
+    "WaitingForMemory": "Resources",
+    "WaitingForResources": "Resources",
+    "WaitingForQuota": "Quota",
+    "CancelledByUser": "-",
+}
+
+
+def reason_label(reason: str | None) -> str | None:
+    """The short label gqueue shows for a stored reason."""
+    if reason is None:
+        return None
+    if reason in REASON_LABELS:
+        return REASON_LABELS[reason]
+    return reason  # DependencyFailed:5, SystemError:msg, ... are shown as stored

@@ -81,3 +81,22 @@ def test_state_table_matches_the_enum():
     assert [s.value for s in protocol.JobState] == [name for name, _ in states.STATES]
     assert {s.value: s.code for s in protocol.JobState} == states.CODES
     assert protocol.JobState.parse("cd") is protocol.JobState.FINISHED
+
+
+def test_job_view_reads_like_the_job_struct():
+    """The lean view of a job (what `gjob show` renders) fills in exactly the Struct's defaults."""
+    expected = {}
+    for field in msgspec.structs.fields(protocol.Job):
+        if field.required:
+            continue
+        default = field.default if field.default is not msgspec.NODEFAULT else field.default_factory()
+        expected[field.name] = getattr(default, "value", default)
+    assert lean.JOB_DEFAULTS == expected
+    job = protocol.Job(id=4, command="echo {a}", parameters={"a": "1"}, state=protocol.JobState.FINISHED,
+                       exit_code=0, started_at=10.0, finished_at=12.0, submitted_at=9.0, depends_on_ids=[2],
+                       gpu_sharing_mode=protocol.GpuSharing.SHARED, gpu_memory_limit_mb=1024)
+    view = lean.decode_job_view(msgspec.msgpack.encode(job))
+    from gflow.cli.show import job_show
+
+    assert job_show(view, 20.0) == job_show(job, 20.0)
+    assert view.priority == 10 and view.state == "Finished"
