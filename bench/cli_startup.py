@@ -9,9 +9,9 @@ slows both alike; the figures are medians over the rounds (ms, fork to exit):
 
   floor        python -I -S -c pass (the interpreter alone) and this venv's `python -c pass`
   gqueue       on an empty queue
-  gbatch true  submits a job (which runs and ends at once)
-  gjob show ID the job just submitted
-  gcancel ID   a job submitted for tomorrow (--begin now+1d), so there is one to cancel
+  gbatch true  submits a job (which runs and ends at once; the round then waits 0.3 s)
+  gjob show ID a job submitted for tomorrow (--begin now+1d)
+  gcancel ID   that job
   complete     `gjob show <TAB>` through argcomplete (ours only)
 
 Prints figures; asserts nothing.
@@ -86,13 +86,15 @@ def _round(side, results: dict, label: str) -> None:
     env, cwd = side.env, str(side.home if isinstance(side, BenchDaemon) else side.cwd)
     t, _ = _timed(side.argv("gqueue"), env, cwd)
     results.setdefault((label, "gqueue"), []).append(t)
-    t, out = _timed(side.argv("gbatch") + ["true"], env, cwd)
+    t, _ = _timed(side.argv("gbatch") + ["true"], env, cwd)
     results.setdefault((label, "gbatch true"), []).append(t)
+    # let that job start and end before the next command: its launch (a process of the
+    # daemon's) would otherwise compete for the CPUs with the command being measured
+    time.sleep(0.3)
+    _, out = _timed(side.argv("gbatch") + ["--begin", "now+1d", "true"], env, cwd)
     job = _SUBMITTED.search(out).group(1)  # upstream's `gjob show` takes no `@`
     t, _ = _timed(side.argv("gjob") + ["show", job], env, cwd)
     results.setdefault((label, "gjob show ID"), []).append(t)
-    _, out = _timed(side.argv("gbatch") + ["--begin", "now+1d", "true"], env, cwd)
-    job = _SUBMITTED.search(out).group(1)
     t, _ = _timed(side.argv("gcancel") + [job], env, cwd)
     results.setdefault((label, "gcancel ID"), []).append(t)
     if isinstance(side, BenchDaemon):  # argcomplete, as the shell calls it on <TAB>
