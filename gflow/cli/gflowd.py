@@ -42,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--foreground", action="store_true", help="run in the foreground (systemd, tests)")
     _add_overrides(up)
     lifecycle("down", "stop the daemon (jobs keep running)", aliases=["stop"])
-    restart = lifecycle("restart", "stop, then start the daemon (jobs keep running)", aliases=["reload"])
+    restart = lifecycle("restart", "stop, then start the daemon (jobs keep running)")
     _add_overrides(restart)
+    reload = lifecycle("reload", "re-execute the daemon in place, keeping its socket and the running jobs")
+    _add_overrides(reload)
     lifecycle("status", "show whether the daemon runs, and where")
     service = lifecycle("service", "run gflowd as a systemd user service")
     service_sub = service.add_subparsers(dest="service_command", metavar="ACTION", required=True)
@@ -266,6 +268,34 @@ def cmd_restart(args) -> int:
     args.foreground = False
     cmd_down(args)
     return cmd_up(args)
+
+
+def cmd_reload(args) -> int:
+    """Ask the running daemon to re-execute itself (daemon/systemd.py); the systemd unit's
+    ExecReload= runs this too. Returns once the new image answers."""
+    from ..client import Client, DaemonUnavailable
+    from ..protocol import GflowError
+
+    if _override_argv(args):
+        # the re-executed daemon keeps its command line: new overrides need a fresh start
+        print("Overrides given: restarting instead (running jobs keep running).")
+        return cmd_restart(args)
+    config = _load(args)  # a broken config file fails here, while the daemon still runs
+    dirs = _dirs(args, config)
+    if _running_pid(dirs) is None:
+        raise CliError("gflowd is not running; start it with `gflowd up`")
+    try:
+        with Client(dirs.socket, timeout=START_TIMEOUT) as client:
+            client.call("daemon.reload")
+        # the old image stopped accepting before it answered: this is the new one
+        with Client(dirs.socket, timeout=START_TIMEOUT) as client:
+            st = client.status()
+    except DaemonUnavailable:
+        raise CliError(f"gflowd did not come back after the reload; see {dirs.daemon_log}") from None
+    except GflowError as e:
+        raise CliError(str(e)) from None
+    print(f"gflowd reloaded (PID {st.pid}); running jobs kept running.")
+    return 0
 
 
 def cmd_status(args) -> int:
@@ -516,7 +546,7 @@ COMMANDS = {
     None: cmd_foreground,
     "up": cmd_up, "start": cmd_up,
     "down": cmd_down, "stop": cmd_down,
-    "restart": cmd_restart, "reload": cmd_restart,
+    "restart": cmd_restart, "reload": cmd_reload,
     "status": cmd_status,
     "init": cmd_init,
     "service": cmd_service,

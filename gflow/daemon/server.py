@@ -29,7 +29,7 @@ from ..protocol import (
     RpcError,
     frame,
 )
-from . import identity
+from . import identity, systemd
 from .engine import Engine
 from .executor import Executor
 from .gpu import open_backend
@@ -106,6 +106,10 @@ class Server:
         self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
         self._poll_task: Optional[asyncio.Task] = None
         self._memory_task: Optional[asyncio.Task] = None
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._notify = systemd.take_notify_socket()
+        self.owns_socket_file = True
+        self.handover_fd: Optional[int] = None  # set by request_reload: the listener to pass on
 
     # ------------------------------------------------------------------ lifecycle
     def prepare(self) -> None:
@@ -134,15 +138,7 @@ class Server:
         )
         self.policy = Policy(self.store, self.config, self.engine)
         self.engine.policy = self.policy
-        inherited = systemd_socket()
-        if inherited is not None:
-            # socket activation: systemd created the socket with the unit's mode and owner
-            server = await asyncio.start_unix_server(self._client, sock=inherited, backlog=1024)
-        else:
-            if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
-                os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
-            server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
-            self._secure_socket()
+        server = self._server = await self._listen()
         self.engine.start()
         self.policy.start()
         if self.engine.gpus.devices():
@@ -157,16 +153,19 @@ class Server:
             log.warning("executor.type 'tmux' is not available in this gflow; jobs run with the process "
                         "executor (output goes to the log file directly)")
         log.info("gflowd serving on %s (%s mode, pid %d)", self.dirs.socket, self.dirs.mode, os.getpid())
+        systemd.notify(self._notify, "READY=1", f"STATUS=serving on {self.dirs.socket}")
         try:
             await self._stop.wait()
         finally:
+            if self.handover_fd is None:
+                systemd.notify(self._notify, "STOPPING=1")
             server.close()
             if self._poll_task is not None:
                 self._poll_task.cancel()
             self._memory_task.cancel()
             self.policy.close()
             self.engine.close()
-            if inherited is None:
+            if self.owns_socket_file and self.handover_fd is None:
                 try:
                     os.unlink(self.dirs.socket)
                 except FileNotFoundError:
@@ -209,6 +208,30 @@ class Server:
             for job_id, used in await loop.run_in_executor(None, memwatch.over_limit, targets):
                 self.engine.memory_exceeded(job_id, used)
             await asyncio.sleep(memwatch.CHECK_INTERVAL_SECS)
+
+    async def _listen(self) -> asyncio.AbstractServer:
+        inherited = systemd.listen_socket()
+        if inherited is not None:
+            # socket activation (systemd made the socket with the unit's mode and owner), or
+            # our own reload, which hands over the socket it made
+            sock, self.owns_socket_file = inherited
+            return await asyncio.start_unix_server(self._client, sock=sock, backlog=1024)
+        if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
+            os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
+        server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
+        self._secure_socket()
+        return server
+
+    def request_reload(self) -> None:
+        """Stop accepting, stop cleanly, then re-execute (run_foreground) with the listening
+        socket: connections made meanwhile queue in its backlog for the new image."""
+        if self._server is None or self.handover_fd is not None:
+            return
+        self.handover_fd = os.dup(self._server.sockets[0].fileno())  # outlives server.close()
+        self._server.close()
+        systemd.notify(self._notify, "RELOADING=1", "STATUS=reloading")
+        log.info("reload requested: re-executing with the listening socket (running jobs keep running)")
+        self.request_stop()
 
     def _secure_socket(self) -> None:
         path = self.dirs.socket
@@ -313,17 +336,6 @@ class Server:
             raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
 
 
-def systemd_socket() -> Optional[socket.socket]:
-    """The listening socket systemd passed (sd_listen_fds protocol), if any."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
-        return None
-    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(name, None)  # not for the jobs' shepherds
-    sock = socket.socket(fileno=3)
-    os.set_inheritable(3, False)
-    return sock
-
-
 def run_foreground(config: Config, dirs: DaemonPaths) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -338,4 +350,7 @@ def run_foreground(config: Config, dirs: DaemonPaths) -> int:
         log.error("%s", e)
         raise StartupError(str(e)) from None
     asyncio.run(server.serve())
+    if server.handover_fd is not None:
+        logging.shutdown()
+        systemd.reexec(server.handover_fd, server.owns_socket_file, server._notify)
     return 0
