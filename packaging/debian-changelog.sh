@@ -8,7 +8,7 @@ date="$(git log -1 --format=%aD 2>/dev/null || true)"
 cat <<END
 gflow ($version) unstable; urgency=medium
 
-  * gflow $version; see /usr/share/doc/gflow/README.md and the project's CHANGELOG.md.
+  * gflow $version (see the project's CHANGELOG.md).
 
- -- gflow maintainers <gflow@localhost>  $date
+ -- gflow packagers <packaging@gflow.invalid>  $date
 END
