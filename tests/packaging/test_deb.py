@@ -153,19 +153,17 @@ class InstalledDaemon:
         soft, _, hard = service["LimitNOFILE"].partition(":")
         argv += ["prlimit", f"--nofile={soft}:{hard or soft}", "--"]
         umask = int(service["UMask"], 8)
-        launcher = ("import os, sys; os.dup2(3, 3); os.environ['LISTEN_FDS'] = '1'; "
+        fd = self.listener.fileno()
+        launcher = (f"import os, sys; os.dup2({fd}, 3); os.environ['LISTEN_FDS'] = '1'; "
                     "os.environ['LISTEN_PID'] = str(os.getpid()); os.execv(sys.argv[1], sys.argv[1:])")
         # like systemd: fd 3 and LISTEN_PID name the process that ends up running ExecStart
         argv += ["/usr/bin/python3", "-c", launcher, *shlex.split(service["ExecStart"])]
-        if self.listener.fileno() != 3:
-            os.dup2(self.listener.fileno(), 3)
         self.log = open(base / "daemon.log", "ab")
         self.proc = subprocess.Popen(
-            argv, pass_fds=(3,), cwd="/", stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            argv, pass_fds=(fd,), cwd="/", stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "NOTIFY_SOCKET": str(base / "notify")},
             preexec_fn=lambda: os.umask(umask), start_new_session=True,
         )
-        os.close(3)
         self.listener.close()
         self.base = base
 
