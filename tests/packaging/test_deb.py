@@ -12,6 +12,7 @@ import configparser
 import glob
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -29,7 +30,7 @@ UNITS = "/lib/systemd/system"
 SOCKET = "/run/gflow/gflowd.sock"
 STATE = "/var/lib/gflow"
 APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"]
-BUILD_TOOLS = ("git", "make", "dpkg-buildpackage", "dpkg-checkbuilddeps", "dh", "dh_virtualenv", "setpriv")
+BUILD_TOOLS = ("git", "make", "dpkg-buildpackage", "dpkg-checkbuilddeps", "dh", "dh_virtualenv", "setpriv", "man", "bash")
 
 
 def _why_not() -> str | None:
@@ -125,10 +126,19 @@ def test_man_page_and_bash_completion(package):
     assert "--time" in out.split(), out
 
 
+def _limits(umask: int, nofile: tuple[int, int]) -> None:
+    os.umask(umask)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+    except (ValueError, OSError):  # a container without CAP_SYS_RESOURCE: up to its own limit
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(nofile[0], hard), min(nofile[1], hard)))
+
+
 class InstalledDaemon:
     """The unit's ExecStart, run as systemd would: the socket of gflowd.socket passed as fd 3,
     $NOTIFY_SOCKET for Type=notify, and the sandbox settings that work without systemd as
-    PID 1 (UMask=, LimitNOFILE=, NoNewPrivileges=, CapabilityBoundingSet=) through setpriv."""
+    PID 1 (UMask=, LimitNOFILE=, NoNewPrivileges=, CapabilityBoundingSet= through setpriv)."""
 
     def __init__(self, base: Path):
         service = unit("gflowd.service")["Service"]
@@ -143,15 +153,16 @@ class InstalledDaemon:
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(base / "notify"))
         self.notify.settimeout(60)
+        self.base = base
 
+        soft, _, hard = service["LimitNOFILE"].partition(":")
+        nofile = (int(soft), int(hard or soft))
         argv = ["setpriv"]
         if service.get("NoNewPrivileges") == "yes":
             argv.append("--no-new-privs")
         caps = service.get("CapabilityBoundingSet", "").split()
         if caps:
             argv.append("--bounding-set=-all," + ",".join("+" + c[len("CAP_"):].lower() for c in caps))
-        soft, _, hard = service["LimitNOFILE"].partition(":")
-        argv += ["prlimit", f"--nofile={soft}:{hard or soft}", "--"]
         umask = int(service["UMask"], 8)
         fd = self.listener.fileno()
         launcher = (f"import os, sys; os.dup2({fd}, 3); os.environ['LISTEN_FDS'] = '1'; "
@@ -162,13 +173,15 @@ class InstalledDaemon:
         self.proc = subprocess.Popen(
             argv, pass_fds=(fd,), cwd="/", stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "NOTIFY_SOCKET": str(base / "notify")},
-            preexec_fn=lambda: os.umask(umask), start_new_session=True,
+            preexec_fn=lambda: _limits(umask, nofile), start_new_session=True,
         )
         self.listener.close()
-        self.base = base
 
     def next_notification(self) -> set[str]:
-        return set(self.notify.recv(4096).decode().split("\n"))
+        try:
+            return set(self.notify.recv(4096).decode().split("\n"))
+        except TimeoutError:
+            raise AssertionError(f"no word from gflowd: {(self.base / 'daemon.log').read_text()[-2000:]}") from None
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -179,7 +192,7 @@ class InstalledDaemon:
 def test_installed_daemon_runs_each_job_as_its_owner(package, accounts, short_tmp):
     daemon = InstalledDaemon(short_tmp)
     try:
-        assert "READY=1" in daemon.next_notification(), (short_tmp / "daemon.log").read_text()
+        assert "READY=1" in daemon.next_notification()
         submitted = {}
         for name in ("alice", "bob"):
             account = accounts[name]
