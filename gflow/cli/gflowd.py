@@ -467,6 +467,15 @@ def _systemctl(*args: str) -> subprocess.CompletedProcess:
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def _login_name() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return "$USER"
+
+
 def _unit_word(word: str) -> str:
     """One ExecStart argument in systemd's syntax (double quotes when needed, `%` doubled)."""
     word = word.replace("%", "%%")
@@ -479,6 +488,7 @@ def unit_text(args) -> str:
     argv = [sys.executable, "-m", "gflow.cli.gflowd"]
     if args.config:
         argv += ["-c", os.path.abspath(args.config)]
+    reload = argv + ["reload"]
     argv += ["up", "--foreground"] + _override_argv(args)
     return (
         "[Unit]\n"
@@ -486,8 +496,10 @@ def unit_text(args) -> str:
         "After=network.target\n"
         "\n"
         "[Service]\n"
-        "Type=simple\n"
+        "Type=notify\n"
         f"ExecStart={' '.join(_unit_word(w) for w in argv)}\n"
+        "# re-executes the daemon in place: the socket stays open and running jobs go on\n"
+        f"ExecReload={' '.join(_unit_word(w) for w in reload)}\n"
         "# jobs run under shepherds in this unit's cgroup: stopping the daemon must not kill them\n"
         "KillMode=process\n"
         "Restart=on-failure\n"
@@ -502,13 +514,16 @@ def cmd_service(args) -> int:
     """`gflowd service install|uninstall` (SPEC 1.8, 6.6): a systemd user unit for the
     personal daemon. The system daemon uses the packaged unit instead."""
     if args.system:
-        raise CliError("the system daemon is installed with the packaged unit (packaging/systemd/)")
+        raise CliError("the system daemon comes with the Debian package (gflowd.service, gflowd.socket): "
+                       "`make deb`, `apt-get install ./dist/gflow_*.deb`, `systemctl enable --now gflowd.socket`")
     if args.service_command == "install":
         config = _load(args)  # overrides and configuration are checked before anything changes
         if not _systemd_available():
             raise CliError(
                 "systemd user services are not available here (no user systemd manager). "
-                "gflowd will run as a direct process instead; run `gflowd start` to start it."
+                "Run the daemon directly with `gflowd up` instead, or log in through a session that has "
+                f"one ($XDG_RUNTIME_DIR/systemd/private); `loginctl enable-linger {_login_name()}` "
+                "(an admin may need to run it) keeps a manager running from boot."
             )
         pid = _running_pid(_dirs(args, config))
         if pid is not None and not _unit_installed():
@@ -526,6 +541,7 @@ def cmd_service(args) -> int:
         print("gflowd systemd user service installed and started.")
         print(f"Unit: {path}")
         print("gflowd will auto-start on login and restart on crash.")
+        print(f"To start it at boot without logging in: loginctl enable-linger {_login_name()}")
         return 0
     if not _systemd_available():
         raise CliError("systemd user services are not available on this system.")
