@@ -115,10 +115,10 @@ class Server:
     def prepare(self) -> None:
         """Everything that can fail before serving, with clear messages."""
         socket_dir = os.path.dirname(self.dirs.socket)
-        os.makedirs(socket_dir, mode=0o755 if self.system else 0o700, exist_ok=True)
+        make_dir(socket_dir, 0o755 if self.system else 0o700)
         self._lock.acquire()
         for d in (self.dirs.state_dir, self.dirs.logs_dir):
-            os.makedirs(d, mode=0o755 if self.system else 0o700, exist_ok=True)
+            make_dir(d, 0o755 if self.system else 0o700)
         try:
             store = JobStore(self.dirs.database)
         except StoreError as e:
@@ -334,6 +334,19 @@ class Server:
             return decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
+
+
+def make_dir(path: str, mode: int) -> None:
+    """makedirs with exactly `mode` for what it creates: the unit's UMask=0077 must not make
+    the system daemon's socket and log directories unreachable for its users."""
+    missing = []
+    head = path
+    while head and not os.path.isdir(head):
+        missing.append(head)
+        head = os.path.dirname(head)
+    os.makedirs(path, mode=mode, exist_ok=True)
+    for created in missing:
+        os.chmod(created, mode)
 
 
 def run_foreground(config: Config, dirs: DaemonPaths) -> int:
