@@ -218,7 +218,12 @@ class Server:
             return await asyncio.start_unix_server(self._client, sock=sock, backlog=1024)
         if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
             os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
-        server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
+        # created owner-only, then opened up as configured: no window with the umask's mode
+        old_umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
+        finally:
+            os.umask(old_umask)
         self._secure_socket()
         return server
 
