@@ -29,7 +29,7 @@ def main() -> None:
 
         with d.client() as c:
             long_job = c.submit("sleep 3600")
-        reload_times, waits, refused = [], [], 0
+        reload_times, waits, refused, errors = [], [], 0, set()
         for _ in range(args.reloads):
             stop = threading.Event()
             worst = [0.0]
@@ -41,8 +41,9 @@ def main() -> None:
                     try:
                         with Client(d.socket, timeout=30) as c:
                             c.submit("true", hold=True)
-                    except GflowError:
+                    except GflowError as e:
                         refused += 1
+                        errors.add(str(e))
                     worst[0] = max(worst[0], time.perf_counter() - t0)
 
             thread = threading.Thread(target=hammer)
@@ -56,6 +57,8 @@ def main() -> None:
             c.cancel([long_job])
     print(f"gflowd reload (whole command)        {summary_ms(reload_times)}")
     print(f"longest client submit during reload  {summary_ms(waits)}")
+    for error in sorted(errors):
+        print(f"  refused: {error}")
     print(f"refused requests: {refused}; the job started before the reloads: {state.name}, same pid throughout")
 
 

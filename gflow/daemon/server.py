@@ -38,6 +38,7 @@ from .policy import Policy
 from .store import JobStore, StoreError
 
 log = logging.getLogger("gflow.server")
+RELOAD_GRACE_SECS = 5.0
 
 
 class StartupError(Exception):
@@ -110,6 +111,7 @@ class Server:
         self._notify = systemd.take_notify_socket()
         self.owns_socket_file = True
         self.handover_fd: Optional[int] = None  # set by request_reload: the listener to pass on
+        self._connections: set[asyncio.Task] = set()  # served now (a reload lets them finish)
 
     # ------------------------------------------------------------------ lifecycle
     def prepare(self) -> None:
@@ -232,10 +234,28 @@ class Server:
         socket: connections made meanwhile queue in its backlog for the new image."""
         if self._server is None or self.handover_fd is not None:
             return
-        self.handover_fd = os.dup(self._server.sockets[0].fileno())  # outlives server.close()
-        self._server.close()
+        listener = self._server.sockets[0].fileno()
+        self.handover_fd = os.dup(listener)  # outlives server.close()
+        # stop accepting, but leave the server open: a connection accepted in this loop turn
+        # still has to attach to it (a closed asyncio server drops it with a reset)
+        asyncio.get_running_loop().remove_reader(listener)
         systemd.notify(self._notify, "RELOADING=1", "STATUS=reloading")
         log.info("reload requested: re-executing with the listening socket (running jobs keep running)")
+        asyncio.get_running_loop().create_task(self._stop_when_served())
+
+    async def _stop_when_served(self) -> None:
+        """Connections already accepted finish (one-shot CLI calls take milliseconds); ones
+        still open after the grace period (a long `gjob wait`) are closed, as on any stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RELOAD_GRACE_SECS
+        while True:
+            # sockets accepted just before the listener closed become connection tasks only a
+            # few loop turns later; closing them unread would reset the client
+            for _ in range(10):
+                await asyncio.sleep(0)
+            if not self._connections or loop.time() >= deadline:
+                break
+            await asyncio.wait(set(self._connections), timeout=deadline - loop.time())
         self.request_stop()
 
     def _secure_socket(self) -> None:
@@ -264,6 +284,7 @@ class Server:
 
     # ------------------------------------------------------------------ connections
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(asyncio.current_task())
         try:
             caller = self._identify(writer)
             if caller is None:
@@ -299,6 +320,7 @@ class Server:
             pass
         finally:
             writer.close()
+            self._connections.discard(asyncio.current_task())
 
     def _identify(self, writer: asyncio.StreamWriter) -> Optional[identity.Caller]:
         sock: socket.socket = writer.get_extra_info("socket")
