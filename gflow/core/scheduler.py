@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ..protocol import GpuSharing, Job, Reason
+from .reservations import ReservationGate
 
 DAY = 86400
 
@@ -33,8 +34,8 @@ class PassInput:
     fair_share: dict[str, float] = field(default_factory=dict)
     # (job, running jobs so far) -> True if the job's quotas allow it to start now
     quota_allows: Optional[Callable[[Job, list[Job]], bool]] = None
-    # (job) -> GPU indices it may use given reservations, None when unrestricted
-    reservation_filter: Optional[Callable[[Job], Optional[set[int]]]] = None
+    # the active reservations' aggregate rule (None: no reservation is active)
+    reservations: Optional[ReservationGate] = None
     rng: Optional[random.Random] = None
 
 
@@ -49,6 +50,7 @@ _MEMORY = Reason.WAITING_FOR_MEMORY.value
 _GROUP = Reason.WAITING_FOR_RESOURCES.value
 _QUOTA = Reason.WAITING_FOR_QUOTA.value
 _GPU = Reason.WAITING_FOR_GPU.value
+_RESERVED = Reason.RESERVED.value
 
 
 def time_bonus(job: Job) -> int:
@@ -224,10 +226,13 @@ def plan(inp: PassInput) -> Plan:
         chosen: list[int] = []
         if job.gpus > 0:
             usable = gpu_state.usable(job)
-            if inp.reservation_filter is not None:
-                permitted = inp.reservation_filter(job)
-                if permitted is not None:
-                    usable = [g for g in usable if g.index in permitted]
+            if inp.reservations is not None:
+                permitted, blocker = inp.reservations.permit(job.user, job.gpus, [g.index for g in usable])
+                if permitted is None:
+                    result.waiting[job.id] = _GPU if blocker is None else f"{_RESERVED}:{blocker}"
+                    continue
+                by_index = {g.index: g for g in usable}
+                usable = [by_index[i] for i in permitted]
             if len(usable) < job.gpus:
                 result.waiting[job.id] = _GPU
                 continue
@@ -236,6 +241,8 @@ def plan(inp: PassInput) -> Plan:
                 rng.shuffle(usable)
             chosen = sorted(g.index for g in usable[: job.gpus])
             gpu_state.hold(job, chosen)
+            if inp.reservations is not None:
+                inp.reservations.take(job.user, chosen)
         result.starts.append((job, chosen))
         memory_left -= need_mem
         if job.group_id:

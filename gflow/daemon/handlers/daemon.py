@@ -43,7 +43,7 @@ def status(ctx, caller, params) -> StatusResult:
     )
 
 
-@rpc("daemon.reload", admin=True)
+@rpc("daemon.reload", admin=True, audit=True)
 def reload(ctx, caller, params) -> None:
     """Re-execute in place (see daemon/systemd.py); the reply goes out before the old image
     stops, and the listener stops accepting first, so the caller's next connection is
@@ -52,7 +52,7 @@ def reload(ctx, caller, params) -> None:
     return None
 
 
-@rpc("daemon.shutdown", admin=True)
+@rpc("daemon.shutdown", admin=True, audit=True)
 def shutdown(ctx, caller, params) -> None:
     ctx.request_stop()
     return None
