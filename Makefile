@@ -28,7 +28,7 @@ deb:
 	@ls dist/gflow_$(VERSION)_*.deb
 
 deb-deps:
-	apt-get install -y --no-install-recommends $(BUILD_DEPS)
+	apt-get update -q && apt-get install -y --no-install-recommends $(BUILD_DEPS)
 
 clean:
 	rm -rf $(BUILD) dist

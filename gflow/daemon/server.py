@@ -378,14 +378,10 @@ class Server:
 def make_dir(path: str, mode: int) -> None:
     """makedirs with exactly `mode` for what it creates: the unit's UMask=0077 must not make
     the system daemon's socket and log directories unreachable for its users."""
-    missing = []
-    head = path
-    while head and not os.path.isdir(head):
-        missing.append(head)
-        head = os.path.dirname(head)
+    created = not os.path.isdir(path)
     os.makedirs(path, mode=mode, exist_ok=True)
-    for created in missing:
-        os.chmod(created, mode)
+    if created:
+        os.chmod(path, mode)
 
 
 def run_foreground(config: Config, dirs: DaemonPaths) -> int:
