@@ -180,10 +180,15 @@ def test_bare_tool_of_subcommands_prints_its_help(daemon, tool):
     assert out.stderr.startswith(f"usage: {tool}") and "COMMAND" in out.stderr and "error" not in out.stderr
 
 
-def test_second_up_does_not_suggest_a_reload_that_is_a_restart(daemon):
+def test_second_up_suggests_reload_only_when_it_is_not_a_restart(daemon):
+    from gflow.cli import gflowd
+
     out = daemon.cli("gflowd", "up", check=True)
-    assert out.stdout.splitlines() == ["gflowd is already running.",
-                                       "Use `gflowd restart` to restart it (running jobs keep running)."]
+    if gflowd.COMMANDS["reload"] is gflowd.COMMANDS["restart"]:
+        hint = "Use `gflowd restart` to restart it (running jobs keep running)."
+    else:
+        hint = "Use `gflowd reload` to hot-reload or `gflowd restart` to restart it."
+    assert out.stdout.splitlines() == ["gflowd is already running.", hint]
 
 
 def test_init_system_suggests_system_commands_and_no_shim_address(make_daemon):
