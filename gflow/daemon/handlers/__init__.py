@@ -30,6 +30,7 @@ class Method:
 # what a refused admin-only method was about to do, as `gctl`/`gflowd` users know it
 ADMIN_ACTIONS = {
     "daemon.shutdown": "Stopping the daemon",
+    "daemon.reload": "Reloading the daemon (gflowd reload)",
     "gpus.set_allowed": "Choosing which GPUs gflow may use (gctl set-gpus)",
     "gpus.ignore": "Ignoring a GPU process (gctl gpu-process ignore)",
     "gpus.unignore": "Un-ignoring a GPU process (gctl gpu-process unignore)",
