@@ -29,7 +29,7 @@ from ..protocol import (
     RpcError,
     frame,
 )
-from . import audit, identity
+from . import audit, identity, systemd
 from .engine import Engine
 from .executor import Executor
 from .gpu import open_backend
@@ -41,6 +41,7 @@ from .retention import Retention
 from .store import JobStore, StoreError, is_corruption
 
 log = logging.getLogger("gflow.server")
+RELOAD_GRACE_SECS = 5.0
 
 
 class StartupError(Exception):
@@ -67,6 +68,11 @@ class Server:
         self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
         self._poll_task: Optional[asyncio.Task] = None
         self._memory_task: Optional[asyncio.Task] = None
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._notify = systemd.take_notify_socket()
+        self.owns_socket_file = True
+        self.handover_fd: Optional[int] = None  # set by request_reload: the listener to pass on
+        self._connections: set[asyncio.Task] = set()  # served now (a reload lets them finish)
 
     # ------------------------------------------------------------------ lifecycle
     def prepare(self) -> None:
@@ -74,10 +80,7 @@ class Server:
         socket_dir = os.path.dirname(self.dirs.socket)
         try:
             statedir.prepare(self.dirs)  # umask 077 from here on
-            if not os.path.isdir(socket_dir):
-                os.makedirs(socket_dir)
-                # under umask 077 by now: in system mode every account must reach the socket
-                os.chmod(socket_dir, 0o755 if self.system else 0o700)
+            make_dir(socket_dir, 0o755 if self.system else 0o700)
         except (statedir.StateDirError, OSError) as e:
             raise StartupError(f"cannot use the state directory {self.dirs.state_dir}: {e}") from None
         self._take_locks()
@@ -117,8 +120,7 @@ class Server:
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        inherited = systemd_socket()
-        server = await self._start(inherited)
+        server = self._server = await self._start()
         if self.engine.gpus.devices():
             self._poll_task = asyncio.create_task(self._poll_gpu_processes())
         self._memory_task = asyncio.create_task(self._watch_memory())
@@ -131,9 +133,12 @@ class Server:
             log.warning("executor.type 'tmux' is not available in this gflow; jobs run with the process "
                         "executor (output goes to the log file directly)")
         log.info("gflowd serving on %s (%s mode, pid %d)", self.dirs.socket, self.dirs.mode, os.getpid())
+        systemd.notify(self._notify, "READY=1", f"STATUS=serving on {self.dirs.socket}")
         try:
             await self._stop.wait()
         finally:
+            if self.handover_fd is None:
+                systemd.notify(self._notify, "STOPPING=1")
             server.close()
             if self._poll_task is not None:
                 self._poll_task.cancel()
@@ -141,7 +146,7 @@ class Server:
             self.policy.close()
             self.retention.close()
             self.engine.close()
-            if inherited is None:
+            if self.owns_socket_file and self.handover_fd is None:
                 try:
                     os.unlink(self.dirs.socket)
                 except FileNotFoundError:
@@ -150,11 +155,12 @@ class Server:
             self._release_locks()
             log.info("gflowd stopped; running jobs keep running and are re-adopted at the next start")
 
-    async def _start(self, inherited: Optional[socket.socket]):
-        """Load the state, open the socket, re-adopt jobs. A database found unreadable on the
+    async def _start(self) -> asyncio.AbstractServer:
+        """Open the socket, load the state, re-adopt jobs. A database found unreadable on the
         way (a corrupt page) ends the start-up with one line, and no socket is left behind."""
         server = None
         try:
+            server = await self._listen()
             self.engine = Engine(
                 self.config,
                 self.dirs,
@@ -166,14 +172,6 @@ class Server:
             self.engine.policy = self.policy
             self.engine.on_clock_step.append(self.policy.clock_stepped)
             self.retention = Retention(self.engine, self.store, self.config)
-            if inherited is not None:
-                # socket activation: systemd created the socket with the unit's mode and owner
-                server = await asyncio.start_unix_server(self._client, sock=inherited, backlog=1024)
-            else:
-                if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
-                    os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
-                server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
-                self._secure_socket()
             self.engine.start()
             self.policy.start()
             self.retention.start()
@@ -181,13 +179,13 @@ class Server:
         except sqlite3.DatabaseError as e:
             if server is not None:
                 server.close()
+                if self.owns_socket_file:  # never the socket systemd made for the unit
+                    try:
+                        os.unlink(self.dirs.socket)
+                    except FileNotFoundError:
+                        pass
             if self.engine is not None:
                 self.engine.executor.close()
-            if inherited is None:
-                try:
-                    os.unlink(self.dirs.socket)
-                except FileNotFoundError:
-                    pass
             if is_corruption(e):
                 message = str(self.store.corruption_error(e))
             else:
@@ -231,6 +229,53 @@ class Server:
                 self.engine.memory_exceeded(job_id, used)
             await asyncio.sleep(memwatch.CHECK_INTERVAL_SECS)
 
+    async def _listen(self) -> asyncio.AbstractServer:
+        inherited = systemd.listen_socket()
+        if inherited is not None:
+            # socket activation (systemd made the socket with the unit's mode and owner), or
+            # our own reload, which hands over the socket it made
+            sock, self.owns_socket_file = inherited
+            return await asyncio.start_unix_server(self._client, sock=sock, backlog=1024)
+        if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
+            os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
+        # created owner-only, then opened up as configured: no window with the umask's mode
+        old_umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
+        finally:
+            os.umask(old_umask)
+        self._secure_socket()
+        return server
+
+    def request_reload(self) -> None:
+        """Stop accepting, stop cleanly, then re-execute (run_foreground) with the listening
+        socket: connections made meanwhile queue in its backlog for the new image."""
+        if self._server is None or self.handover_fd is not None:
+            return
+        listener = self._server.sockets[0].fileno()
+        self.handover_fd = os.dup(listener)  # outlives server.close()
+        # stop accepting, but leave the server open: a connection accepted in this loop turn
+        # still has to attach to it (a closed asyncio server drops it with a reset)
+        asyncio.get_running_loop().remove_reader(listener)
+        systemd.notify(self._notify, "RELOADING=1", "STATUS=reloading")
+        log.info("reload requested: re-executing with the listening socket (running jobs keep running)")
+        asyncio.get_running_loop().create_task(self._stop_when_served())
+
+    async def _stop_when_served(self) -> None:
+        """Connections already accepted finish (one-shot CLI calls take milliseconds); ones
+        still open after the grace period (a long `gjob wait`) are closed, as on any stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RELOAD_GRACE_SECS
+        while True:
+            # sockets accepted just before the listener closed become connection tasks only a
+            # few loop turns later; closing them unread would reset the client
+            for _ in range(10):
+                await asyncio.sleep(0)
+            if not self._connections or loop.time() >= deadline:
+                break
+            await asyncio.wait(set(self._connections), timeout=deadline - loop.time())
+        self.request_stop()
+
     def _secure_socket(self) -> None:
         path = self.dirs.socket
         if not self.system:
@@ -257,6 +302,7 @@ class Server:
 
     # ------------------------------------------------------------------ connections
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(asyncio.current_task())
         try:
             caller = self._identify(writer)
             if caller is None:
@@ -292,6 +338,7 @@ class Server:
             pass
         finally:
             writer.close()
+            self._connections.discard(asyncio.current_task())
 
     def _identify(self, writer: asyncio.StreamWriter) -> Optional[identity.Caller]:
         sock: socket.socket = writer.get_extra_info("socket")
@@ -313,7 +360,7 @@ class Server:
             if method is None:
                 raise GflowError(ErrorCode.UNKNOWN_METHOD, f"unknown method '{request.method}'")
             if method.admin:
-                identity.require_admin(caller, f"'{method.name}'")
+                identity.require_admin(caller, method.what)
             params = self._decode_params(method, request.params)
             result = method.fn(self, caller, params)
             if inspect.isawaitable(result):
@@ -341,15 +388,13 @@ class Server:
             raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
 
 
-def systemd_socket() -> Optional[socket.socket]:
-    """The listening socket systemd passed (sd_listen_fds protocol), if any."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
-        return None
-    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(name, None)  # not for the jobs' shepherds
-    sock = socket.socket(fileno=3)
-    os.set_inheritable(3, False)
-    return sock
+def make_dir(path: str, mode: int) -> None:
+    """makedirs with exactly `mode` for what it creates: the unit's UMask=0077 must not make
+    the system daemon's socket and log directories unreachable for its users."""
+    created = not os.path.isdir(path)
+    os.makedirs(path, mode=mode, exist_ok=True)
+    if created:
+        os.chmod(path, mode)
 
 
 def run_foreground(config: Config, dirs: DaemonPaths, force_empty_state: bool = False) -> int:
@@ -370,4 +415,7 @@ def run_foreground(config: Config, dirs: DaemonPaths, force_empty_state: bool = 
     except StartupError as e:
         log.error("%s", e)
         raise
+    if server.handover_fd is not None:
+        logging.shutdown()
+        systemd.reexec(server.handover_fd, server.owns_socket_file, server._notify)
     return 0

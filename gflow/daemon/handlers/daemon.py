@@ -1,4 +1,4 @@
-"""Daemon-level methods: hello, status, shutdown."""
+"""Daemon-level methods: hello, status, reload, shutdown."""
 from __future__ import annotations
 
 import os
@@ -41,6 +41,15 @@ def status(ctx, caller, params) -> StatusResult:
         gpu_available=sum(1 for g in devices if g.available and g.index not in busy),
         jobs_active=len(engine.jobs),
     )
+
+
+@rpc("daemon.reload", admin=True, audit=True)
+def reload(ctx, caller, params) -> None:
+    """Re-execute in place (see daemon/systemd.py); the reply goes out before the old image
+    stops, and the listener stops accepting first, so the caller's next connection is
+    answered by the new image."""
+    ctx.request_reload()
+    return None
 
 
 @rpc("daemon.shutdown", admin=True, audit=True)
