@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-r", "--sort", metavar="FIELD", default="id", help="id, state, time, name, gpus, priority")
     parser.add_argument("-n", "--limit", type=_limit, default=0, metavar="N", help="first N rows (negative: last N)")
     parser.add_argument("-f", "--format", metavar="FIELDS", default=DEFAULT_FORMAT,
-                        help="columns: JOBID,NAME,ST,TIME,TIMELIMIT,MEMORY,NODES,NODELIST(REASON),USER,PROJECT")
+                        help="columns: JOBID,NAME,ST,TIME,TIMELIMIT,MEMORY,NODES,NODELIST(REASON),USER,PROJECT,START")
     parser.add_argument("-g", "--group", action="store_true", help="group rows by state")
     parser.add_argument("-t", "--tree", action="store_true", help="show dependency and redo trees")
     parser.add_argument("-T", "--tmux", action="store_true", help="only jobs with a live tmux session")

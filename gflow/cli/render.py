@@ -180,7 +180,18 @@ def _cell(job: Job, field: str, now: float, style: Style) -> str:
         return job.user
     if field == "PROJECT":
         return job.project or "-"
+    if field == "START":
+        return _start(job)
     return ""  # unknown field names give an empty column (SPEC 5.1.1)
+
+
+def _start(job: Job) -> str:
+    """When it started, or `≈` when the backfill scheduler plans it to (as squeue's START)."""
+    if job.started_at is not None:
+        return display.job_time(job.started_at)
+    if job.planned_start is not None:
+        return "≈" + display.job_time(job.planned_start)
+    return "N/A"
 
 
 def job_cell(job: Job, field: str, now: float, color: bool = False) -> str:
@@ -641,6 +652,8 @@ def _timing(job: Job, now: float) -> list[str]:
     lines.append(submitted)
     if job.scheduled_at is not None:
         lines.append(f"BeginTime={display.job_time(job.scheduled_at)}")
+    if job.planned_start is not None and job.started_at is None:
+        lines.append(f"StartTime≈{display.job_time(job.planned_start)}")
     started = job.started_at
     if started is not None and job.finished_at is not None:
         lines.append(f"Started={display.job_time(started)}")
