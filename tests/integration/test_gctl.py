@@ -335,7 +335,7 @@ def test_an_ignored_process_frees_its_gpu_until_it_is_gone(make_daemon, short_tm
     with d.client() as c:
         wait_for(lambda: c.call("gpus.info")["gpus"][1]["available"] is False)
         d.cli("gbatch", "--gpus", "2", "true", check=True)
-        wait_for(lambda: c.get(1).reason == "WaitingForGpu")
+        wait_for(lambda: c.get(1).reason == "Unmanaged: pid 4242")
         d.cli("gctl", "gpu-process", "ignore", "--gpu", "1", "--pid", "4242", check=True)
         (job,) = c.wait([1], timeout=10)  # a pass right after the override
         assert job.state is JobState.FINISHED and job.gpu_ids == [0, 1]
