@@ -42,13 +42,15 @@ def end_of(job: Job, now: float) -> float:
 def free_at(job: Job, memory_mb: Optional[int], available: bool, holders: Iterable[Job], now: float) -> float:
     """When one GPU could take `job`, given who holds it now."""
     holders = list(holders)
+    need = job.gpu_memory_limit_mb or 0
+    if job.gpu_sharing_mode is GpuSharing.SHARED and memory_mb is not None and need > memory_mb:
+        return INF  # too small for it, ever
     if not holders:
         return now if available else INF  # a foreign process: nobody knows when it ends
     if job.gpu_sharing_mode is GpuSharing.EXCLUSIVE or any(
         h.gpu_sharing_mode is GpuSharing.EXCLUSIVE for h in holders
     ):
         return max(end_of(h, now) for h in holders)
-    need = job.gpu_memory_limit_mb or 0
     used = sum(h.gpu_memory_limit_mb or 0 for h in holders)
     when = now
     for holder in sorted(holders, key=lambda h: end_of(h, now)):
