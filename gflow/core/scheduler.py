@@ -196,13 +196,14 @@ class _Pass:
 
     def judge_rest(self, lane: Lane, pos: int, blocked: str, fresh: Optional[set[int]]) -> None:
         """Reasons for the jobs of a dropped lane: all of them when every candidate must be
-        judged, else only those never judged before."""
+        judged, else its head (the next in line, whose reason tells what the lane waits
+        for) and those never judged before."""
         waiting = self.result.waiting
         keys = lane.keys
         if fresh is None:
             ids = [keys[p][2] for p in range(pos, len(keys))]
         else:
-            ids = [i for i in fresh if i in lane.jobs]
+            ids = [keys[pos][2]] + [i for i in fresh if i in lane.jobs and i != keys[pos][2]]
         for job_id in ids:
             job = lane.jobs[job_id]
             if blocked is _GROUP:  # quotas are not asked: the group already says no
