@@ -346,3 +346,61 @@ def test_plan_matches_the_plain_rules_on_random_queues():
         for k, v in got.waiting.items():
             want = reason_label(want_waiting[k])
             assert reason_label(v) == want or (want == "Quota" and v == "WaitingForGpu")
+
+
+# ---------------------------------------------------------------------- packing, early stop, reasons
+
+
+def shared(job_id: int, mb: int, **fields) -> Job:
+    return Job(id=job_id, gpus=1, gpu_sharing_mode=GpuSharing.SHARED, gpu_memory_limit_mb=mb, **fields)
+
+
+def test_shared_jobs_pack_onto_gpus_already_shared_tightest_first():
+    gpus = [Gpu(0, memory_mb=80_000), Gpu(1, memory_mb=80_000), Gpu(2, memory_mb=80_000)]
+    on1 = Job(id=90, state=JobState.RUNNING, gpu_ids=[1], gpus=1, gpu_sharing_mode=GpuSharing.SHARED,
+              gpu_memory_limit_mb=20_000)
+    on2 = Job(id=91, state=JobState.RUNNING, gpu_ids=[2], gpus=1, gpu_sharing_mode=GpuSharing.SHARED,
+              gpu_memory_limit_mb=50_000)
+    for strategy in ("sequential", "random"):
+        p = plan(PassInput(candidates=[shared(1, 20_000), job(2, gpus=1)], running=[on1, on2], gpus=gpus,
+                           strategy=strategy, rng=random.Random(3)))
+        # GPU 2 has 30G left (the tightest fit), GPU 0 stays whole for the exclusive job
+        assert [(j.id, ids) for j, ids in p.starts] == [(1, [2]), (2, [0])]
+    p = plan(PassInput(candidates=[shared(1, 40_000)], running=[on1, on2], gpus=gpus))
+    assert [(j.id, ids) for j, ids in p.starts] == [(1, [1])]  # only GPU 1 (and 0) have room
+
+
+def test_with_the_daemons_queue_only_the_heads_and_new_jobs_are_judged():
+    from gflow.core.queue import ReadyQueue
+
+    busy = [running(100 + i, [i], gpus=1) for i in range(2)]
+    queue = ReadyQueue([job(i, gpus=1, reason="old") for i in range(1, 1001)] + [job(2000), job(2001, gpus=1)])
+    p = plan(PassInput(queue=queue, fresh={2000, 2001}, running=busy, gpus=[Gpu(0), Gpu(1)]))
+    assert [j.id for j, _ in p.starts] == [2000]
+    # no GPU is free: the lane is dropped after its head; job 2001 is new and gets its reason
+    assert p.waiting == {1: "WaitingForGpu", 2001: "WaitingForGpu"}
+
+
+def test_a_job_short_of_gpus_names_a_foreign_process_that_blocks_them():
+    gpus = [Gpu(0), Gpu(1, available=False, note="Unmanaged: pid 4242"), Gpu(2, available=False)]
+    p = plan(PassInput(candidates=[job(1, gpus=2), job(2, gpus=3)], running=[], gpus=gpus))
+    assert p.waiting == {1: "Unmanaged: pid 4242", 2: "WaitingForGpu"}  # 2 lacks more than that
+
+
+def test_never_fitting_jobs_say_why_and_hold_nothing_back():
+    from gflow.core.fits import Capacity
+
+    cap = Capacity(gpus=2, largest_gpu_mb=1000, host_memory_mb=4096,
+                   gpu_quota=lambda j: (1, "the quota of user ann") if j.user == "ann" else None)
+    p = plan(PassInput(
+        candidates=[job(1, gpus=3, priority=99), shared(2, 2000), job(3, memory_limit_mb=5000),
+                    job(4, gpus=2, user="ann"), job(5, gpus=1)],
+        running=[], gpus=[Gpu(0, 1000), Gpu(1, 1000)], capacity=cap, backfill=True,
+    ))
+    assert p.waiting == {
+        1: "NeverFits: 3 GPUs > 2 allowed",
+        2: "NeverFits: 2000M GPU memory > 1000M per GPU",
+        3: "NeverFits: 5000M memory > 4G on this host",
+        4: "NeverFits: 2 GPUs > 1 allowed by the quota of user ann",
+    }
+    assert [j.id for j, _ in p.starts] == [5] and p.reservation is None
