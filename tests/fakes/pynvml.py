@@ -47,6 +47,10 @@ def nvmlDeviceGetMemoryInfo(handle):
     return SimpleNamespace(total=total, used=0, free=total)
 
 
+def nvmlDeviceGetName(handle):
+    return f"Fake GPU {handle}"
+
+
 def nvmlDeviceGetUUID(handle):
     uuids = _state().get("uuids")
     return uuids[handle] if uuids else f"GPU-fake-{handle}"
