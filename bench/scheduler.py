@@ -9,7 +9,8 @@
       per submission, and the client's round trip.
 (ii)  Drain: --queued one-GPU `true` jobs on 8 free GPUs; over the first --drain of them:
       jobs/s (first start → last end), and job end → next start on the same GPU (the
-      shepherd's recorded end to the daemon's start of the next job there), p50/p95.
+      shepherd's recorded end to the daemon's start of the next job there), p50/p95, and the
+      daemon's own CPU per job (the rest of each job's cost is its shepherd and payload).
 (iii) The submit cost of (i) again with --big jobs queued (0 skips it).
 Figures only; nothing is asserted on time. The machine's load is printed first: on a shared
 machine the figures move with it.
@@ -88,9 +89,11 @@ def drain(opts) -> None:
         hold = _submit_batches(c, 8, "sleep 100000")  # the queue fills behind busy GPUs
         ids = _submit_batches(c, opts.queued, "true")
         c.status()
+        cpu0 = _cpu(d.pid)
         c.cancel(hold)
         measured = ids[: opts.drain]
         c.wait(measured)
+        cpu = (_cpu(d.pid) - cpu0) / opts.drain
         jobs = c.list(ids=measured)
         rest = [j for j in ids[opts.drain:]]
         c.cancel(rest)
@@ -107,7 +110,7 @@ def drain(opts) -> None:
             gaps += [(b.started_at - a.finished_at) * 1000 for a, b in zip(on_gpu, on_gpu[1:])]
         print(f"drain, {opts.queued:,} queued `true` on 8 GPUs: {len(jobs) / span:7.0f} jobs/s over the first "
               f"{len(jobs):,}   end → next start p50 {statistics.median(gaps):6.1f} ms "
-              f"p95 {percentile(gaps, 95):6.1f} ms")
+              f"p95 {percentile(gaps, 95):6.1f} ms   daemon CPU {cpu * 1000:.1f} ms/job")
 
 
 def main() -> int:

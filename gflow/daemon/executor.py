@@ -234,7 +234,15 @@ class Executor:
     # -- housekeeping ---------------------------------------------------------------------------
     def cleanup(self, job_id: int) -> None:
         """Remove the runner files; only once the outcome is committed (a crash before keeps
-        the status file for the next start)."""
+        the status file for the next start). In a worker thread while the loop runs: three
+        unlinks cost milliseconds on a slow disk, time the next job's start would wait."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.run_in_executor(None, self._remove_files, job_id)
+        else:
+            self._remove_files(job_id)
+
+    def _remove_files(self, job_id: int) -> None:
         for suffix in ("spec.json", "status.json", "err"):
             try:
                 os.unlink(self._path(job_id, suffix))
