@@ -52,7 +52,7 @@ def _lane_of(job: Job) -> tuple:
     return (job.user, job.group_id if limited else None, job.max_concurrent if limited else None, kind_of(job))
 
 
-def _key(job: Job) -> tuple[int, int, int]:
+def lane_key(job: Job) -> tuple[int, int, int]:
     return (-job.priority, -time_bonus(job), job.id)
 
 
@@ -74,7 +74,7 @@ class ReadyQueue:
     def add(self, job: Job) -> None:
         """Insert, or move a job whose priority, limits or group changed."""
         self.discard(job.id)
-        name, key = _lane_of(job), _key(job)
+        name, key = _lane_of(job), lane_key(job)
         lane = self._lanes.get(name)
         if lane is None:
             lane = self._lanes[name] = Lane(*name)

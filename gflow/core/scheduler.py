@@ -19,7 +19,7 @@ from typing import Callable, Collection, Optional
 from ..protocol import GpuSharing, Job, Reason
 from . import backfill as bf
 from . import fits
-from .queue import CPU, EXCLUSIVE, SHARED, Lane, Merge, ReadyQueue, time_bonus
+from .queue import EXCLUSIVE, SHARED, Lane, Merge, ReadyQueue, lane_key, time_bonus
 
 __all__ = ["Gpu", "PassInput", "Plan", "plan", "order", "time_bonus"]
 
@@ -203,7 +203,9 @@ class _Pass:
         if fresh is None:
             ids = [keys[p][2] for p in range(pos, len(keys))]
         else:
-            ids = [keys[pos][2]] + [i for i in fresh if i in lane.jobs and i != keys[pos][2]]
+            head = keys[pos]
+            # fresh jobs behind the head (those before it were examined in this pass)
+            ids = [head[2]] + [i for i in fresh if i in lane.jobs and lane_key(lane.jobs[i]) > head]
         for job_id in ids:
             job = lane.jobs[job_id]
             if blocked is _GROUP:  # quotas are not asked: the group already says no

@@ -404,3 +404,12 @@ def test_never_fitting_jobs_say_why_and_hold_nothing_back():
         4: "NeverFits: 2 GPUs > 1 allowed by the quota of user ann",
     }
     assert [j.id for j, _ in p.starts] == [5] and p.reservation is None
+
+
+def test_new_jobs_started_before_their_lane_ran_out_of_gpus_get_no_reason():
+    from gflow.core.queue import ReadyQueue
+
+    jobs = [job(i, gpus=1) for i in (1, 2, 3)]
+    p = plan(PassInput(queue=ReadyQueue(jobs), fresh={1, 2, 3}, running=[], gpus=[Gpu(0), Gpu(1)]))
+    assert [j.id for j, _ in p.starts] == [1, 2]
+    assert p.waiting == {3: "WaitingForGpu"}
