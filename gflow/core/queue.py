@@ -104,10 +104,6 @@ class ReadyQueue:
             yield from lane.jobs.values()
 
 
-def merged(lanes: Iterable[Lane], fair_share: dict[str, float]) -> "Merge":
-    return Merge(lanes, fair_share)
-
-
 class Merge:
     """The lanes' jobs in scheduling order: priority band, owner's fair share, time bonus, id.
 
