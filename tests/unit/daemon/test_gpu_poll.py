@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 from gflow.daemon.gpu import GpuBackend, Query
@@ -72,10 +73,12 @@ def test_a_poll_round_that_raises_is_logged_and_the_next_one_works(caplog):
 
 def test_a_given_back_gpu_is_asked_about_alone():
     asked = []
+    first_round = threading.Event()
 
     class Recording(_Backend):
         def query(self, indices=None):
             asked.append(indices)
+            first_round.set()
             now = time.time()
             return Query(pids={i: [] for i in (indices or [0, 1])}, failed={}, at=now, started=now)
 
@@ -84,15 +87,14 @@ def test_a_given_back_gpu_is_asked_about_alone():
     poll = GpuPoll(engine, _Policy(), interval_secs=3600)
 
     async def run():
+        looked = asyncio.Event()
+        engine.request_pass = looked.set  # the GPU's look changed what may be used
         poll.start()
-        await asyncio.sleep(0)  # the first (full) round
-        while not asked:
-            await asyncio.sleep(0.01)
+        await asyncio.get_running_loop().run_in_executor(None, first_round.wait)
         backend.freed({1})
         for listener in engine.on_gpus_freed:
             listener({1})
-        while backend.reason(1) == "verifying":
-            await asyncio.sleep(0.01)
+        await looked.wait()
         poll.close()
 
     asyncio.run(run())
