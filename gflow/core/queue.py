@@ -36,12 +36,13 @@ def kind_of(job: Job) -> str:
 
 
 class Lane:
-    __slots__ = ("user", "group_id", "max_concurrent", "kind", "keys", "jobs")
+    __slots__ = ("user", "group_id", "max_concurrent", "kind", "keys", "jobs", "limited")
 
     def __init__(self, user: str, group_id: Optional[str], max_concurrent: Optional[int], kind: str):
         self.user, self.group_id, self.max_concurrent, self.kind = user, group_id, max_concurrent, kind
         self.keys: list[tuple[int, int, int]] = []  # (-priority, -time bonus, id), ascending
         self.jobs: dict[int, Job] = {}
+        self.limited = 0  # jobs with a time limit: the only ones that may use reserved GPUs
 
     def job_at(self, pos: int) -> Job:
         return self.jobs[self.keys[pos][2]]
@@ -61,7 +62,7 @@ class ReadyQueue:
 
     def __init__(self, jobs: Iterable[Job] = ()):
         self._lanes: dict[tuple, Lane] = {}
-        self._where: dict[int, tuple[tuple, tuple[int, int, int]]] = {}
+        self._where: dict[int, tuple[tuple, tuple[int, int, int], bool]] = {}
         for job in jobs:
             self.add(job)
 
@@ -83,14 +84,16 @@ class ReadyQueue:
         else:
             insort(lane.keys, key)
         lane.jobs[job.id] = job
-        self._where[job.id] = (name, key)
+        lane.limited += job.time_limit is not None
+        self._where[job.id] = (name, key, job.time_limit is not None)
 
     def discard(self, job_id: int) -> None:
         where = self._where.pop(job_id, None)
         if where is None:
             return
-        name, key = where
+        name, key, limited = where
         lane = self._lanes[name]
+        lane.limited -= limited
         del lane.keys[bisect_left(lane.keys, key)]
         del lane.jobs[job_id]
         if not lane.jobs:

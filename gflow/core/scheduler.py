@@ -188,8 +188,16 @@ class _Pass:
         """Why nothing in `lane` can start any more in this pass, or None."""
         if lane.max_concurrent is not None and self.group_running.get(lane.group_id, 0) >= lane.max_concurrent:
             return _GROUP
-        if lane.kind == EXCLUSIVE and not self.gpus.free():
-            return _GPU
+        if lane.kind == EXCLUSIVE:
+            free = self.gpus.free()
+            if not free:
+                return _GPU
+            res = self.reservation
+            if res is not None and all(g.index in res.gpus for g in free):
+                # only jobs over before the reserved start may use these: none without a limit
+                reserved = lane.jobs.get(res.job_id)
+                if lane.limited - (reserved is not None and reserved.time_limit is not None) == 0:
+                    return _GPU
         if lane.kind == SHARED and not self.gpus.shared_room():
             return _GPU
         return None

@@ -174,3 +174,23 @@ def test_shared_job_free_time_counts_the_vram_released_by_ending_holders():
     assert bf.free_at(want(80), 100, True, holders, 0.0) == 20.0
     assert bf.free_at(Job(id=9, gpus=1), 100, True, holders, 0.0) == 20.0  # exclusive: all gone
     assert bf.free_at(Job(id=9, gpus=1), 100, False, [], 0.0) == bf.INF  # a foreign process
+
+
+def test_jobs_without_limits_behind_a_reservation_are_not_examined_one_by_one():
+    from gflow.core.queue import ReadyQueue
+
+    running = [Job(id=100, state=JobState.RUNNING, gpus=1, gpu_ids=[0], started_at=0.0, time_limit=10)]
+    behind = [_job(i) for i in range(2, 2002)]
+    examined = []
+    queue = ReadyQueue([_job(1, gpus=2, priority=100, limit=60)] + behind)
+    p = plan(PassInput(queue=queue, fresh=set(), running=running, gpus=[Gpu(0), Gpu(1)], backfill=True,
+                       now=0.0, quota_allows=lambda j, _r: examined.append(j.id) or True))
+    assert p.starts == [] and p.reservation.gpus == {0, 1}
+    # GPU 1 is free but reserved, and nobody behind could leave it in time: after the reserved
+    # job only the next in line is looked at (for its reason), not the 1,999 behind it
+    assert examined == [1, 2]
+    assert p.waiting == {1: "WaitingForGpu", 2: "WaitingForGpu"}  # the lane's head says why
+    # a short job behind is worth looking at, and starts
+    queue.add(_job(5000, limit=5))
+    p = plan(PassInput(queue=queue, fresh={5000}, running=running, gpus=[Gpu(0), Gpu(1)], backfill=True, now=0.0))
+    assert [(j.id, ids) for j, ids in p.starts] == [(5000, [1])]

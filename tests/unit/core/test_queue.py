@@ -46,6 +46,8 @@ def test_merge_gives_the_order_of_a_full_sort_through_adds_updates_and_removals(
                 queue.add(jobs[job_id])
         shares = {u: rng.random() for u in ("ann", "bob") if rng.random() < 0.7}
         assert len(queue) == len(jobs)
+        for lane in queue.lanes():
+            assert lane.limited == sum(j.time_limit is not None for j in lane.jobs.values())
         assert _walk(queue, shares) == [j.id for j in scheduler.order(list(jobs.values()), shares)]
 
 
