@@ -21,6 +21,8 @@ from .protocol import (
     HEADER,
     PROTOCOL_VERSION,
     ActionResult,
+    AuditEntry,
+    AuditParams,
     ErrorCode,
     GflowError,
     Hello,
@@ -33,6 +35,8 @@ from .protocol import (
     ListParams,
     LogParams,
     LogResult,
+    PurgeParams,
+    PurgeResult,
     ReleaseParams,
     RpcError,
     StatusResult,
@@ -42,7 +46,7 @@ from .protocol import (
     frame,
 )
 
-__all__ = ["Client", "DaemonUnavailable", "GflowError", "JobSpec", "find_socket"]
+__all__ = ["Client", "DaemonUnavailable", "GflowError", "JobSpec", "find_socket", "locate_socket"]
 
 
 class DaemonUnavailable(GflowError):
@@ -81,20 +85,56 @@ def _listening(path: str) -> bool:
 
 
 def find_socket(explicit: Optional[str] = None) -> str:
-    """`--socket`, then `$GFLOW_SOCKET`, then a personal daemon's socket, then the system one."""
+    return locate_socket(explicit)[0]
+
+
+def locate_socket(explicit: Optional[str] = None) -> tuple[str, str]:
+    """(socket, why it was chosen). One daemon per machine: `--socket`, `$GFLOW_SOCKET` or a
+    socket your config names win; otherwise a live system daemon, so a personal daemon
+    left over from a quickstart never silently takes jobs away from the shared scheduler
+    (its quotas, reservations and GPU bookkeeping); then your personal daemon."""
     if explicit:
-        return explicit
+        return explicit, "--socket"
     env = os.environ.get("GFLOW_SOCKET")
     if env:
-        return env
+        return env, "GFLOW_SOCKET"
+    named = _user_config_socket()
+    if named:
+        return named, "daemon.socket in your config"
     user = paths.user_socket()
-    system = os.path.exists(paths.SYSTEM_SOCKET)
-    if os.path.exists(user) and (not system or _listening(user)):
-        return user  # only probed when there is a choice: a plain CLI call pays no extra connect
-    if system:
-        return paths.SYSTEM_SOCKET
+    system = paths.system_socket()
+    if os.path.exists(system):
+        # probed only when a personal socket competes: a plain CLI call pays no extra connect
+        if not os.path.exists(user) or _listening(system):
+            return system, "system daemon"
+    if os.path.exists(user):
+        return user, "personal daemon"
     configured = _configured_socket()
-    return configured or user
+    if configured:
+        return configured, "daemon.socket in the system config"
+    return user, "personal daemon (default)"
+
+
+def _user_config_socket() -> Optional[str]:
+    """`daemon.socket` of the user's own config; the YAML is parsed only when the file
+    mentions a socket at all, so ordinary CLI calls never pay for it."""
+    files = paths.user_config_files()
+    if not files or not any(_mentions_socket(f) for f in files):
+        return None
+    from .config import ConfigError, load
+
+    try:
+        return load(system=False).daemon.socket
+    except ConfigError:
+        return None
+
+
+def _mentions_socket(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return b"socket" in f.read(65536)
+    except OSError:
+        return False
 
 
 def _configured_socket() -> Optional[str]:
@@ -105,7 +145,7 @@ def _configured_socket() -> Optional[str]:
         return None
     from .config import ConfigError, load
 
-    for system in (False, True):
+    for system in (True,):
         try:
             sock = load(system=system).daemon.socket
         except ConfigError:
@@ -332,6 +372,16 @@ class Client:
 
     def shutdown(self) -> None:
         self.call("daemon.shutdown")
+
+    # ------------------------------------------------------------------ administration
+    def purge(self, before: float, user: Optional[str] = None, dry_run: bool = False) -> PurgeResult:
+        """Forget finished jobs that ended before `before` (unix seconds) and their logs;
+        an admin may name any user (None: everyone), others purge only their own."""
+        return self.call("jobs.purge", PurgeParams(before=before, user=user, dry_run=dry_run), PurgeResult)
+
+    def audit(self, since: Optional[float] = None, user: Optional[str] = None) -> list[AuditEntry]:
+        """Audited requests (admins only), oldest first."""
+        return self.call("audit.read", AuditParams(since=since, user=user), list[AuditEntry])
 
 
 def is_not_found(error: GflowError) -> bool:

@@ -112,8 +112,13 @@ class HttpConfig(_Section):
     allow_remote: bool = False
 
 
+class RetentionConfig(_Section):
+    days: Optional[PositiveInt] = None  # finished jobs older than this are purged daily
+
+
 class Config(_Section):
     timezone: Optional[str] = None
+    retention: RetentionConfig = RetentionConfig()
     daemon: DaemonConfig = DaemonConfig()
     executor: ExecutorConfig = ExecutorConfig()
     gpu: GpuConfig = GpuConfig()

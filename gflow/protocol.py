@@ -79,6 +79,7 @@ class Reason(str, enum.Enum):
     WAITING_FOR_MEMORY = "WaitingForMemory"
     WAITING_FOR_RESOURCES = "WaitingForResources"
     WAITING_FOR_QUOTA = "WaitingForQuota"
+    RESERVED = "Reserved"  # stored as `Reserved:<reservation id>`, shown as is
     CANCELLED_BY_USER = "CancelledByUser"
     DEPENDENCY_FAILED = "DependencyFailed"
     SYSTEM_ERROR = "SystemError"
@@ -169,6 +170,7 @@ class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100
     finished_at: Optional[float] = None
     exit_code: Optional[int] = None
     exit_signal: Optional[int] = None
+    cpu_secs: Optional[float] = None  # user + system CPU time, recorded when the job ended
     runner_pid: Optional[int] = None
     runner_started: Optional[float] = None  # psutil create_time, to never trust a bare pid
     alive: Optional[bool] = None  # transient, only in answers for Running jobs
@@ -443,6 +445,17 @@ class GpuInfo(Struct, kw_only=True):
     shared: bool = False  # held by shared jobs only: still takes shared jobs
     free_mb: Optional[int] = None  # shared: VRAM budget left for more shared jobs
     beside_pids: list[int] = []  # foreign processes next to the holding job(s)
+    # an Active reservation of this very GPU (`--gpu-spec`): its id and user
+    reservation_id: Optional[int] = None
+    reserved_for: Optional[str] = None
+
+
+class CountReservation(Struct, kw_only=True, array_like=True):
+    """An Active reservation of a number of GPUs (any of them): id, user, count."""
+
+    id: int
+    user: str
+    count: int
 
 
 class GpusResult(Struct, kw_only=True):
@@ -450,7 +463,42 @@ class GpusResult(Struct, kw_only=True):
     allowed: Optional[list[int]] = None
     strategy: str = "sequential"
     backend: str = "none"
+    count_reservations: list[CountReservation] = []
+    no_gpus: Optional[str] = None  # why the list is empty: no driver, none detected, configured so
 
 
 class SetGpusParams(Struct, kw_only=True, forbid_unknown_fields=True):
     indices: Optional[list[Annotated[int, Meta(ge=0)]]] = None  # None = all GPUs
+
+
+# --------------------------------------------------------------------------- administration
+
+
+class PurgeParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    """`gctl purge`: forget finished jobs that ended before `before` (unix seconds)."""
+
+    before: float
+    user: Optional[str] = None  # None: every user for an admin, the caller otherwise
+    dry_run: bool = False
+
+
+class PurgeResult(Struct, kw_only=True):
+    ids: list[int]  # purged (or, with dry_run, that would be)
+    logs_removed: int = 0
+    dry_run: bool = False
+
+
+class AuditParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    since: Optional[float] = None  # unix seconds
+    user: Optional[str] = None  # the caller's name
+
+
+class AuditEntry(Struct, kw_only=True):
+    """One audited request: who (from the kernel), what, on what, and how it ended."""
+
+    time: float
+    uid: int
+    user: str
+    method: str
+    targets: list[Union[int, str]] = []
+    result: str = "ok"

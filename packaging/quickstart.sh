@@ -3,6 +3,8 @@
 # state, no GPU needed) and run a first job, printing its output.
 #   sh packaging/quickstart.sh          (from a checkout of this repository)
 # Re-running it is safe: it reuses the virtualenv and an already running daemon.
+# On a machine where the system daemon runs (the Debian package), no personal daemon is
+# started: `gflowd up` says so and your first job goes to the shared scheduler.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${GFLOW_VENV:-$HOME/.local/share/gflow-venv}

@@ -99,8 +99,9 @@ def add_version(parser: argparse.ArgumentParser, prog: str) -> None:
 
 
 def connect(args) -> "Client":  # noqa: F821
-    from ..client import Client
+    from ..client import Client, locate_socket
 
+    explicit, why = args.socket, None
     if getattr(args, "config", None):
         from ..config import ConfigError, load
 
@@ -108,9 +109,13 @@ def connect(args) -> "Client":  # noqa: F821
             sock = load(extra=args.config).daemon.socket
         except ConfigError as e:
             raise CliError(str(e)) from None
-        if sock and not args.socket:
-            args.socket = sock
-    return Client(args.socket).connect()
+        if sock and not explicit:
+            explicit, why = sock, "daemon.socket in --config"
+    path, found_why = locate_socket(explicit)
+    if getattr(args, "debug", False) or os.environ.get("GFLOW_DEBUG") == "1":
+        # which daemon answers is the first question when jobs seem to vanish
+        print(f"gflow: using gflowd at {path} ({why or found_why})", file=sys.stderr)
+    return Client(path).connect()
 
 
 def run(

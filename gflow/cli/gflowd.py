@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = lifecycle("up", "start the daemon in the background", aliases=["start"])
     up.add_argument("--foreground", action="store_true", help="run in the foreground (systemd, tests)")
+    up.add_argument("--personal", action="store_true",
+                    help="start your own daemon even though the system daemon runs (reach it with --socket)")
     _add_overrides(up)
     lifecycle("down", "stop the daemon (jobs keep running)", aliases=["stop"])
     restart = lifecycle("restart", "stop, then start the daemon (jobs keep running)", aliases=["reload"])
@@ -162,6 +164,8 @@ def cmd_up(args) -> int:
         return cmd_foreground(args)
     config = _load(args)
     dirs = _dirs(args, config)
+    if not args.system and not getattr(args, "personal", False) and _system_daemon_live(dirs):
+        return 0
     if not args.system and _unit_installed():  # SPEC 6.6 step 1: systemd hosting first
         if _systemctl("is-active", "--quiet", UNIT_NAME).returncode == 0:
             print("gflowd is already running (systemd user service).")
@@ -193,6 +197,23 @@ def cmd_up(args) -> int:
     print(f"Socket: {dirs.socket}")
     print(f"Logs: {dirs.daemon_log}")
     return 0
+
+
+def _system_daemon_live(dirs) -> bool:
+    """One daemon per machine: a personal daemon beside a live system one would schedule
+    the same GPUs without its quotas and reservations, and clients talk to the system one
+    anyway. Says so (exit 0: a daemon serves you) instead of starting a second."""
+    from .. import paths
+    from ..client import _listening
+
+    system = paths.system_socket()
+    if dirs.socket == system or not _listening(system):
+        return False
+    print(f"The system gflowd is running on this machine (socket {system}).")
+    print("Your jobs go to it; no personal daemon was started.")
+    print("To run your own anyway: `gflowd up --personal`, then reach it with "
+          f"`--socket {dirs.socket}` or GFLOW_SOCKET.")
+    return True
 
 
 def _wait_until_serving(proc, dirs) -> None:
@@ -272,11 +293,13 @@ def cmd_status(args) -> int:
     from ..client import Client, DaemonUnavailable
     from ..core.display import uptime
 
+    from ..client import locate_socket
+
     config = _load(args)
     dirs = _dirs(args, config) if args.system else None
-    sock = dirs.socket if dirs else None
+    sock, why = locate_socket((dirs.socket if dirs else None) or config.daemon.socket)
     try:
-        with Client(sock or config.daemon.socket, timeout=5) as client:
+        with Client(sock, timeout=5) as client:
             st = client.status()
     except DaemonUnavailable:
         print("Status: Not running")
@@ -291,6 +314,7 @@ def cmd_status(args) -> int:
     print(f"Uptime:    {uptime(st.uptime_secs)}")
     print(f"Executor:  {st.executor}")
     print(f"GPUs:      {st.gpu_total} total, {st.gpu_available} available")
+    print(f"Clients:   use this daemon ({why})")
     if st.gpu_poll_ok_at is not None or st.gpu_poll_error is not None:
         import time
 

@@ -11,6 +11,7 @@ from .common import CliError, Parser, add_global_options, add_version, connect, 
 
 PROG = "gqueue"
 DEFAULT_FORMAT = "JOBID,NAME,ST,TIME,NODES,NODELIST(REASON)"
+MULTI_USER_FORMAT = "JOBID,NAME,USER,ST,TIME,NODES,NODELIST(REASON)"
 OUTPUTS = ("table", "json", "csv", "yaml")
 
 
@@ -35,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-P", "--project", metavar="CODE", help="only this project")
     parser.add_argument("-r", "--sort", metavar="FIELD", default="id", help="id, state, time, name, gpus, priority")
     parser.add_argument("-n", "--limit", type=_limit, default=0, metavar="N", help="first N rows (negative: last N)")
-    parser.add_argument("-f", "--format", metavar="FIELDS", default=DEFAULT_FORMAT,
-                        help="columns: JOBID,NAME,ST,TIME,TIMELIMIT,MEMORY,NODES,NODELIST(REASON),USER,PROJECT,START")
+    parser.add_argument("-f", "--format", metavar="FIELDS", default=None,
+                        help="columns: JOBID,NAME,ST,TIME,TIMELIMIT,MEMORY,NODES,NODELIST(REASON),USER,PROJECT,START "
+                             "(default adds USER when listing several users)")
     parser.add_argument("-g", "--group", action="store_true", help="group rows by state")
     parser.add_argument("-t", "--tree", action="store_true", help="show dependency and redo trees")
     parser.add_argument("-T", "--tmux", action="store_true", help="only jobs with a live tmux session")
@@ -145,7 +147,7 @@ def render(args, jobs, now: float, color: bool) -> str:
         return r.gqueue_yaml(jobs, now)
     if args.output == "csv":
         return r.gqueue_csv(jobs, now)
-    fields = args.format.split(",")  # empty names give empty columns, as upstream
+    fields = (args.format if args.format is not None else _default_format(args)).split(",")  # empty names give empty columns, as upstream
     if args.group:
         body = r.gqueue_grouped(jobs, fields, now, color)
     elif args.tree:
@@ -153,6 +155,14 @@ def render(args, jobs, now: float, color: bool) -> str:
     else:
         body = r.gqueue_table(jobs, fields, now, color)
     return f"{banner}\n\n{body}" if banner else body
+
+
+def _default_format(args) -> str:
+    """With `-u all` or `-u a,b` the rows are several people's: say whose each one is."""
+    users = (args.user or "").strip()
+    if users in ("all", "*") or "," in users:
+        return MULTI_USER_FORMAT
+    return DEFAULT_FORMAT
 
 
 def _my_user() -> str:

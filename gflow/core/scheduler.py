@@ -20,6 +20,7 @@ from ..protocol import GpuSharing, Job, Reason
 from . import backfill as bf
 from . import fits
 from .queue import EXCLUSIVE, SHARED, Lane, Merge, ReadyQueue, lane_key, time_bonus
+from .reservations import ReservationGate
 
 __all__ = ["Gpu", "PassInput", "Plan", "plan", "order", "time_bonus"]
 
@@ -44,9 +45,9 @@ class PassInput:
     fair_share: dict[str, float] = field(default_factory=dict)
     # (job, running jobs so far) -> True if the job's quotas allow it to start now
     quota_allows: Optional[Callable[[Job, list[Job]], bool]] = None
-    # Reservation hook (gctl reserve), consulted per candidate that needs GPUs:
-    # (job) -> GPU indices it may use given reservations, None when unrestricted
-    reservation_filter: Optional[Callable[[Job], Optional[set[int]]]] = None
+    # the active reservations' aggregate rule (`gctl reserve`; None: none is active),
+    # consulted per candidate that needs GPUs and told about each admission
+    reservations: Optional[ReservationGate] = None
     rng: Optional[random.Random] = None
     # the daemon's ordered queue of eligible jobs; `fresh`: ids in it never judged yet
     queue: Optional[ReadyQueue] = None
@@ -60,7 +61,7 @@ class PassInput:
 class Plan:
     starts: list[tuple[Job, list[int]]] = field(default_factory=list)
     waiting: dict[int, str] = field(default_factory=dict)  # job id -> reason
-    reservation: Optional[bf.Reservation] = None
+    backfill: Optional[bf.Reservation] = None  # the GPUs held back for the first job short of them
     planned: dict[int, float] = field(default_factory=dict)  # job id -> expected start
 
 
@@ -69,6 +70,7 @@ _MEMORY = Reason.WAITING_FOR_MEMORY.value
 _GROUP = Reason.WAITING_FOR_RESOURCES.value
 _QUOTA = Reason.WAITING_FOR_QUOTA.value
 _GPU = Reason.WAITING_FOR_GPU.value
+_RESERVED = Reason.RESERVED.value
 
 
 def order(candidates: list[Job], fair_share: dict[str, float]) -> list[Job]:
@@ -181,7 +183,7 @@ class _Pass:
                 self.group_running[j.group_id] = self.group_running.get(j.group_id, 0) + 1
         self.gpus = _GpuState(inp.gpus, inp.allowed, self.running)
         self.rng = (inp.rng or random.Random()) if inp.strategy == "random" else None
-        self.reservation: Optional[bf.Reservation] = None
+        self.backfill: Optional[bf.Reservation] = None
 
     # ------------------------------------------------------------------ lanes
     def lane_blocked(self, lane: Lane) -> Optional[str]:
@@ -192,7 +194,7 @@ class _Pass:
             free = self.gpus.free()
             if not free:
                 return _GPU
-            res = self.reservation
+            res = self.backfill
             if res is not None and all(g.index in res.gpus for g in free):
                 # only jobs over before the reserved start may use these: none without a limit
                 reserved = lane.jobs.get(res.job_id)
@@ -262,7 +264,7 @@ class _Pass:
         if need_mem > self.memory_left:
             result.waiting[job.id] = _MEMORY
             return
-        res = self.reservation
+        res = self.backfill
         if res is not None and need_mem and self.memory_left - need_mem < res.memory_mb \
                 and not res.admits(job, inp.now):
             result.waiting[job.id] = _MEMORY  # would leave too little for the reserved job
@@ -277,9 +279,19 @@ class _Pass:
         chosen: list[int] = []
         if job.gpus > 0:
             usable = self.gpus.usable(job, self.rng)
-            permitted = inp.reservation_filter(job) if inp.reservation_filter is not None else None
-            if permitted is not None:
-                usable = [g for g in usable if g.index in permitted]
+            gate = inp.reservations
+            if gate is not None:
+                permitted, blocker = gate.permit(job.user, job.gpus, [g.index for g in usable])
+                if permitted is None:
+                    if blocker is not None:
+                        result.waiting[job.id] = f"{_RESERVED}:{blocker}"
+                        return
+                    result.waiting[job.id] = self.gpu_reason(job, len(usable))
+                    if inp.backfill and res is None:
+                        self.reserve_for(job)
+                    return
+                by_index = {g.index: g for g in usable}
+                usable = [by_index[i] for i in permitted]
             if res is not None:
                 if res.admits(job, inp.now):  # over before the reserved start: may use them, last
                     usable = [g for g in usable if g.index not in res.gpus] + \
@@ -289,10 +301,12 @@ class _Pass:
             if len(usable) < job.gpus:
                 result.waiting[job.id] = self.gpu_reason(job, len(usable))
                 if inp.backfill and res is None:
-                    self.reserve_for(job, permitted)
+                    self.reserve_for(job)
                 return
             chosen = sorted(g.index for g in usable[: job.gpus])
             self.gpus.hold(job, chosen)
+            if gate is not None:
+                gate.take(job.user, chosen)
         result.starts.append((job, chosen))
         self.memory_left -= need_mem
         if job.group_id:
@@ -302,22 +316,25 @@ class _Pass:
     def reserve_if_head(self, job: Job) -> None:
         """Reserve for the head of a lane no GPU is left for, if GPUs are all it lacks."""
         if self.first_failure(job) is None:
-            f = self.inp.reservation_filter
-            self.reserve_for(job, f(job) if f is not None else None)
+            self.reserve_for(job)
 
-    def reserve_for(self, job: Job, permitted: Optional[set[int]]) -> None:
+    def reserve_for(self, job: Job) -> None:
         now = self.inp.now
         holders = self.gpus.holders
+        gate = self.inp.reservations
+        # GPUs index-reserved for someone else are never its; count reservations are not
+        # planned ahead (they hold back idle GPUs only, pass by pass)
+        owner = gate.index_owner.get if gate is not None else (lambda i: None)
         options = [
             (bf.free_at(job, g.memory_mb, g.available, holders.get(g.index, ()), now), g.index)
             for g in self.gpus.gpus
-            if permitted is None or g.index in permitted
+            if owner(g.index) is None or owner(g.index).user == job.user
         ]
-        self.reservation = bf.reserve(job, options)
-        if self.reservation is not None:
-            self.result.reservation = self.reservation
-            if self.reservation.start != bf.INF:
-                self.result.planned[job.id] = self.reservation.start
+        self.backfill = bf.reserve(job, options)
+        if self.backfill is not None:
+            self.result.backfill = self.backfill
+            if self.backfill.start != bf.INF:
+                self.result.planned[job.id] = self.backfill.start
 
 
 def plan(inp: PassInput) -> Plan:
@@ -332,7 +349,7 @@ def plan(inp: PassInput) -> Plan:
         lane, pos, share = merge.next()
         blocked = state.lane_blocked(lane)
         if blocked is not None:
-            if blocked is _GPU and inp.backfill and state.reservation is None:
+            if blocked is _GPU and inp.backfill and state.backfill is None:
                 state.reserve_if_head(lane.job_at(pos))  # no GPU free now, but one will be
             state.judge_rest(lane, pos, blocked, fresh)
             continue

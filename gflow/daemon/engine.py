@@ -221,6 +221,15 @@ class Engine:
                 self._terminal_states[job_id] = state
         return state
 
+    def purgeable(self, job: Job) -> bool:
+        """A finished job may be forgotten unless an active job depends on it or its
+        process is still winding down."""
+        return job.id not in self.stopping and not self._dependents.get(job.id)
+
+    def forget(self, ids: Iterable[int]) -> None:
+        for job_id in ids:
+            self._terminal_states.pop(job_id, None)
+
     def resolve_ref(self, caller: identity.Caller, ref: str | int) -> int:
         """An id, or `@` / `@~N` against the caller's own jobs (`@~1` is `@`, as upstream)."""
         if isinstance(ref, int):
@@ -761,7 +770,7 @@ class Engine:
             host_memory_mb=self.host_memory_mb,
             strategy=self.config.daemon.gpu_allocation_strategy,
             quota_allows=self.policy.quota_allows if self.policy else None,
-            reservation_filter=self.policy.reservation_filter if self.policy else None,
+            reservations=self.policy.reservation_gate(running) if self.policy else None,
             backfill=self.config.scheduler.backfill,
             now=now,
             capacity=capacity,
@@ -888,6 +897,7 @@ class Engine:
     def _finish_running(self, job: Job, status: ExitStatus) -> None:
         now = status.finished_at or time.time()
         job.exit_code, job.exit_signal = status.exit_code, status.signal
+        job.cpu_secs = status.cpu_secs
         if status.vanished:
             state, reason = JobState.FAILED, Reason.RUNNER_VANISHED.value
         elif status.launch_error:

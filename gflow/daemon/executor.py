@@ -54,6 +54,7 @@ class ExitStatus(msgspec.Struct, kw_only=True):
     finished_at: float
     launch_error: Optional[str] = None  # the job never ran (exit_code 127 then)
     vanished: bool = False  # shepherd gone without leaving a status
+    cpu_secs: Optional[float] = None  # user + system CPU time of the job (older shepherds: None)
 
 
 class _StatusFile(msgspec.Struct):
@@ -64,6 +65,7 @@ class _StatusFile(msgspec.Struct):
     started_at: Optional[float]
     finished_at: float
     launch_error: Optional[str] = None
+    cpu_secs: Optional[float] = None
 
 
 @dataclass
@@ -205,7 +207,7 @@ class Executor:
             return _vanished()
         return ExitStatus(exit_code=rec.exit_code, signal=rec.signal,
                           started_at=rec.started_at, finished_at=rec.finished_at,
-                          launch_error=rec.launch_error)
+                          launch_error=rec.launch_error, cpu_secs=rec.cpu_secs)
 
     def is_watched(self, job_id: int) -> bool:
         return job_id in self._watched

@@ -29,7 +29,7 @@ class SchedulingState:
         self._unsettled: set[int] = set()
         self.fresh: set[int] = set()  # in the queue, never judged by a pass yet
         self.planned: dict[int, float] = {}  # job id -> expected start (backfill)
-        self.reservation: Optional[Reservation] = None
+        self.backfill: Optional[Reservation] = None  # the GPUs held back by the last pass
         self._capacity_key: Optional[tuple] = None
         self._held: set[int] = set()
 
@@ -116,7 +116,7 @@ class SchedulingState:
 
     def judged(self, plan: Plan, jobs: dict[int, Job]) -> None:
         self.fresh.clear()  # every lane is either examined or judged when dropped
-        self.reservation = plan.reservation
+        self.backfill = plan.backfill
         for job_id in self.planned.keys() - plan.planned.keys():
             job = jobs.get(job_id)
             if job is not None:

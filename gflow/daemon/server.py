@@ -29,13 +29,14 @@ from ..protocol import (
     RpcError,
     frame,
 )
-from . import identity
+from . import audit, identity
 from .engine import Engine
 from .executor import Executor
 from .gpu import open_backend
 from .gpu_poll import GpuPoll
 from .handlers import Method, load as load_handlers
 from .policy import Policy
+from .retention import Retention
 from .store import JobStore, StoreError
 
 log = logging.getLogger("gflow.server")
@@ -100,6 +101,7 @@ class Server:
         self.methods: dict[str, Method] = load_handlers()
         self.engine: Optional[Engine] = None
         self.policy: Optional[Policy] = None
+        self.retention: Optional[Retention] = None
         self._stop: Optional[asyncio.Event] = None
         self._lock = InstanceLock(dirs.lock)
         self._decode_request = msgspec.msgpack.Decoder(Request).decode
@@ -135,6 +137,7 @@ class Server:
         )
         self.policy = Policy(self.store, self.config, self.engine)
         self.engine.policy = self.policy
+        self.retention = Retention(self.engine, self.store, self.config)
         inherited = systemd_socket()
         if inherited is not None:
             # socket activation: systemd created the socket with the unit's mode and owner
@@ -146,6 +149,7 @@ class Server:
             self._secure_socket()
         self.engine.start()
         self.policy.start()
+        self.retention.start()
         if self.engine.gpus.devices():
             self.gpu_poll = GpuPoll(self.engine, self.policy, self.config.daemon.gpu_poll_interval_secs)
             self.gpu_poll.start()
@@ -167,6 +171,7 @@ class Server:
                 self.gpu_poll.close()
             self._memory_task.cancel()
             self.policy.close()
+            self.retention.close()
             self.engine.close()
             if inherited is None:
                 try:
@@ -271,6 +276,7 @@ class Server:
 
     async def _dispatch(self, caller: identity.Caller, request: Request) -> Response:
         method = self.methods.get(request.method)
+        params = None
         try:
             if method is None:
                 raise GflowError(ErrorCode.UNKNOWN_METHOD, f"unknown method '{request.method}'")
@@ -280,11 +286,17 @@ class Server:
             result = method.fn(self, caller, params)
             if inspect.isawaitable(result):
                 result = await result
+            if method.audit:
+                audit.record(caller, method.name, params, result)
             return Response(id=request.id, result=result)
         except GflowError as e:
+            if method is not None and method.audit:
+                audit.record(caller, method.name, params, error=e)
             return Response(id=request.id, error=e.to_wire())
         except Exception as e:  # a bug must cost one request, never the daemon
             log.exception("internal error in %s", request.method)
+            if method is not None and method.audit:
+                audit.record(caller, method.name, params, error=GflowError(ErrorCode.INTERNAL, f"internal error: {e}"))
             return Response(id=request.id, error=RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}"))
 
     def _decode_params(self, method: Method, raw: msgspec.Raw):

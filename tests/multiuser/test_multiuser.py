@@ -164,6 +164,7 @@ def test_user_mode_daemon_refuses_other_users(runtime, accounts):
         "PATH": "/usr/bin:/bin", "PYTHONPATH": pythonpath, "HOME": alice.home,
         "XDG_RUNTIME_DIR": str(runtime_dir), "XDG_DATA_HOME": str(runtime_dir / "data"),
         "XDG_CONFIG_HOME": str(runtime_dir / "config"),
+        "GFLOW_SYSTEM_SOCKET": str(base / "no-system-daemon.sock"),  # a live host one would win
     }
     proc = subprocess.Popen(
         [python, "-m", "gflow", "gflowd", "up", "--foreground"], env=env, user=alice.uid, group=alice.gid,

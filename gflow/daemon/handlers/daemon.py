@@ -45,7 +45,7 @@ def status(ctx, caller, params) -> StatusResult:
     )
 
 
-@rpc("daemon.shutdown", admin=True)
+@rpc("daemon.shutdown", admin=True, audit=True)
 def shutdown(ctx, caller, params) -> None:
     ctx.request_stop()
     return None

@@ -1,7 +1,7 @@
 """GPU methods: info (anyone), set_allowed (admins)."""
 from __future__ import annotations
 
-from ...protocol import GpuInfo, GpuSharing, GpusResult, SetGpusParams
+from ...protocol import CountReservation, GpuInfo, GpuSharing, GpusResult, SetGpusParams
 from . import rpc
 
 
@@ -12,6 +12,8 @@ def info(ctx, caller, params) -> GpusResult:
     policy = ctx.policy
     allowed = engine.allowed_gpus
     backend = engine.gpus
+    active = policy.active_reservations()
+    by_index = {i: r for r in active if r.gpu_indices for i in r.gpu_indices}
     gpus = []
     for gpu in backend.devices():
         jobs = sorted(holders.get(gpu.index, []), key=lambda j: j.id)
@@ -19,6 +21,7 @@ def info(ctx, caller, params) -> GpusResult:
         free_mb = None
         if shared and gpu.memory_mb is not None:
             free_mb = max(0, gpu.memory_mb - sum(j.gpu_memory_limit_mb or 0 for j in jobs))
+        reservation = by_index.get(gpu.index)
         gpus.append(GpuInfo(
             index=gpu.index,
             memory_mb=gpu.memory_mb,
@@ -31,13 +34,28 @@ def info(ctx, caller, params) -> GpusResult:
             shared=shared,
             free_mb=free_mb,
             beside_pids=list(backend.beside(gpu.index)) if jobs else [],
+            reservation_id=reservation.id if reservation else None,
+            reserved_for=reservation.user if reservation else None,
         ))
     return GpusResult(
         gpus=gpus,
         allowed=sorted(allowed) if allowed is not None else None,
         strategy=ctx.config.daemon.gpu_allocation_strategy,
         backend=engine.gpus.name,
+        count_reservations=[CountReservation(id=r.id, user=r.user, count=r.gpu_count)
+                            for r in active if r.gpu_indices is None and r.gpu_count],
+        no_gpus=None if gpus else _why_no_gpus(ctx.config.gpu, engine.gpus.name),
     )
+
+
+def _why_no_gpus(cfg, backend: str) -> str:
+    if cfg.backend == "none":
+        return "GPU support is turned off in the config (gpu: {backend: none})"
+    if cfg.backend == "fake":
+        return "the fake GPU backend is configured with count 0"
+    if backend == "nvml":
+        return "the NVIDIA driver reports no GPUs"
+    return "no NVIDIA driver: NVML could not be loaded (see the daemon log)"
 
 
 @rpc("gpus.set_allowed", SetGpusParams, admin=True, writes=True)

@@ -26,8 +26,8 @@ def simulate(jobs: list[Job], n_gpus: int, backfill: bool, runtime: dict[int, fl
     now = 0.0
     for _ in range(10_000):
         p = plan(PassInput(candidates=queued, running=running, gpus=gpus, backfill=backfill, now=now))
-        if p.reservation is not None and p.reservation.job_id not in promised:
-            promised[p.reservation.job_id] = p.reservation.start
+        if p.backfill is not None and p.backfill.job_id not in promised:
+            promised[p.backfill.job_id] = p.backfill.start
         for job, ids in p.starts:
             job.state, job.started_at, job.gpu_ids = JobState.RUNNING, now, ids
             starts[job.id] = now
@@ -128,7 +128,7 @@ def test_short_jobs_fill_the_gap_before_the_reserved_start():
     p = plan(PassInput(candidates=[big, short, long, unlimited], running=running,
                        gpus=[Gpu(0), Gpu(1)], backfill=True, now=0.0))
     assert [(j.id, ids) for j, ids in p.starts] == [(2, [1])]
-    assert p.reservation == bf.Reservation(job_id=1, gpus=frozenset({0, 1}), start=10.0)
+    assert p.backfill == bf.Reservation(job_id=1, gpus=frozenset({0, 1}), start=10.0)
     assert p.planned == {1: 10.0}
     assert p.waiting == {1: "WaitingForGpu", 3: "WaitingForGpu", 4: "WaitingForGpu"}
     # upstream's greedy pass would hand GPU 1 to the first job that fits
@@ -143,7 +143,7 @@ def test_jobs_beside_the_reservation_start_freely():
     head = _job(1, priority=100, gpu_sharing_mode=GpuSharing.SHARED, gpu_memory_limit_mb=40 * 1024)
     p = plan(PassInput(candidates=[head, _job(2, gpus=1)], running=running,
                        gpus=[Gpu(0, memory_mb=80 * 1024), Gpu(1, memory_mb=16 * 1024)], backfill=True, now=0.0))
-    assert p.reservation.gpus == {0} and p.reservation.start == 10.0
+    assert p.backfill.gpus == {0} and p.backfill.start == 10.0
     assert [(j.id, ids) for j, ids in p.starts] == [(2, [1])]  # unlimited, but beside it
 
 
@@ -151,7 +151,7 @@ def test_an_unlimited_holder_puts_the_reservation_at_infinity_and_nothing_long_t
     running = [Job(id=100, state=JobState.RUNNING, gpus=1, gpu_ids=[0], started_at=0.0)]
     p = plan(PassInput(candidates=[_job(1, gpus=2, priority=100), _job(2, gpus=1), _job(3, gpus=1, limit=60)],
                        running=running, gpus=[Gpu(0), Gpu(1)], backfill=True, now=0.0))
-    assert p.reservation.start == bf.INF and p.planned == {}
+    assert p.backfill.start == bf.INF and p.planned == {}
     assert [j.id for j, _ in p.starts] == [3]  # any limit ends before "never"
 
 
@@ -185,7 +185,7 @@ def test_jobs_without_limits_behind_a_reservation_are_not_examined_one_by_one():
     queue = ReadyQueue([_job(1, gpus=2, priority=100, limit=60)] + behind)
     p = plan(PassInput(queue=queue, fresh=set(), running=running, gpus=[Gpu(0), Gpu(1)], backfill=True,
                        now=0.0, quota_allows=lambda j, _r: examined.append(j.id) or True))
-    assert p.starts == [] and p.reservation.gpus == {0, 1}
+    assert p.starts == [] and p.backfill.gpus == {0, 1}
     # GPU 1 is free but reserved, and nobody behind could leave it in time: after the reserved
     # job only the next in line is looked at (for its reason), not the 1,999 behind it
     assert examined == [1, 2]

@@ -194,15 +194,18 @@ def test_quota_hook_sees_jobs_admitted_earlier_in_the_pass():
     assert seen[:2] == [(2, [1]), (3, [1, 2])]
 
 
-def test_reservation_filter_restricts_usable_gpus():
+def test_reservations_restrict_usable_gpus_and_name_the_blocking_reservation():
+    from gflow.core.reservations import Reservation, ReservationGate
+
     gpus = [Gpu(0), Gpu(1), Gpu(2)]
+    active = [Reservation(id=5, user="alice", start=0, duration=1800, gpu_indices=[2]),
+              Reservation(id=6, user="carol", start=0, duration=1800, gpu_count=1)]
     p = plan(PassInput(
         candidates=[job(1, gpus=1, user="alice"), job(2, gpus=2, user="bob")],
-        running=[], gpus=gpus,
-        reservation_filter=lambda j: {2} if j.user == "alice" else {0},
+        running=[], gpus=gpus, reservations=ReservationGate(active, [0, 1, 2], {}),
     ))
     assert [(j.id, ids) for j, ids in p.starts] == [(1, [2])]
-    assert p.waiting == {2: "WaitingForGpu"}
+    assert p.waiting == {2: "Reserved:6"}  # GPU 2 is alice's, and carol's claim holds one
 
 
 # ---------------------------------------------------------------------- ranking shortcuts
@@ -403,7 +406,7 @@ def test_never_fitting_jobs_say_why_and_hold_nothing_back():
         3: "NeverFits: 5000M memory > 4G on this host",
         4: "NeverFits: 2 GPUs > 1 allowed by the quota of user ann",
     }
-    assert [j.id for j, _ in p.starts] == [5] and p.reservation is None
+    assert [j.id for j, _ in p.starts] == [5] and p.backfill is None
 
 
 def test_new_jobs_started_before_their_lane_ran_out_of_gpus_get_no_reason():
