@@ -222,7 +222,7 @@ class _Pass:
                 why = self.never(job)
                 waiting[job_id] = why or (_MEMORY if (job.memory_limit_mb or 0) > self.memory_left else _GROUP)
             else:
-                waiting[job_id] = self.first_failure(job) or self.gpu_reason(job, 0)
+                waiting[job_id] = self.first_failure(job) or self.short_of_gpus(job)
 
     # ------------------------------------------------------------------ checks
     def never(self, job: Job) -> Optional[str]:
@@ -245,6 +245,18 @@ class _Pass:
         if self.inp.quota_allows is not None and not self.inp.quota_allows(job, self.running):
             return _QUOTA
         return None
+
+    def short_of_gpus(self, job: Job) -> str:
+        """The reason of a job no GPU is left for in this pass: a reservation whose claim
+        comes first names itself (so a freed GPU that goes to it is explained)."""
+        gate = self.inp.reservations
+        if gate is not None:
+            usable = self.gpus.usable(job, None)
+            permitted, blocker = gate.permit(job.user, job.gpus, [g.index for g in usable])
+            if permitted is None and blocker is not None:
+                return f"{_RESERVED}:{blocker}"
+            return self.gpu_reason(job, len(usable))
+        return self.gpu_reason(job, 0)
 
     def gpu_reason(self, job: Job, usable: int) -> str:
         """WaitingForGpu, or what blocks the GPUs that would let the job start (a foreign

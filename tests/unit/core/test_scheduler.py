@@ -416,3 +416,15 @@ def test_new_jobs_started_before_their_lane_ran_out_of_gpus_get_no_reason():
     p = plan(PassInput(queue=ReadyQueue(jobs), fresh={1, 2, 3}, running=[], gpus=[Gpu(0), Gpu(1)]))
     assert [j.id for j, _ in p.starts] == [1, 2]
     assert p.waiting == {3: "WaitingForGpu"}
+
+
+def test_a_job_no_gpu_is_left_for_names_the_reservation_that_comes_first():
+    from gflow.core.queue import ReadyQueue
+    from gflow.core.reservations import Reservation, ReservationGate
+
+    busy = [running(100 + i, [i], gpus=1, user="bob") for i in range(2)]
+    claim = Reservation(id=7, user="alice", start=0.0, duration=3600, gpu_count=1)
+    queue = ReadyQueue([job(1, gpus=1, user="alice"), job(2, gpus=1, user="bob")])
+    p = plan(PassInput(queue=queue, fresh={1, 2}, running=busy, gpus=[Gpu(0), Gpu(1)],
+                       reservations=ReservationGate([claim], [0, 1], {"bob": [0, 1]})))
+    assert p.starts == [] and p.waiting == {1: "WaitingForGpu", 2: "Reserved:7"}
