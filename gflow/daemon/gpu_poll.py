@@ -109,7 +109,7 @@ class GpuPoll:
             if answer.failed:
                 first = min(answer.failed)
                 self._failed(f"GPU {first}: {answer.failed[first]}")
-            else:
+            elif indices is None:  # a round about some GPUs says nothing of the others
                 self.last_ok, self.last_error = answer.at, None
             answer.pids = raw
             return answer
