@@ -13,7 +13,10 @@ from typing import Annotated, Any, Literal, Optional, Union
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-PROTOCOL_VERSION = 1
+from .core.states import ACTIVE, REASON_LABELS, STATES, TERMINAL, parse_state, reason_label  # noqa: F401
+from .errors import ErrorCode, GflowError  # noqa: F401 - part of the schema's public names
+
+from .wire import PROTOCOL_VERSION  # noqa: E402,F401 - the lean client needs it without msgspec
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 HEADER = struct.Struct(">I")
 
@@ -41,33 +44,13 @@ class JobState(str, enum.Enum):
 
     @classmethod
     def parse(cls, text: str) -> "JobState":
-        """Accept SPEC 2.12 spellings, and (unlike upstream, 8.13) any letter case."""
-        state = _STATE_NAMES.get(text.strip().lower())
-        if state is None:
-            raise ValueError(
-                f"invalid state '{text}' (expected one of: "
-                + ", ".join(f"{s.value}/{s.code}" for s in cls)
-                + ")"
-            )
-        return state
+        """Accept every documented spelling, and (unlike upstream) any letter case."""
+        return cls(parse_state(text))
 
 
-STATE_CODES = {
-    JobState.QUEUED: "PD",
-    JobState.HOLD: "H",
-    JobState.RUNNING: "R",
-    JobState.FINISHED: "CD",
-    JobState.FAILED: "F",
-    JobState.CANCELLED: "CA",
-    JobState.TIMEOUT: "TO",
-}
-TERMINAL_STATES = frozenset(
-    {JobState.FINISHED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
-)
-ACTIVE_STATES = frozenset({JobState.QUEUED, JobState.HOLD, JobState.RUNNING})
-_STATE_NAMES = {s.value.lower(): s for s in JobState} | {
-    c.lower(): s for s, c in STATE_CODES.items()
-}
+STATE_CODES = {JobState(name): code for name, code in STATES}
+TERMINAL_STATES = frozenset(JobState(name) for name in TERMINAL)
+ACTIVE_STATES = frozenset(JobState(name) for name in ACTIVE)
 
 
 class Reason(str, enum.Enum):
@@ -89,29 +72,11 @@ class Reason(str, enum.Enum):
     LAUNCH_FAILED = "LaunchFailed"
 
 
-REASON_LABELS = {
-    "WaitingForStartTime": "BeginTime",
-    "WaitingForDependency": "Dependency",
-    "WaitingForGpu": "Resources",
-    "WaitingForMemory": "Resources",
-    "WaitingForResources": "Resources",
-    "WaitingForQuota": "Quota",
-    "CancelledByUser": "-",
-}
-
-
-def reason_label(reason: str | None) -> str | None:
-    """The short label gqueue shows for a stored reason (SPEC 3.3)."""
-    if reason is None:
-        return None
-    if reason in REASON_LABELS:
-        return REASON_LABELS[reason]
-    return reason  # DependencyFailed:5, SystemError:msg, ... are shown as stored
-
-
 class DependencyMode(str, enum.Enum):
-    ALL = "All"
-    ANY = "Any"
+    ALL = "All"  # every dependency finished successfully (Slurm's afterok)
+    ANY = "Any"  # one of them did
+    AFTER_ANY = "AfterAny"  # every dependency ended, however (Slurm's afterany)
+    AFTER_NOT_OK = "AfterNotOk"  # every dependency ended unsuccessfully (Slurm's afternotok)
 
 
 class GpuSharing(str, enum.Enum):
@@ -140,7 +105,7 @@ class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100
     user: str = "unknown"
     # naming and bookkeeping
     run_name: str = ""
-    # the sanitised `--name` request, kept so redo and retries can name their job alike (8.28)
+    # the sanitised `--name` request, kept so redo and retries can name their job alike
     requested_name: Optional[str] = None
     project: Optional[str] = None
     redone_from: Optional[int] = None
@@ -285,7 +250,7 @@ class WaitParams(Struct, kw_only=True, forbid_unknown_fields=True):
 class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
     """Fields of `gjob update`; UNSET = leave alone, None = clear (where clearing makes sense).
 
-    Dependencies are one list (`depends_on_ids` + `dependency_mode`): unlike upstream (8.18)
+    Dependencies are one list (`depends_on_ids` + `dependency_mode`): unlike upstream
     there is no second slot that an update could forget to replace.
     """
 
@@ -309,14 +274,14 @@ class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class UpdateResult(Struct, kw_only=True):
-    """Per id: the fields that changed (SPEC 1.3.5 order), or why nothing did."""
+    """Per id: the fields that changed (upstream's order), or why nothing did."""
 
     updated: list[tuple[int, list[str]]] = []
     errors: list[tuple[int, str]] = []
 
 
 class RedoParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    """`gjob redo`: a new job from a finished one, with optional overrides (SPEC 1.3.6, 3.8)."""
+    """`gjob redo`: a new job from a finished one, with optional overrides."""
 
     ref: str  # id, `@` or `@~N`
     gpus: Optional[NonNegative] = None
@@ -401,30 +366,6 @@ class Response(Struct, kw_only=True, omit_defaults=True):
     result: Any = None
     error: Optional[RpcError] = None
     more: bool = False  # streaming: further frames follow for this id
-
-
-class ErrorCode:
-    BAD_REQUEST = "bad_request"
-    NOT_FOUND = "not_found"
-    FORBIDDEN = "forbidden"
-    CONFLICT = "conflict"
-    UNKNOWN_METHOD = "unknown_method"
-    VERSION = "version_mismatch"
-    READ_ONLY = "read_only"
-    INTERNAL = "internal"
-    TOO_LARGE = "too_large"
-
-
-class GflowError(Exception):
-    """An error that travels to the client as `{code, message}`."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def to_wire(self) -> RpcError:
-        return RpcError(code=self.code, message=self.message)
 
 
 def frame(payload: bytes) -> bytes:

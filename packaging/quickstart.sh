@@ -13,8 +13,14 @@ if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     # Debian ships venv separately; only root (or sudo) can add it
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-    else
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         sudo apt-get install -y python3-venv
+    else
+        # no way to install it ourselves: say exactly what to ask for
+        echo "gflow needs Python's venv module, which this machine lacks." >&2
+        echo "Ask your administrator to run:  apt-get install python3-venv" >&2
+        echo "(or to install gflow for everyone: the gflow Debian package, then 'gflowd up --system')." >&2
+        exit 1
     fi
 fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

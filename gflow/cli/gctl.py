@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quota(sub)
     _add_history(sub)
     add_standard_commands(sub)
+    from . import completers
+
+    completers.attach(parser, {"id": completers.reservation_ids, "target": completers.job_ids})
     return parser
 
 
@@ -254,7 +257,7 @@ def cmd_set_limit(args, client) -> int:
         target = target[1:]  # an unsigned integer may carry a `+`, as upstream parses it
     params = {"target": target, "limit": args.limit}
     if target.strip().isdigit():
-        # a job id: `Job <id> not found` / `... is not part of a group` stand alone (SPEC 1.6)
+        # a job id: `Job <id> not found` / `... is not part of a group` stand alone
         result = client.call("groups.set_limit", params)
     else:
         result = _call(client, "Failed to set group max_concurrency", "groups.set_limit", params)
@@ -363,7 +366,7 @@ def cmd_reserve_get(args, client) -> int:
         return 0
     if r is None:
         print(f"Reservation {args.id} not found.")
-        return 0
+        return 1
     print(render_detail(r, _zone(args)))
     return 0
 
@@ -511,7 +514,7 @@ def main(argv=None) -> int:
         finally:
             client.close()
 
-    return run(PROG, build_parser, dispatch, argv)
+    return run(PROG, build_parser, dispatch, argv, bare_help=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 
-from .common import Parser, add_global_options, add_version, connect, run
+from .common import CliError, Parser, add_global_options, add_version, connect, run
 
 PROG = "gstats"
 RULE = "─"
@@ -24,11 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--by", choices=("user", "project"), type=str.lower,
                         help="a table per user or per project, with totals")
     parser.add_argument("-t", "--since", metavar="WHEN",
-                        help="submitted since: 1h, 2d, 3w, today, yesterday, a Unix time or ISO date")
-    # any other value renders the table, as upstream does (SPEC 1.7)
+                        help="submitted since: a duration ago (90m, 4h, 2d, 3w), today, yesterday, a Unix time or ISO date")
     parser.add_argument("-o", "--output", default="table", type=str.lower, metavar="FORMAT",
                         help="table (default), json or csv")
     add_global_options(parser)
+    from . import completers
+
+    completers.attach(parser, {"output": completers.outputs("table", "json", "csv"), "user": completers.users})
     return parser
 
 
@@ -38,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 def render_json(stats) -> str:
     import msgspec
 
-    return msgspec.json.format(msgspec.json.encode(stats), indent=2).decode()
+    from .common import machine_values  # instants as ISO 8601, as every machine format
+
+    return msgspec.json.format(msgspec.json.encode(machine_values(stats)), indent=2).decode()
 
 
 def _one_decimal(value) -> str:
@@ -170,7 +174,9 @@ def render_breakdown_json(table) -> str:
         "rows": [_flat(table.by, r.name, r.stats, r.job_hours, r.cpu_hours) for r in table.rows],
         "total": _flat(table.by, None, table.total, table.total_job_hours, table.total_cpu_hours),
     }
-    return msgspec.json.format(msgspec.json.encode(doc), indent=2).decode()
+    from .common import machine_values  # instants as ISO 8601, as every machine format
+
+    return msgspec.json.format(msgspec.json.encode(machine_values(doc)), indent=2).decode()
 
 
 def render_breakdown_csv(table) -> str:
@@ -229,6 +235,8 @@ def cmd(args) -> int:
     from ..core.stats import Stats
     from .common import use_color
 
+    if args.output not in ("table", "json", "csv"):
+        raise CliError(f"Invalid output format '{args.output}'. Valid options: table, json, csv")
     since = None
     if args.since:
         from ..core.parse import parse_since
@@ -238,7 +246,7 @@ def cmd(args) -> int:
     with connect(args) as client:
         # the default is who the daemon says we are, never $USER (which anyone can set)
         text = args.user.strip() if args.user else client.identity.user
-        # unlike upstream (8.29), `-u all` means everyone rather than a user named "all"
+        # unlike upstream, `-u all` means everyone rather than a user named "all"
         everyone = args.all_users or text in ("all", "*")
         users = None if everyone else [u.strip() for u in text.split(",") if u.strip()]
         by = args.by

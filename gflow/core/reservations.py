@@ -397,25 +397,18 @@ def parse_time(text: str, zone: Optional[tzinfo], now: Optional[float] = None) -
 
 
 def parse_duration(text: str) -> int:
-    """`1h`, `30m`, `2h30m`, `90m` (case-insensitive) → seconds, a positive multiple of 30 min."""
-    total = 0
-    digits = ""
-    for ch in text:
-        if ch.isascii() and ch.isdigit():
-            digits += ch
-        elif ch in "hHmM":
-            if not digits:
-                raise ReservationError(f"Invalid number before '{ch.lower()}'")
-            total += int(digits) * (3600 if ch in "hH" else 60)
-            digits = ""
-        elif ch in "sS":
-            raise ReservationError(
-                "Seconds are not allowed in reservation duration. Use hours (h) or minutes (m) only."
-            )
-        else:
-            raise ReservationError(f"Invalid character in duration: {ch}")
-    if digits:
-        raise ReservationError("Duration must end with a unit (h or m)")
+    """A reservation length in the one duration grammar (`1h`, `90m`, `2h30m`, `0-02:00`):
+    seconds, a positive multiple of 30 minutes."""
+    from .times import parse_duration as duration
+
+    try:
+        total = duration(text, bare_unit=60)
+    except ValueError as e:
+        raise ReservationError(f"Invalid duration '{text.strip()}': {e}") from None
+    if total % 60:
+        raise ReservationError(
+            "Seconds are not allowed in reservation duration. Use hours (h) or minutes (m) only."
+        )
     if total == 0:
         raise ReservationError("Duration must be greater than 0")
     if total % SLOT:

@@ -29,7 +29,7 @@ from ..protocol import (
     RpcError,
     frame,
 )
-from . import audit, identity
+from . import audit, identity, systemd
 from .engine import Engine
 from .executor import Executor
 from .gpu import open_backend
@@ -40,6 +40,7 @@ from .retention import Retention
 from .store import JobStore, StoreError
 
 log = logging.getLogger("gflow.server")
+RELOAD_GRACE_SECS = 5.0
 
 
 class StartupError(Exception):
@@ -109,15 +110,20 @@ class Server:
         self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
         self.gpu_poll: Optional[GpuPoll] = None
         self._memory_task: Optional[asyncio.Task] = None
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._notify = systemd.take_notify_socket()
+        self.owns_socket_file = True
+        self.handover_fd: Optional[int] = None  # set by request_reload: the listener to pass on
+        self._connections: set[asyncio.Task] = set()  # served now (a reload lets them finish)
 
     # ------------------------------------------------------------------ lifecycle
     def prepare(self) -> None:
         """Everything that can fail before serving, with clear messages."""
         socket_dir = os.path.dirname(self.dirs.socket)
-        os.makedirs(socket_dir, mode=0o755 if self.system else 0o700, exist_ok=True)
+        make_dir(socket_dir, 0o755 if self.system else 0o700)
         self._lock.acquire()
         for d in (self.dirs.state_dir, self.dirs.logs_dir):
-            os.makedirs(d, mode=0o755 if self.system else 0o700, exist_ok=True)
+            make_dir(d, 0o755 if self.system else 0o700)
         try:
             store = JobStore(self.dirs.database)
         except StoreError as e:
@@ -138,15 +144,7 @@ class Server:
         self.policy = Policy(self.store, self.config, self.engine)
         self.engine.policy = self.policy
         self.retention = Retention(self.engine, self.store, self.config)
-        inherited = systemd_socket()
-        if inherited is not None:
-            # socket activation: systemd created the socket with the unit's mode and owner
-            server = await asyncio.start_unix_server(self._client, sock=inherited, backlog=1024)
-        else:
-            if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
-                os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
-            server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
-            self._secure_socket()
+        server = self._server = await self._listen()
         self.engine.start()
         self.policy.start()
         self.retention.start()
@@ -163,9 +161,12 @@ class Server:
             log.warning("executor.type 'tmux' is not available in this gflow; jobs run with the process "
                         "executor (output goes to the log file directly)")
         log.info("gflowd serving on %s (%s mode, pid %d)", self.dirs.socket, self.dirs.mode, os.getpid())
+        systemd.notify(self._notify, "READY=1", f"STATUS=serving on {self.dirs.socket}")
         try:
             await self._stop.wait()
         finally:
+            if self.handover_fd is None:
+                systemd.notify(self._notify, "STOPPING=1")
             server.close()
             if self.gpu_poll is not None:
                 self.gpu_poll.close()
@@ -173,7 +174,7 @@ class Server:
             self.policy.close()
             self.retention.close()
             self.engine.close()
-            if inherited is None:
+            if self.owns_socket_file and self.handover_fd is None:
                 try:
                     os.unlink(self.dirs.socket)
                 except FileNotFoundError:
@@ -198,6 +199,53 @@ class Server:
             for job_id, used in await loop.run_in_executor(None, memwatch.over_limit, targets):
                 self.engine.memory_exceeded(job_id, used)
             await asyncio.sleep(memwatch.CHECK_INTERVAL_SECS)
+
+    async def _listen(self) -> asyncio.AbstractServer:
+        inherited = systemd.listen_socket()
+        if inherited is not None:
+            # socket activation (systemd made the socket with the unit's mode and owner), or
+            # our own reload, which hands over the socket it made
+            sock, self.owns_socket_file = inherited
+            return await asyncio.start_unix_server(self._client, sock=sock, backlog=1024)
+        if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
+            os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
+        # created owner-only, then opened up as configured: no window with the umask's mode
+        old_umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
+        finally:
+            os.umask(old_umask)
+        self._secure_socket()
+        return server
+
+    def request_reload(self) -> None:
+        """Stop accepting, stop cleanly, then re-execute (run_foreground) with the listening
+        socket: connections made meanwhile queue in its backlog for the new image."""
+        if self._server is None or self.handover_fd is not None:
+            return
+        listener = self._server.sockets[0].fileno()
+        self.handover_fd = os.dup(listener)  # outlives server.close()
+        # stop accepting, but leave the server open: a connection accepted in this loop turn
+        # still has to attach to it (a closed asyncio server drops it with a reset)
+        asyncio.get_running_loop().remove_reader(listener)
+        systemd.notify(self._notify, "RELOADING=1", "STATUS=reloading")
+        log.info("reload requested: re-executing with the listening socket (running jobs keep running)")
+        asyncio.get_running_loop().create_task(self._stop_when_served())
+
+    async def _stop_when_served(self) -> None:
+        """Connections already accepted finish (one-shot CLI calls take milliseconds); ones
+        still open after the grace period (a long `gjob wait`) are closed, as on any stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RELOAD_GRACE_SECS
+        while True:
+            # sockets accepted just before the listener closed become connection tasks only a
+            # few loop turns later; closing them unread would reset the client
+            for _ in range(10):
+                await asyncio.sleep(0)
+            if not self._connections or loop.time() >= deadline:
+                break
+            await asyncio.wait(set(self._connections), timeout=deadline - loop.time())
+        self.request_stop()
 
     def _secure_socket(self) -> None:
         path = self.dirs.socket
@@ -225,6 +273,7 @@ class Server:
 
     # ------------------------------------------------------------------ connections
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(asyncio.current_task())
         try:
             caller = self._identify(writer)
             if caller is None:
@@ -260,6 +309,7 @@ class Server:
             pass
         finally:
             writer.close()
+            self._connections.discard(asyncio.current_task())
 
     def _identify(self, writer: asyncio.StreamWriter) -> Optional[identity.Caller]:
         sock: socket.socket = writer.get_extra_info("socket")
@@ -281,7 +331,7 @@ class Server:
             if method is None:
                 raise GflowError(ErrorCode.UNKNOWN_METHOD, f"unknown method '{request.method}'")
             if method.admin:
-                identity.require_admin(caller, f"'{method.name}'")
+                identity.require_admin(caller, method.what)
             params = self._decode_params(method, request.params)
             result = method.fn(self, caller, params)
             if inspect.isawaitable(result):
@@ -309,15 +359,13 @@ class Server:
             raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
 
 
-def systemd_socket() -> Optional[socket.socket]:
-    """The listening socket systemd passed (sd_listen_fds protocol), if any."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
-        return None
-    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(name, None)  # not for the jobs' shepherds
-    sock = socket.socket(fileno=3)
-    os.set_inheritable(3, False)
-    return sock
+def make_dir(path: str, mode: int) -> None:
+    """makedirs with exactly `mode` for what it creates: the unit's UMask=0077 must not make
+    the system daemon's socket and log directories unreachable for its users."""
+    created = not os.path.isdir(path)
+    os.makedirs(path, mode=mode, exist_ok=True)
+    if created:
+        os.chmod(path, mode)
 
 
 def run_foreground(config: Config, dirs: DaemonPaths) -> int:
@@ -334,4 +382,7 @@ def run_foreground(config: Config, dirs: DaemonPaths) -> int:
         log.error("%s", e)
         raise StartupError(str(e)) from None
     asyncio.run(server.serve())
+    if server.handover_fd is not None:
+        logging.shutdown()
+        systemd.reexec(server.handover_fd, server.owns_socket_file, server._notify)
     return 0

@@ -78,11 +78,12 @@ def test_gctl_set_limit_messages_and_usage(daemon):
 
 
 # --------------------------------------------------------------------------- gstats
-def test_gstats_unknown_output_renders_the_table(daemon):
-    for value in ("xml", "", "TABLE"):
+def test_gstats_unknown_output_is_an_error_like_gqueue(daemon):
+    for value in ("xml", ""):
         out = daemon.cli("gstats", "-o", value)
-        assert out.returncode == 0, out.stderr
-        assert out.stdout.startswith("Usage Statistics  user: ")
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr == f"gstats: error: Invalid output format '{value}'. Valid options: table, json, csv\n"
+    assert daemon.cli("gstats", "-o", "TABLE", check=True).stdout.startswith("Usage Statistics  user: ")
     assert daemon.cli("gstats", "-o", "CSV", check=True).stdout.startswith("metric,value\n")
 
 
@@ -185,5 +186,6 @@ def test_gflowd_down_without_a_daemon_says_stopped(make_daemon):
     d = make_daemon(start=False)
     out = d.cli("gflowd", "down", check=True)
     assert out.stdout == "gflowd stopped.\n"
-    status = d.cli("gflowd", "status", check=True)
+    status = d.cli("gflowd", "status")
+    assert status.returncode == 3  # LSB: not running
     assert status.stdout == "Status: Not running\nThe gflowd daemon is not running.\n"

@@ -140,8 +140,8 @@ def test_reservation_create_list_get_cancel(make_daemon):
         "  Duration=2h", "  Status=Pending",
     ]
     assert detail[8].startswith("  CreatedAt=") and detail[8].endswith(" UTC") and len(detail) == 9
-    missing = d.cli("gctl", "reserve", "get", "99", check=True)
-    assert missing.stdout == "Reservation 99 not found.\n"
+    missing = d.cli("gctl", "reserve", "get", "99")
+    assert missing.returncode == 1 and missing.stdout == "Reservation 99 not found.\n"
 
     assert d.cli("gctl", "reserve", "cancel", "1", check=True).stdout == "Reservation 1 cancelled successfully.\n"
     again = d.cli("gctl", "reserve", "cancel", "1")

@@ -21,6 +21,25 @@ class Method:
     writes: bool
     audit: bool  # one line in the audit trail per request (daemon/audit.py)
 
+    @property
+    def what(self) -> str:
+        """The action in a person's words, for refusals (a method name means nothing to a user)."""
+        return ADMIN_ACTIONS.get(self.name, "This operation")
+
+
+# what a refused admin-only method was about to do, as `gctl`/`gflowd` users know it
+ADMIN_ACTIONS = {
+    "daemon.shutdown": "Stopping the daemon",
+    "daemon.reload": "Reloading the daemon (gflowd reload)",
+    "gpus.set_allowed": "Choosing which GPUs gflow may use (gctl set-gpus)",
+    "gpus.ignore": "Ignoring a GPU process (gctl gpu-process ignore)",
+    "gpus.unignore": "Un-ignoring a GPU process (gctl gpu-process unignore)",
+    "quotas.set": "Setting a quota (gctl quota set)",
+    "quotas.remove": "Removing a quota (gctl quota remove)",
+    "reservations.create": "Creating a reservation (gctl reserve create)",
+    "audit.read": "Reading the audit log (gctl audit)",
+}
+
 
 METHODS: dict[str, Method] = {}
 

@@ -1,4 +1,4 @@
-"""Daemon-level methods: hello, status, shutdown."""
+"""Daemon-level methods: hello, status, reload, shutdown."""
 from __future__ import annotations
 
 import os
@@ -43,6 +43,15 @@ def status(ctx, caller, params) -> StatusResult:
         gpu_poll_ok_at=poll.last_ok if poll is not None else None,
         gpu_poll_error=poll.last_error if poll is not None else None,
     )
+
+
+@rpc("daemon.reload", admin=True, audit=True)
+def reload(ctx, caller, params) -> None:
+    """Re-execute in place (see daemon/systemd.py); the reply goes out before the old image
+    stops, and the listener stops accepting first, so the caller's next connection is
+    answered by the new image."""
+    ctx.request_reload()
+    return None
 
 
 @rpc("daemon.shutdown", admin=True, audit=True)

@@ -162,18 +162,20 @@ def test_zones():
         R.resolve_zone("Mars/Base")
 
 
-@pytest.mark.parametrize("text, seconds", [("1h", 3600), ("30m", 1800), ("2h30m", 9000), ("90M", 5400), ("1H30m", 5400)])
+@pytest.mark.parametrize("text, seconds", [
+    ("1h", 3600), ("30m", 1800), ("2h30m", 9000), ("90M", 5400), ("1H30m", 5400),
+    # the one duration grammar of every command: days, spaces, Slurm's D-HH:MM, bare minutes
+    ("1d", 86400), ("1h 30m", 5400), ("0-02:30", 9000), ("90", 5400),
+])
 def test_duration(text, seconds):
     assert R.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text, message", [
     ("90s", "Seconds are not allowed in reservation duration. Use hours (h) or minutes (m) only."),
-    ("1d", "Invalid character in duration: d"),
-    ("1h 30m", "Invalid character in duration:  "),
-    ("90", "Duration must end with a unit (h or m)"),
+    ("1x", "Invalid duration '1x': 'x' is not a unit (s, m, h, d or w); use e.g. 90m, 4h, 7d, 1h30m, HH:MM:SS or D-HH:MM:SS"),
     ("0h", "Duration must be greater than 0"),
-    ("", "Duration must be greater than 0"),
+    ("", "Invalid duration '': no length of time given; use e.g. 90m, 4h, 7d, 1h30m, HH:MM:SS or D-HH:MM:SS"),
     ("45m", "Reservation duration must be a multiple of 30 minutes (e.g., 30m, 1h, 1h30m, 2h). Got: 45m"),
 ])
 def test_duration_errors(text, message):
