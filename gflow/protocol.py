@@ -139,6 +139,8 @@ class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100
     runner_pid: Optional[int] = None
     runner_started: Optional[float] = None  # psutil create_time, to never trust a bare pid
     alive: Optional[bool] = None  # transient, only in answers for Running jobs
+    # transient: the backfill scheduler's expected start of the job it holds GPUs for
+    planned_start: Optional[float] = None
     # the job whose stored environment this one runs with: a batch stores its snapshot once,
     # and retries/redos reuse their source's (None: the job's own row)
     env_from: Optional[int] = None
@@ -181,6 +183,8 @@ class JobSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     notify_on: list[str] = []
     auto_close_tmux: bool = False
     max_concurrent: Optional[Positive] = None
+    # queue it even if it exceeds what the machine or its limits allow today
+    allow_pending: bool = False
 
 
 class SubmitParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -265,6 +269,8 @@ class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
     auto_cancel_on_dependency_failure: Union[bool, UnsetType] = UNSET
     max_concurrent: Union[Optional[Positive], UnsetType] = UNSET
     max_retries: Union[Optional[NonNegative], UnsetType] = UNSET  # None: back to 0
+    # accept new resources this machine cannot provide today (see JobSpec.allow_pending)
+    allow_pending: bool = False
 
 
 class UpdateResult(Struct, kw_only=True):
@@ -337,6 +343,8 @@ class StatusResult(Struct, kw_only=True):
     gpu_available: int
     read_only: bool = False
     jobs_active: int = 0
+    gpu_poll_ok_at: Optional[float] = None  # last GPU process query that fully answered
+    gpu_poll_error: Optional[str] = None  # the last one's failure, while it fails
 
 
 # --------------------------------------------------------------------------- envelopes
@@ -373,8 +381,11 @@ class GpuInfo(Struct, kw_only=True):
     available: bool = True
     allowed: bool = True
     reason: Optional[str] = None  # e.g. unmanaged(pid=1234)
-    job_ids: list[int] = []
+    job_ids: list[int] = []  # every holder: one exclusive job, or each shared one
     run_names: list[str] = []
+    shared: bool = False  # held by shared jobs only: still takes shared jobs
+    free_mb: Optional[int] = None  # shared: VRAM budget left for more shared jobs
+    beside_pids: list[int] = []  # foreign processes next to the holding job(s)
     # an Active reservation of this very GPU (`--gpu-spec`): its id and user
     reservation_id: Optional[int] = None
     reserved_for: Optional[str] = None

@@ -54,6 +54,8 @@ class StubExecutor:
     def cleanup(self, job_id):
         pass
 
+    remove_files = cleanup
+
     def cancel(self, job_id):
         return True
 

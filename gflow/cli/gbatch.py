@@ -54,6 +54,9 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:  # noqa: F821
     p.add_argument("--begin", action=_Once, metavar="TIME", help="not before: HH:MM, YYYY-MM-DD[THH:MM], now+DURATION (now+90m, now+2h)")
     p.add_argument("--notify-email", action="append", metavar="ADDR", help="email recipient (repeatable)")
     p.add_argument("--notify-on", action="append", metavar="EVENTS", help="events that trigger the emails")
+    p.add_argument("--allow-pending", action=_OnceTrue, default=False,
+                   help="queue even if the job needs more than this machine or its limits allow "
+                        "today (it waits, reason NeverFits)")
 
 
 def build_parser() -> argparse.ArgumentParser:  # noqa: F821
@@ -326,6 +329,7 @@ def _jobs(args, command, script) -> tuple[list[dict], str]:
         auto_close_tmux=args.auto_close,
         hold=args.hold,
         name=args.name,
+        allow_pending=bool(args.allow_pending),
     )
     base.update(_resolve_values(args))
     if args.array is not None and (args.param or args.param_file):

@@ -238,6 +238,11 @@ def cmd_show_gpus(args, client) -> int:
         parts = [str(g.index), "available" if g.available else "in_use"]
         if not g.allowed:
             parts.append("restricted")
+        if g.shared:
+            free = f", {g.free_mb} MB free" if g.free_mb is not None else ""
+            parts.append(f"shared(jobs={','.join(map(str, g.job_ids))}{free})")
+        if g.beside_pids:
+            parts.append(f"shared with pid {','.join(map(str, g.beside_pids))}")
         if g.reserved_for is not None:
             parts.append(f"reserved({g.reserved_for},{g.reservation_id})")
         if g.reason:

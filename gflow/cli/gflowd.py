@@ -370,6 +370,11 @@ def cmd_status(args) -> int:
     print(f"Executor:  {st.executor}")
     print(f"GPUs:      {st.gpu_total} total, {st.gpu_available} available")
     print(f"Clients:   use this daemon ({why})")
+    if st.gpu_poll_ok_at is not None or st.gpu_poll_error is not None:
+        import time
+
+        ok = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.gpu_poll_ok_at)) if st.gpu_poll_ok_at else "never"
+        print(f"GPU poll:  last success {ok}" + (f"; failing: {st.gpu_poll_error}" if st.gpu_poll_error else ""))
     return 0
 
 

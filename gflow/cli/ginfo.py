@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def rows(info) -> list[list[str]]:
-    """Idle GPUs in one row, then GPUs kept for a reservation or excluded by `gctl set-gpus`,
-    then one row per holder (a job, or an unmanaged process)."""
+    """Idle GPUs in one row (shared ones with room count as idle), then GPUs kept for a
+    reservation or excluded by `gctl set-gpus`, then one row per holder: a job, each shared
+    GPU with its jobs and the VRAM left, or a reason (an unmanaged process, …)."""
     idle = [g.index for g in info.gpus if g.available and g.allowed and g.reserved_for is None]
     out = []
     if idle:
@@ -40,18 +41,29 @@ def rows(info) -> list[list[str]]:
     if restricted:
         out.append(["gpu", str(len(restricted)), ",".join(map(str, restricted)), "restricted",
                     "(gctl set-gpus)"])
-    groups: dict[str, list[int]] = {}
+    groups: dict[tuple[str, str], list[int]] = {}
     for g in info.gpus:
-        if g.available:
+        if g.shared:
+            state = "shared"
+            label = ", ".join(f"{i} ({n})" for i, n in zip(g.job_ids, g.run_names))
+            if g.free_mb is not None:
+                label += f"; {_mb(g.free_mb)} free"
+        elif g.available:
             continue
-        if g.job_ids:
-            label = f"{g.job_ids[0]} ({g.run_names[0]})"
+        elif g.job_ids:
+            state, label = "allocated", f"{g.job_ids[0]} ({g.run_names[0]})"
         else:
-            label = f"({g.reason or 'unknown'})"
-        groups.setdefault(label, []).append(g.index)
-    for label, indices in sorted(groups.items(), key=lambda kv: min(kv[1])):
-        out.append(["gpu", str(len(indices)), ",".join(map(str, indices)), "allocated", label])
+            state, label = "allocated", f"({g.reason or 'unknown'})"
+        if g.beside_pids:
+            label += f"; shared with pid {','.join(map(str, g.beside_pids))}"
+        groups.setdefault((state, label), []).append(g.index)
+    for (state, label), indices in sorted(groups.items(), key=lambda kv: min(kv[1])):
+        out.append(["gpu", str(len(indices)), ",".join(map(str, indices)), state, label])
     return out
+
+
+def _mb(mb: int) -> str:
+    return f"{mb // 1024}G" if mb and mb % 1024 == 0 else f"{mb}M"
 
 
 def render(table: list[list[str]]) -> str:

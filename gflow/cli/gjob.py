@@ -100,6 +100,8 @@ def _add_update(sub) -> None:
     p.add_argument("--clear-memory-limit", action="store_true", help="no host memory budget")
     p.add_argument("--gpu-memory", "--max-gpu-mem", metavar="MEM", help="per-GPU memory budget")
     p.add_argument("--clear-gpu-memory-limit", action="store_true", help="no per-GPU memory budget")
+    p.add_argument("--allow-pending", action="store_true",
+                   help="accept resources this machine cannot provide today (the job waits)")
     p.add_argument("-d", "--depends-on", metavar="IDS", help="replace dependencies (all must succeed)")
     p.add_argument("--depends-on-all", metavar="IDS", help="replace dependencies: all must succeed")
     p.add_argument("--depends-on-any", metavar="IDS", help="replace dependencies: one success is enough")
@@ -210,7 +212,7 @@ def _update_params(args):
         fields["max_retries"] = None
     if not fields:
         raise CliError("No updates specified. Use --help to see available options.")
-    return UpdateParams(ids=[], **fields)  # ids: resolved once connected (`@` items)
+    return UpdateParams(ids=[], allow_pending=args.allow_pending, **fields)  # ids: resolved once connected (`@` items)
 
 
 def _redo_params(args):

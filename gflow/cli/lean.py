@@ -68,7 +68,7 @@ JOB_DEFAULTS = {
     "time_limit": None, "gpu_ids": None, "group_id": None, "max_concurrent": None,
     "submitted_at": 0.0, "started_at": None, "finished_at": None, "exit_code": None,
     "exit_signal": None, "cpu_secs": None, "runner_pid": None, "runner_started": None,
-    "alive": None, "env_from": None,
+    "alive": None, "env_from": None, "planned_start": None,
 }
 
 

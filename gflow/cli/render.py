@@ -180,7 +180,18 @@ def _cell(job: Job, field: str, now: float, style: Style) -> str:
         return job.user
     if field == "PROJECT":
         return job.project or "-"
+    if field == "START":
+        return _start(job)
     return ""  # unknown field names give an empty column
+
+
+def _start(job: Job) -> str:
+    """When it started, or `≈` when the backfill scheduler plans it to (as squeue's START)."""
+    if job.started_at is not None:
+        return display.job_time(job.started_at)
+    if job.planned_start is not None:
+        return "≈" + display.job_time(job.planned_start)
+    return "N/A"
 
 
 def job_cell(job: Job, field: str, now: float, color: bool = False) -> str:

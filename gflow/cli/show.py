@@ -108,6 +108,8 @@ def _timing(job, now: float) -> list[str]:
     lines.append(submitted)
     if job.scheduled_at is not None:
         lines.append(f"BeginTime={display.job_time(job.scheduled_at)}")
+    if job.planned_start is not None and job.started_at is None:
+        lines.append(f"StartTime≈{display.job_time(job.planned_start)}")  # the backfill plan
     started = job.started_at
     if started is not None and job.finished_at is not None:
         lines.append(f"Started={display.job_time(started)}")

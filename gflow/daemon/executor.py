@@ -125,7 +125,8 @@ class Executor:
             self._write_private(reserve_path, b" " * STATUS_RESERVE_BYTES)
             self._write_private(spec_path, self._encoder.encode(doc))
         except OSError:
-            self.cleanup(job_id)  # ENOSPC: nothing half-written stays behind
+            # ENOSPC: nothing half-written stays behind; at once, as the job may be launched again
+            self.remove_files(job_id)
             raise
         err_path = self._path(job_id, "err")
         # posix_spawn (vfork-fast) with every fd dropped but 0-2: the daemon's sockets,
@@ -141,7 +142,7 @@ class Executor:
                                  os.environ, file_actions=actions, setsid=True,
                                  setsigmask=_SHEPHERD_MASK, setsigdef=_SHEPHERD_SIGDEF)
         except OSError:
-            self.cleanup(job_id)
+            self.remove_files(job_id)
             raise
         pidfd = os.pidfd_open(pid)  # our child and not yet reaped: it is this process
         try:
@@ -319,7 +320,17 @@ class Executor:
     # -- housekeeping ---------------------------------------------------------------------------
     def cleanup(self, job_id: int) -> None:
         """Remove the runner files; only once the outcome is committed (a crash before keeps
-        the status file for the next start)."""
+        the status file for the next start). In a worker thread while the loop runs: three
+        unlinks cost milliseconds on a slow disk, time the next job's start would wait."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.run_in_executor(None, self.remove_files, job_id)
+        else:
+            self.remove_files(job_id)
+
+    def remove_files(self, job_id: int) -> None:
+        """The runner files, removed now: for a job that may be launched again at once (never
+        started), where a removal still pending in a thread could take the new run's files."""
         for suffix in ("spec.json", "status.json", "status.reserve", "err", "spec.json.tmp", "status.reserve.tmp"):
             try:
                 os.unlink(self._path(job_id, suffix))

@@ -33,6 +33,7 @@ from . import audit, identity, systemd
 from .engine import Engine
 from .executor import Executor
 from .gpu import open_backend
+from .gpu_poll import GpuPoll
 from .handlers import Method, load as load_handlers
 from .instancelock import InstanceLock, LockBusy
 from .policy import Policy
@@ -66,7 +67,7 @@ class Server:
         self._decode_request = msgspec.msgpack.Decoder(Request).decode
         self._encode = msgspec.msgpack.Encoder().encode
         self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
-        self._poll_task: Optional[asyncio.Task] = None
+        self.gpu_poll: Optional[GpuPoll] = None
         self._memory_task: Optional[asyncio.Task] = None
         self._server: Optional[asyncio.AbstractServer] = None
         self._notify = systemd.take_notify_socket()
@@ -122,7 +123,8 @@ class Server:
         self._stop = asyncio.Event()
         server = self._server = await self._start()
         if self.engine.gpus.devices():
-            self._poll_task = asyncio.create_task(self._poll_gpu_processes())
+            self.gpu_poll = GpuPoll(self.engine, self.policy, self.config.daemon.gpu_poll_interval_secs)
+            self.gpu_poll.start()
         self._memory_task = asyncio.create_task(self._watch_memory())
         # SPEC 6.6: SIGTERM, SIGINT and SIGHUP stop the daemon, SIGUSR2 hands over (save and
         # exit keeping the runners). Every change is already committed and jobs are never
@@ -140,8 +142,8 @@ class Server:
             if self.handover_fd is None:
                 systemd.notify(self._notify, "STOPPING=1")
             server.close()
-            if self._poll_task is not None:
-                self._poll_task.cancel()
+            if self.gpu_poll is not None:
+                self.gpu_poll.close()
             self._memory_task.cancel()
             self.policy.close()
             self.retention.close()
@@ -193,24 +195,6 @@ class Server:
             self.store.close()
             self._release_locks()
             raise StartupError(message) from None
-
-    async def _poll_gpu_processes(self) -> None:
-        """NVML offers no events: ask for compute processes periodically, off the loop, and
-        at once after GPU jobs start (SPEC 4.6), so the picture never lags a launch."""
-        loop = asyncio.get_running_loop()
-        backend = self.engine.gpus
-        wake = asyncio.Event()
-        self.engine.on_launch.append(lambda jobs: wake.set() if any(job.gpus for job in jobs) else None)
-        while True:
-            wake.clear()
-            pids = await loop.run_in_executor(None, backend.compute_pids)
-            pids = self.policy.observe_gpu_processes(pids)
-            if backend.apply_processes(pids, set(self.engine.gpu_holders())):
-                self.engine.request_pass()
-            try:
-                await asyncio.wait_for(wake.wait(), self.config.daemon.gpu_poll_interval_secs)
-            except asyncio.TimeoutError:
-                pass
 
     async def _watch_memory(self) -> None:
         """Enforce `--memory` (see memwatch); idle until a limited job runs."""

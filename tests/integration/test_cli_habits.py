@@ -67,7 +67,7 @@ def test_reservation_get_of_unknown_id_exits_1(daemon):
 def test_gqueue_refuses_unknown_fields_and_users(daemon):
     assert _error(daemon.cli("gqueue", "-f", "JOBID,BOGUS")) == (
         "gqueue: error: unknown field 'BOGUS' in --format (valid: "
-        "JOBID,NAME,ST,TIME,TIMELIMIT,MEMORY,NODES,NODELIST(REASON),USER,PROJECT)")
+        "JOBID,NAME,ST,TIME,TIMELIMIT,MEMORY,NODES,NODELIST(REASON),USER,PROJECT,START)")
     assert _error(daemon.cli("gqueue", "-u", "no-such-user-13")) == (
         "gqueue: error: unknown user 'no-such-user-13' (no such account on this machine)")
     # lower case and empty names (an empty column, as upstream) are fine

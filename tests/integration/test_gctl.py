@@ -338,13 +338,13 @@ def test_an_ignored_process_frees_its_gpu_until_it_is_gone(make_daemon, short_tm
     with d.client() as c:
         wait_for(lambda: c.call("gpus.info")["gpus"][1]["available"] is False)
         d.cli("gbatch", "--gpus", "2", "true", check=True)
-        wait_for(lambda: c.get(1).reason == "WaitingForGpu")
+        wait_for(lambda: c.get(1).reason == "Unmanaged: pid 4242")
         d.cli("gctl", "gpu-process", "ignore", "--gpu", "1", "--pid", "4242", check=True)
         (job,) = c.wait([1], timeout=10)  # a pass right after the override
         assert job.state is JobState.FINISHED and job.gpu_ids == [0, 1]
-        gpu1 = c.call("gpus.info")["gpus"][1]
-        assert gpu1["available"] is True
-        assert gpu1["reason"] == "manual_ignore(gpu=1,pid=4242)"  # job 1 has ended: nothing holds it
+        # job 1 has ended: once the GPU it gave back was looked at, nothing holds it
+        gpu1 = wait_for(lambda: (lambda g: g if g["available"] else None)(c.call("gpus.info")["gpus"][1]))
+        assert gpu1["reason"] == "manual_ignore(gpu=1,pid=4242)"
         # the process ends: its entry lapses at the next poll
         state.write_text(json.dumps({"memory_mb": [1000, 1000]}))
         wait_for(lambda: c.call("gpus.ignored") == [], timeout=10)

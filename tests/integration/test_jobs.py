@@ -323,7 +323,7 @@ def test_update_errors_leave_jobs_unchanged(daemon):
 
 
 def test_update_of_a_shared_job_keeps_gpu_memory(daemon):
-    (job_id,) = submit(daemon, "--hold", "--gpus", "1", "--shared", "--gpu-memory", "4G", "true")
+    (job_id,) = submit(daemon, "--hold", "--allow-pending", "--gpus", "1", "--shared", "--gpu-memory", "4G", "true")
     out = daemon.cli("gjob", "update", str(job_id), "--clear-gpu-memory-limit")
     assert out.returncode != 0
     assert "Shared jobs must keep a GPU memory limit (--gpu-memory / --max-gpu-mem)." in out.stderr

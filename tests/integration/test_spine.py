@@ -138,16 +138,19 @@ def test_time_limit_gives_timeout(daemon):
     assert job.finished_at - job.started_at < 5
 
 
-def test_gpu_job_waits_on_a_machine_without_gpus(daemon):
-    daemon.cli("gbatch", "--gpus", "1", "true", check=True)
+def test_gpu_job_on_a_machine_without_gpus_is_refused_or_waits_if_allowed(daemon):
+    out = daemon.cli("gbatch", "--gpus", "1", "true")
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith("gbatch: error: job can never start: 1 GPU > 0 allowed. Use --allow-pending")
+    daemon.cli("gbatch", "--allow-pending", "--gpus", "1", "true", check=True)
     daemon.cli("gbatch", "--gpus", "0", "true", check=True)
     with daemon.client() as c:
         (second,) = c.wait([2], timeout=20)
         assert second.state is JobState.FINISHED
         first = c.get(1)
-    assert first.state is JobState.QUEUED and first.reason == "WaitingForGpu"
+    assert first.id == 1 and first.state is JobState.QUEUED and first.reason == "NeverFits: 1 GPU > 0 allowed"
     row = daemon.cli("gqueue", check=True).stdout.splitlines()[1]
-    assert row.split()[-1] == "(Resources)"
+    assert row.rstrip().endswith("(NeverFits: 1 GPU > 0 allowed)")
 
 
 def test_hold_release_and_priority_order(daemon):

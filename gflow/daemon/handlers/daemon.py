@@ -27,8 +27,8 @@ def hello(ctx, caller, params: Hello) -> HelloResult:
 def status(ctx, caller, params) -> StatusResult:
     engine = ctx.engine
     devices = engine.gpus.devices()
-    busy = {i for j in engine.jobs.values() for i in (j.gpu_ids or [])}
-    busy |= {i for j in engine.stopping.values() for i in (j.gpu_ids or [])}
+    busy = set(engine.gpu_holders())
+    poll = ctx.gpu_poll
     return StatusResult(
         version=__version__,
         pid=os.getpid(),
@@ -40,6 +40,8 @@ def status(ctx, caller, params) -> StatusResult:
         gpu_total=len(devices),
         gpu_available=sum(1 for g in devices if g.available and g.index not in busy),
         jobs_active=len(engine.jobs),
+        gpu_poll_ok_at=poll.last_ok if poll is not None else None,
+        gpu_poll_error=poll.last_error if poll is not None else None,
     )
 
 

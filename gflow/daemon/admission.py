@@ -1,0 +1,46 @@
+"""Whether a job could ever start here: the machine's capacity as the scheduler sees it, and
+the refusal at submission (or `gjob update`) of jobs that exceed it."""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from ..core import fits
+from ..core import quotas as core_quotas
+from ..protocol import ErrorCode, GflowError, Job
+
+
+def capacity(engine) -> fits.Capacity:
+    gpus = [g for g in engine.gpus.devices() if engine.allowed_gpus is None or g.index in engine.allowed_gpus]
+    sizes = [g.memory_mb for g in gpus if g.memory_mb is not None]
+    policy = engine.policy
+    return fits.Capacity(
+        gpus=len(gpus),
+        largest_gpu_mb=max(sizes) if sizes and len(sizes) == len(gpus) else None,
+        host_memory_mb=engine.host_memory_mb,
+        gpu_quota=(lambda job: _gpu_quota(policy.effective, job)) if policy is not None else None,
+    )
+
+
+def _gpu_quota(effective, job: Job) -> Optional[tuple[int, str]]:
+    """The tightest running-GPU quota over the job's owner and project."""
+    found = []
+    user = core_quotas.user_limits(effective, job.user).max_running_gpus
+    if user is not None:
+        found.append((user, f"the quota of user {job.user}"))
+    project = core_quotas.project_limits(effective, job.project)
+    if project is not None and project.max_running_gpus is not None:
+        found.append((project.max_running_gpus, f"the quota of project {job.project}"))
+    return min(found) if found else None
+
+
+def refuse_impossible(jobs: Iterable[Job], cap: fits.Capacity, verb: str = "submit") -> None:
+    """Raise for the first job that can never start (the caller skips this for
+    `--allow-pending`)."""
+    for job in jobs:
+        why = fits.why_never(job, cap)
+        if why:
+            raise GflowError(
+                ErrorCode.BAD_REQUEST,
+                f"job can never start: {why}. Use --allow-pending to {verb} it anyway "
+                f"(if the machine or its limits will change)",
+            )
