@@ -110,18 +110,20 @@ def _disk_full_refusal(result, attack: str) -> None:
 def test_a_full_state_disk_loses_nothing(small_disk_daemon, accounts):
     daemon = small_disk_daemon
     alice, bob = accounts["alice"], accounts["bob"]
-    home = Path(alice.home)
+    # under the daemon's base: a payload left waiting by a failed run is killed at teardown
+    fifos = daemon.base / "fifos"
+    fifos.mkdir()
+    os.chown(fifos, alice.uid, alice.gid)
     for name in ("ready", "gate"):
-        (home / name).unlink(missing_ok=True)
-        os.mkfifo(home / name)
-        os.chown(home / name, alice.uid, alice.gid)
-    out = daemon.run(alice, "gbatch", "echo up > ready; cat gate > /dev/null")
+        os.mkfifo(fifos / name)
+        os.chown(fifos / name, alice.uid, alice.gid)
+    out = daemon.run(alice, "gbatch", f"echo up > {fifos}/ready; cat {fifos}/gate > /dev/null")
     assert out.returncode == 0, out.stderr
     (running,) = submitted_ids(out.stdout)
     out = daemon.run(alice, "gbatch", "--hold", "true")
     assert out.returncode == 0, out.stderr
     (held,) = submitted_ids(out.stdout)
-    assert _await_line(home / "ready") == "up"
+    assert _await_line(fifos / "ready") == "up"
 
     filler = _fill(daemon.state_dir)
     _disk_full_refusal(daemon.run(alice, "gbatch", "true"), "a submission")
@@ -130,7 +132,7 @@ def test_a_full_state_disk_loses_nothing(small_disk_daemon, accounts):
     with daemon.client() as c:
         assert c.get(held).state is JobState.HOLD, "a refused release changed the job anyway"
 
-    _open_gate(home / "gate")  # the job ends (exit 0) while nothing can be saved
+    _open_gate(fifos / "gate")  # the job ends (exit 0) while nothing can be saved
     status = daemon.state_dir / "runners" / f"{running}.status.json"
     deadline = time.monotonic() + 60
     while not status.exists():
