@@ -462,21 +462,6 @@ def cmd_wait(args, client) -> int:
 WAIT_TIMED_OUT = 124  # as timeout(1): scripts can tell "still running" from "failed"
 
 
-def _tmux(*args: str):
-    """Run tmux on the caller's server; None when tmux is not installed."""
-    import subprocess
-
-    try:
-        return subprocess.run(["tmux", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    except OSError:
-        return None
-
-
-def _session_exists(name: str) -> bool:
-    done = _tmux("has-session", "-t", f"={name}")
-    return done is not None and done.returncode == 0
-
-
 def cmd_attach(args, client) -> int:
     from ..client import is_not_found
     from ..protocol import GflowError
@@ -493,13 +478,13 @@ def cmd_attach(args, client) -> int:
     if not name:
         print(f"Error: Job {job_id} has no tmux session", file=sys.stderr)
         return 1
-    if not _session_exists(name):
+    from .. import tmux
+
+    if not tmux.session_exists(name):
         print(f"Error: Tmux session '{name}' for job {job_id} does not exist", file=sys.stderr)
         return 1
     print(f"Attaching to tmux session '{name}' for job {job_id}...", flush=True)
-    import os
-
-    os.execvp("tmux", ["tmux", "switch-client" if os.environ.get("TMUX") else "attach-session", "-t", f"={name}"])
+    tmux.attach(name)
 
 
 def _prepare_close(args):
@@ -520,6 +505,7 @@ def _prepare_close(args):
 
 
 def cmd_close_sessions(args, client) -> int:
+    from .. import tmux
     from ..protocol import JobState, TERMINAL_STATES
     from .gqueue import _my_user
 
@@ -527,8 +513,7 @@ def cmd_close_sessions(args, client) -> int:
     ids, states = args.prepared
     mine = [_my_user()]
     if args.all:
-        listed = _tmux("list-sessions", "-F", "#{session_name}")
-        sessions = listed.stdout.split() if listed is not None and listed.returncode == 0 else []
+        sessions = tmux.sessions()
         running = {j.run_name for j in client.list(states=[JobState.RUNNING], users=mine)}
         names = sorted({n for n in sessions if n.startswith("gjob-") and n not in running})
         if not names:
@@ -551,11 +536,10 @@ def cmd_close_sessions(args, client) -> int:
     print("\n".join(names), flush=True)
     closed = already = failed = 0
     for name in names:
-        if not _session_exists(name):
+        if not tmux.session_exists(name):
             already += 1
             continue
-        done = _tmux("kill-session", "-t", f"={name}")
-        if done is not None and done.returncode == 0:
+        if tmux.kill_session(name):
             closed += 1
         else:
             failed += 1

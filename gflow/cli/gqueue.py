@@ -141,20 +141,11 @@ def _filter(args, jobs):
             'Use `[executor] type = "tmux"` in gflow.toml to enable tmux jobs.',
             file=sys.stderr,
         )
-        live = _tmux_sessions()
+        from .. import tmux
+
+        live = tmux.sessions()
         jobs = [j for j in jobs if j.run_name in live]
     return jobs
-
-
-def _tmux_sessions() -> set:
-    import subprocess
-
-    try:
-        done = subprocess.run(["tmux", "list-sessions", "-F", "#{session_name}"], capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL)
-    except OSError:  # no tmux installed: no session is live
-        return set()
-    return set(done.stdout.split()) if done.returncode == 0 else set()
 
 
 def render(args, jobs, now: float, color: bool) -> str:

@@ -862,7 +862,7 @@ class Engine:
             allowed=self.allowed_gpus,
             host_memory_mb=self.host_memory_mb,
             strategy=self.config.daemon.gpu_allocation_strategy,
-            quota_allows=self.policy.quota_allows if self.policy else None,
+            quota_allows=self.policy.quota_gate() if self.policy else None,
             reservations=self.policy.reservation_gate(running) if self.policy else None,
             backfill=self.config.scheduler.backfill,
             now=now,

@@ -4,7 +4,7 @@ Owned by the loop like the engine. Rules come from `gflow.core.quotas` and
 `gflow.core.reservations`; this class keeps their state, persists every change with
 `store.set_meta` before the caller replies, arms a timer for the next reservation edge, and
 asks the engine for a scheduling pass after every change (upstream waited for an unrelated
-event, 8.16). The scheduler reaches it through `quota_allows` and the `reservation_gate`
+event, 8.16). The scheduler reaches it through the `quota_gate` and the `reservation_gate`
 built for each pass.
 """
 from __future__ import annotations
@@ -62,9 +62,6 @@ class Policy:
         self.reservations, self.next_reservation_id = self._load_reservations()
         self.ignored: set[tuple[int, int]] = set()  # runtime only (SPEC 4.6)
         self._timer: Optional[asyncio.TimerHandle] = None
-        self._usage_list: Optional[list[Job]] = None
-        self._usage = core_quotas.RunningUsage()
-        self._counted = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -119,17 +116,24 @@ class Policy:
         self.engine.request_pass()
 
     # ------------------------------------------------------------------ quotas
-    def quota_allows(self, job: Job, running: list[Job]) -> bool:
-        """Scheduler hook. The pass appends admitted jobs to one `running` list, so usage is
-        tallied incrementally: O(1) per candidate instead of a scan."""
+    def quota_gate(self) -> Optional[Callable[[Job, list[Job]], bool]]:
+        """The scheduler's quota check for one pass, or None without running-job limits. The
+        pass appends the jobs it admits to one `running` list, so the gate tallies usage as
+        that list grows: O(1) per candidate instead of a scan. A new pass takes a new gate."""
         if not core_quotas.has_running_limits(self.effective):
-            return True
-        if running is not self._usage_list or len(running) < self._counted:
-            self._usage_list, self._usage, self._counted = running, core_quotas.RunningUsage(), 0
-        for j in running[self._counted:]:
-            self._usage.add(j)
-        self._counted = len(running)
-        return core_quotas.allows_usage(job, self._usage, self.effective)
+            return None
+        effective = self.effective
+        usage = core_quotas.RunningUsage()
+        counted = 0
+
+        def allows(job: Job, running: list[Job]) -> bool:
+            nonlocal counted
+            for j in running[counted:]:
+                usage.add(j)
+            counted = len(running)
+            return core_quotas.allows_usage(job, usage, effective)
+
+        return allows
 
     def check_queue_quota(self, new_jobs: Sequence[Job], active_jobs: Iterable[Job]) -> None:
         """Submission gate (queue depth); raises the SPEC 4.10 message for the whole batch."""
