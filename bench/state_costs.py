@@ -12,7 +12,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from gflow.daemon import statedir  # noqa: E402
-from gflow.daemon.executor import STATUS_RESERVE_BYTES, Executor  # noqa: E402
+from gflow.daemon.executors.process import STATUS_RESERVE_BYTES, Executor  # noqa: E402
 from gflow.paths import DaemonPaths  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import os
 from gflow.config import Config, GpuConfig
 from gflow.daemon import identity
 from gflow.daemon.engine import Engine
-from gflow.daemon.executor import ExitStatus
+from gflow.daemon.executors.base import ExitStatus
 from gflow.daemon.gpu import open_backend
 from gflow.daemon.store import DiskFull, JobStore
 from gflow.paths import DaemonPaths

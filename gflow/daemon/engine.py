@@ -46,7 +46,7 @@ from ..protocol import (
     UpdateResult,
 )
 from . import admission, identity
-from .executor import Executor, ExitStatus, RunSpec
+from .executors.base import Executor, ExitStatus, RunSpec
 from .gpu import GpuBackend
 from .memwatch import Target
 from . import statedir

@@ -31,7 +31,7 @@ from ..protocol import (
 )
 from . import audit, identity, systemd
 from .engine import Engine
-from .executor import Executor
+from .executors.process import Executor
 from .gpu import open_backend
 from .gpu_poll import GpuPoll
 from .handlers import Method, load as load_handlers

@@ -15,7 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gflow.daemon.executor import Executor, ExitStatus, RunSpec
+from gflow.daemon.executors.base import ExitStatus, RunSpec
+from gflow.daemon.executors.process import Executor
 
 WAIT = 15.0  # upper bound for any single awaited event
 

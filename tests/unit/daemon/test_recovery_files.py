@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from gflow.daemon.executor import SHEPHERD, Executor
+from gflow.daemon.executors.process import SHEPHERD, Executor
 
 
 def _runner_files(ex: Executor, job_id: int, spawned: bool) -> str:

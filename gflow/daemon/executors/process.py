@@ -1,6 +1,7 @@
 """Starts jobs through shepherds and reports how they ended; the daemon side of execution.
 
-Each job runs under a shepherd (``shepherd.py``) in its own session. The daemon never waits on
+The process executor (see ``base.py`` for the interface). Each job runs under a shepherd
+(``shepherd.py``) in its own session. The daemon never waits on
 a job directly: it watches the shepherd with a pidfd in the event loop, so an exit is noticed
 at once, and it signals the shepherd through that pidfd, so a recycled pid is never hit.
 Shepherds outlive the daemon; after a restart ``adopt`` finds them again (pid + start time)
@@ -23,7 +24,12 @@ from typing import Callable, Optional
 import msgspec
 import psutil
 
+from .base import ExitStatus, RunSpec
+
 SHEPHERD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shepherd.py")
+# where shepherds started by a daemon before the executors package still run from: found
+# again after an upgrade like our own
+_OLD_SHEPHERD = os.path.join(os.path.dirname(os.path.dirname(SHEPHERD)), "shepherd.py")
 
 # Blocked in the shepherd from its first instruction: a cancel sent while it is still starting
 # stays pending until the job exists instead of killing the shepherd (see shepherd.py).
@@ -37,29 +43,6 @@ _CREATE_TIME_TOLERANCE = 0.05
 # place and renames it, so how a job ended is not lost for want of space on a full disk.
 # (A copy-on-write filesystem needs new blocks for any overwrite; there the reserve cannot help.)
 STATUS_RESERVE_BYTES = 4096
-
-
-class RunSpec(msgspec.Struct, kw_only=True):
-    job_id: int
-    argv: list[str]
-    cwd: str
-    env: dict[str, str]  # the complete environment of the job
-    uid: int
-    gid: int
-    user: str
-    drop_privileges: bool  # True in system mode: setgid/initgroups/setuid in the child
-    log_path: str
-    grace_secs: float = 5.0
-
-
-class ExitStatus(msgspec.Struct, kw_only=True):
-    exit_code: Optional[int]  # 128+N when killed by signal N; None when unknown
-    signal: Optional[int]
-    started_at: Optional[float]
-    finished_at: float
-    launch_error: Optional[str] = None  # the job never ran (exit_code 127 then)
-    vanished: bool = False  # shepherd gone without leaving a status
-    cpu_secs: Optional[float] = None  # user + system CPU time of the job (older shepherds: None)
 
 
 class _StatusFile(msgspec.Struct):
@@ -228,7 +211,7 @@ class Executor:
         for proc in psutil.process_iter(["cmdline", "uids", "create_time"]):
             info = proc.info
             argv = info.get("cmdline") or []
-            if len(argv) < 2 or SHEPHERD not in argv or not argv[-1].startswith(prefix):
+            if len(argv) < 2 or (SHEPHERD not in argv and _OLD_SHEPHERD not in argv) or not argv[-1].startswith(prefix):
                 continue
             uids = info.get("uids")
             if uids is None or uids.real != uid:
