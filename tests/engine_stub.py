@@ -86,3 +86,13 @@ def submit(engine, hold=False, **fields):
 async def settled():
     for _ in range(3):
         await asyncio.sleep(0)
+
+
+def cancel(engine, ids):
+    """`jobs.cancel` as the daemon runs it: the handler, with the engine as its context."""
+    from types import SimpleNamespace
+
+    from gflow.daemon.handlers import jobs
+    from gflow.protocol import IdsParams
+
+    return jobs.cancel(SimpleNamespace(engine=engine), caller(), IdsParams(ids=list(ids)))

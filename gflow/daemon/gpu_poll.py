@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Optional
 
+from .events import GpusFreed, Started
 from .gpu import GpuBackend, Query
 
 log = logging.getLogger("gflow.gpu")
@@ -60,8 +61,8 @@ class GpuPoll:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self.engine.on_launch.append(self._launched)
-        self.engine.on_gpus_freed.append(self._freed)
+        self.engine.events.subscribe(Started, lambda e: self._launched(e.jobs))
+        self.engine.events.subscribe(GpusFreed, lambda e: self._freed(e.gpus))
         self._task = asyncio.create_task(self._run())
 
     def close(self) -> None:

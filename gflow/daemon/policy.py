@@ -22,6 +22,7 @@ from ..core import reservations as core_res
 from ..core.reservations import Reservation, ReservationError, Status
 from ..protocol import ErrorCode, GflowError, Job, JobState
 from .identity import Caller
+from .refusals import bad_request
 
 log = logging.getLogger("gflow.policy")
 
@@ -30,10 +31,6 @@ RESERVATIONS_KEY = "reservations"
 # finished (completed or cancelled) reservations leave the list at the next status update
 # (SPEC 4.11), as upstream: `gctl reserve list` shows what still matters
 RETENTION_SECS = 0
-
-
-def bad_request(message: str) -> GflowError:
-    return GflowError(ErrorCode.BAD_REQUEST, message)
 
 
 def split_ignored(

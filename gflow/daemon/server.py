@@ -31,6 +31,7 @@ from ..protocol import (
 )
 from . import audit, identity, systemd
 from .engine import Engine
+from .events import ClockStepped, Started
 from .executors.process import Executor
 from .gpu import open_backend
 from .gpu_poll import GpuPoll
@@ -172,7 +173,7 @@ class Server:
             )
             self.policy = Policy(self.store, self.config, self.engine)
             self.engine.policy = self.policy
-            self.engine.on_clock_step.append(self.policy.clock_stepped)
+            self.engine.events.subscribe(ClockStepped, lambda _: self.policy.clock_stepped())
             self.retention = Retention(self.engine, self.store, self.config)
             self.engine.start()
             self.policy.start()
@@ -202,7 +203,9 @@ class Server:
 
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        self.engine.on_launch.append(lambda jobs: wake.set() if any(j.memory_limit_mb for j in jobs) else None)
+        self.engine.events.subscribe(
+            Started, lambda e: wake.set() if any(j.memory_limit_mb for j in e.jobs) else None
+        )
         while True:
             wake.clear()
             targets = self.engine.memory_targets()

@@ -5,14 +5,18 @@ import asyncio
 import os
 
 from ...protocol import (
+    ActionResult,
     ErrorCode,
     GflowError,
     IdsParams,
+    Job,
     JobRef,
+    JobState,
     ListParams,
     LogParams,
     LogResult,
     OutcomeParams,
+    Reason,
     RedoParams,
     ReleaseParams,
     SubmitParams,
@@ -44,8 +48,36 @@ def resolve(ctx, caller, params: JobRef) -> int:
 
 
 @rpc("jobs.cancel", IdsParams, writes=True)
-def cancel(ctx, caller, params: IdsParams):
-    return ctx.engine.cancel(caller, params.ids)
+def cancel(ctx, caller, params: IdsParams) -> ActionResult:
+    """Each id is cancelled or refused alone; the cancelled ones end together, in one commit
+    (with the dependents their cancel dooms), and their running payloads are then stopped."""
+    engine = ctx.engine
+    result = ActionResult()
+    ending: dict[int, Job] = {}
+    for job_id in params.ids:
+        job = engine.jobs.get(job_id)
+        if job_id in ending:
+            result.errors.append((job_id, f"Job {job_id} is already Cancelled and cannot be cancelled"))
+            continue
+        if job is None:
+            stored = engine.find(job_id)
+            if stored is None:
+                result.errors.append((job_id, f"Job {job_id} not found"))
+                continue
+            job = stored
+        try:
+            identity.require_owner(caller, job, "cancel")
+        except GflowError as e:
+            result.errors.append((job_id, e.message))
+            continue
+        if job.state.is_terminal:
+            result.errors.append((job_id, f"Job {job_id} is already {job.state.value} and cannot be cancelled"))
+            continue
+        ending[job_id] = job
+        result.done.append(job_id)
+    reason = Reason.CANCELLED_BY_USER.value
+    engine.end([(job, JobState.CANCELLED, reason) for job in ending.values()], stop=engine.executor.cancel)
+    return result
 
 
 @rpc("jobs.hold", IdsParams, writes=True)

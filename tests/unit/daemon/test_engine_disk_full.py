@@ -10,7 +10,7 @@ import pytest
 from gflow.daemon.store import DiskFull
 from gflow.protocol import ErrorCode, JobSpec, JobState, SubmitParams
 
-from engine_stub import caller as _caller, make_engine, settled, submit as _submit
+from engine_stub import cancel as _cancel, caller as _caller, make_engine, settled, submit as _submit
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_a_refused_change_leaves_memory_as_stored(engine):
             engine.submit(_caller(), SubmitParams(jobs=[JobSpec(command="true", run_dir="/")], env={}))
         assert list(engine.jobs) == [held] and engine.next_id == held + 1, "a refused submission left a job behind"
         with pytest.raises(DiskFull):
-            engine.cancel(_caller(), [held])
+            _cancel(engine, [held])
         assert engine.jobs[held].state is JobState.HOLD and held not in engine._terminal_states
         engine.store.full = False
         assert engine.release(_caller(), [held], None).done == [held]

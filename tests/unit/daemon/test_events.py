@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import pytest
 
 from gflow.daemon import events
 from gflow.protocol import JobSpec, JobState, Reason, SubmitParams
 
-from engine_stub import caller, make_engine, settled, submit
+from engine_stub import cancel, caller, make_engine, settled, submit as _submit
+
+
+async def submit(engine, **fields) -> int:
+    job_id = _submit(engine, **fields)
+    return await job_id if inspect.isawaitable(job_id) else job_id
 
 
 @pytest.fixture
@@ -46,7 +52,7 @@ def test_submit_hold_release_run_cancel_emits_each_transition_once(engine):
         engine.events.subscribe(
             events.Ended, lambda e: seen.append(("stored", engine.store.state_of(e.job.id)))
         )
-        engine.cancel(caller(), [job_id])
+        cancel(engine, [job_id])
         await settled()
         return seen
 
@@ -68,7 +74,7 @@ def test_a_dependency_auto_cancel_emits_ended_for_each_dependent(engine):
         second = await submit(engine, depends_on=[str(first)])
         third = await submit(engine, depends_on=[str(second)])
         seen = record(engine)
-        engine.cancel(caller(), [first])
+        cancel(engine, [first])
         await settled()
         return first, second, third, seen
 

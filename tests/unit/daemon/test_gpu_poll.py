@@ -7,6 +7,7 @@ import threading
 import time
 
 from gflow.daemon.gpu import GpuBackend, Query
+from gflow.daemon.events import EventBus, GpusFreed
 from gflow.daemon.gpu_poll import GpuPoll
 
 
@@ -32,7 +33,7 @@ class _Engine:
     def __init__(self, backend):
         self.gpus = backend
         self.passes = 0
-        self.on_launch, self.on_gpus_freed = [], []
+        self.events = EventBus()
 
     def gpu_holders_all(self):
         return {}
@@ -92,8 +93,7 @@ def test_a_given_back_gpu_is_asked_about_alone():
         poll.start()
         await asyncio.get_running_loop().run_in_executor(None, first_round.wait)
         backend.freed({1})
-        for listener in engine.on_gpus_freed:
-            listener({1})
+        engine.events.emit(GpusFreed(frozenset({1})))
         await looked.wait()
         poll.close()
 

@@ -1,0 +1,275 @@
+"""New jobs: a submission (all of its jobs in one transaction) and `gjob redo`, each checked
+like the other (run directory, project policy, queue quota, can it ever start)."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Optional
+
+import msgspec
+
+from ...core import deps as core_deps
+from ...core import lineage
+from ...core import names
+from ...protocol import (
+    DependencyMode,
+    ErrorCode,
+    GflowError,
+    GpuSharing,
+    Job,
+    JobSpec,
+    JobState,
+    RedoParams,
+    RedoResult,
+    SubmitParams,
+    SubmitResult,
+)
+from .. import admission, identity
+from ..events import Submitted
+from ..refusals import bad_request, conflict
+
+_WAITING_STATES = (JobState.QUEUED, JobState.HOLD)
+
+# just enough of a stored job to find the ones `redo --cascade` needs, without decoding all
+_CancelledRow = msgspec.defstruct(
+    "_CancelledRow", [("id", int), ("reason", Optional[str], None)]
+)
+_CANCELLED_ROW = msgspec.msgpack.Decoder(_CancelledRow)
+
+
+class Creation:
+    """Mixin of the Engine (see engine.py for the attributes it sets up)."""
+
+    def submit(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
+        """Create every job of the request in one transaction (all or nothing)."""
+        if not params.jobs:
+            raise bad_request("a submission needs at least one job")
+        now = time.time()
+        group_id = str(uuid.uuid4()) if params.group_max_concurrent is not None else None
+        ctx = _SubmitContext(caller, identity.group_ids(caller.uid))
+        jobs: list[Job] = []
+        envs: dict[int, dict[str, str]] = {}
+        taken = _Taken(self._names)
+        next_id = self.next_id
+        # one stored environment per distinct snapshot: the jobs of an array share one row
+        last_env: Optional[tuple[dict[str, str], int]] = None
+        for spec in params.jobs:
+            job = self._job_from_spec(ctx, spec, next_id, now)
+            if group_id:
+                job.group_id = group_id
+                job.max_concurrent = params.group_max_concurrent
+            job.run_name = names.run_name(next_id, job.requested_name, taken)
+            taken.add(job.run_name)
+            env = spec.env if spec.env is not None else (params.env or {})
+            if last_env is not None and (env is last_env[0] or env == last_env[0]):
+                job.env_from = last_env[1]
+            else:
+                envs[next_id] = env
+                last_env = (env, next_id)
+            jobs.append(job)
+            next_id += 1
+        self._check_queue_quota(jobs)
+        strict = [job for job, spec in zip(jobs, params.jobs) if not spec.allow_pending]
+        if strict:
+            admission.refuse_impossible(strict, admission.capacity(self))
+        self.store.write(new=jobs, envs=envs)
+        self.next_id = next_id
+        self._admit_new(jobs)
+        return SubmitResult(jobs=[(j.id, j.run_name) for j in jobs], group_id=group_id)
+
+    def _admit_new(self, jobs: list[Job]) -> None:
+        """Committed new jobs join the table, are announced, and are judged like the
+        scheduler would (a failed dependency cancels them at once)."""
+        for job in jobs:
+            self._activate(job)
+        self.events.emit(Submitted(tuple(jobs)))
+        self._settle(jobs)
+
+    def _job_from_spec(self, ctx: "_SubmitContext", spec: JobSpec, job_id: int, now: float) -> Job:
+        if (spec.command is None) == (spec.script is None):
+            raise bad_request("a job needs exactly one of a command or a script")
+        if spec.shared and spec.gpu_memory_limit_mb is None:
+            raise bad_request(
+                "Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared."
+            )
+        if spec.shared and spec.gpu_memory_limit_mb == 0:
+            raise bad_request("Shared jobs need a GPU memory limit above 0 (--gpu-memory).")
+        caller = ctx.caller
+        if spec.run_dir not in ctx.dirs:
+            ctx.dirs[spec.run_dir] = identity.can_enter(spec.run_dir, caller.uid, ctx.gids)
+        problem = ctx.dirs[spec.run_dir]
+        if problem:
+            raise bad_request(f"cannot run in {spec.run_dir}: {problem}")
+        if spec.project not in ctx.projects:
+            ctx.projects[spec.project] = self._project(spec.project)
+        project = ctx.projects[spec.project]
+        depends = []
+        for ref in spec.depends_on:
+            if ref not in ctx.refs:
+                dep = self.resolve_ref(caller, ref)
+                if self.state_of(dep) is None:
+                    raise bad_request(f"Dependency job {dep} does not exist")
+                ctx.refs[ref] = dep
+            dep = ctx.refs[ref]
+            if dep not in depends:
+                depends.append(dep)
+        return Job(
+            id=job_id,
+            state=JobState.HOLD if spec.hold else JobState.QUEUED,
+            command=spec.command,
+            script=spec.script,
+            conda_env=spec.conda_env,
+            run_dir=spec.run_dir,
+            parameters=spec.parameters,
+            task_id=spec.task_id,
+            owner_uid=caller.uid,
+            user=caller.user,
+            requested_name=names.sanitize(spec.name or "") or None,
+            project=project,
+            max_retries=spec.max_retries,
+            auto_close_tmux=spec.auto_close_tmux,
+            notify_emails=spec.notify_emails,
+            notify_on=spec.notify_on,
+            depends_on_ids=depends,
+            dependency_mode=spec.dependency_mode,
+            auto_cancel_on_dependency_failure=spec.auto_cancel_on_dependency_failure,
+            scheduled_at=spec.scheduled_at,
+            priority=spec.priority,
+            gpus=spec.gpus,
+            gpu_sharing_mode=GpuSharing.SHARED if spec.shared else GpuSharing.EXCLUSIVE,
+            gpu_memory_limit_mb=spec.gpu_memory_limit_mb,
+            memory_limit_mb=spec.memory_limit_mb,
+            time_limit=spec.time_limit,
+            max_concurrent=spec.max_concurrent,
+            submitted_at=now,
+        )
+
+    def _project(self, project: Optional[str]) -> Optional[str]:
+        from ...core.parse import ParseError, normalize_project
+
+        cfg = self.config.projects
+        try:
+            return normalize_project(project or "", cfg.known_projects, cfg.require_project)
+        except ParseError as e:
+            raise bad_request(str(e)) from None
+
+    def _check_queue_quota(self, jobs: list[Job]) -> None:
+        """Queue-depth quotas (SPEC 4.10): config `quota` overlaid by `gctl quota set`."""
+        if self.policy is not None:
+            self.policy.check_queue_quota(jobs, self.jobs.values())
+
+    def redo(self, caller: identity.Caller, params: RedoParams) -> RedoResult:
+        """`gjob redo`: a new job from a finished one; with `cascade`, also new jobs for the
+        dependents its failure cancelled, wired to the new jobs (SPEC 3.8)."""
+        source_id = self.resolve_ref(caller, params.ref)
+        source = self.find(source_id)
+        if source is None:
+            raise GflowError(ErrorCode.NOT_FOUND, f"Job {source_id} not found.")
+        identity.require_owner(caller, source, "redo")
+        if params.env is not None and caller.uid != source.owner_uid:
+            # the job runs as its owner: an admin's environment (tokens, keys) must not go with it
+            raise GflowError(
+                ErrorCode.FORBIDDEN,
+                f"only the owner of job {source.id} ({source.user}) may redo it with --current-env; "
+                "an admin's redo reuses the job's stored environment (drop --current-env)",
+            )
+        if source.state in _WAITING_STATES:
+            raise conflict(
+                f"Job {source_id} is still in {source.state.value} state. "
+                "Use `gjob update` to modify its parameters."
+            )
+        if source.state is JobState.RUNNING:
+            raise conflict(f"Job {source_id} is still running. Wait for it to finish or cancel it first.")
+        now = time.time()
+        overrides: dict = {"redone_from": source.id}
+        for field in ("gpus", "priority", "time_limit", "memory_limit_mb", "gpu_memory_limit_mb", "conda_env"):
+            value = getattr(params, field)
+            if value is not None:
+                overrides[field] = value
+        if params.clear_deps:
+            overrides["depends_on_ids"] = []
+        elif params.depends_on is not None:
+            dep = self.resolve_ref(caller, params.depends_on)
+            if self.state_of(dep) is None:
+                raise bad_request(f"Dependency job {dep} does not exist")
+            overrides["depends_on_ids"] = [dep]
+            overrides["dependency_mode"] = DependencyMode.ALL
+        # The new job keeps the source's owner: an admin redoing a user's job must not turn
+        # that user's command into one running with the admin's identity.
+        job = lineage.rerun(source, self.next_id, now, **overrides)
+        if job.gpu_sharing_mode is GpuSharing.SHARED and job.gpu_memory_limit_mb is None:
+            raise bad_request("Shared jobs must keep a GPU memory limit (--gpu-memory / --max-gpu-mem).")
+        problem = identity.can_enter(job.run_dir, job.owner_uid, identity.group_ids(job.owner_uid))
+        if problem:
+            raise bad_request(f"cannot run in {job.run_dir}: {problem}")
+        job.project = self._project(job.project)  # the policy may have changed since
+        envs: dict[int, dict[str, str]] = {}
+        if params.env is not None:
+            envs[job.id] = params.env
+            job.env_from = None
+        jobs = [job]
+        result = RedoResult(source_id=source.id, job=job)
+        if params.cascade:
+            jobs += self._redo_cascade(caller, source, job, now, result)
+        taken = _Taken(self._names)
+        for new in jobs:
+            new.run_name = names.run_name(new.id, new.requested_name, taken)
+            taken.add(new.run_name)
+        result.cascade = [(new.redone_from, new.id, new.run_name) for new in jobs[1:]]
+        self._check_queue_quota(jobs)
+        self.store.write(new=jobs, envs=envs)
+        self.next_id = jobs[-1].id + 1
+        self._admit_new(jobs)
+        return result
+
+    def _redo_cascade(
+        self, caller: identity.Caller, source: Job, new_source: Job, now: float, result: RedoResult
+    ) -> list[Job]:
+        def may_redo(job: Job) -> bool:
+            try:
+                identity.require_owner(caller, job, "redo")
+            except GflowError as e:
+                result.skipped.append((job.id, e.message))
+                return False
+            return True
+
+        rows = [_CANCELLED_ROW.decode(blob) for blob in self.store.query_raw([JobState.CANCELLED])]
+        stubs = [Job(id=r.id, state=JobState.CANCELLED, reason=r.reason) for r in rows]
+        # refused ones are reported through may_redo as they are met
+        found, _ = lineage.cascade_targets(source.id, stubs, lambda stub: may_redo(self.get(stub.id)))
+        mapping = {source.id: new_source.id}
+        for offset, stub in enumerate(found, start=1):
+            mapping[stub.id] = new_source.id + offset
+        created = []
+        for stub in found:
+            old = self.get(stub.id)
+            new = lineage.rerun(old, mapping[old.id], now, redone_from=old.id)
+            new.depends_on_ids = core_deps.remap(old.depends_on_ids, mapping)
+            created.append(new)
+        return created
+
+
+class _Taken:
+    """Run names in use: the active jobs' plus those given out by the request being built,
+    without copying the (possibly 100k) active names for every submission."""
+
+    def __init__(self, active: set[str]):
+        self.active = active
+        self.new: set[str] = set()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.new or name in self.active
+
+    def add(self, name: str) -> None:
+        self.new.add(name)
+
+
+class _SubmitContext:
+    """What one submission request looks up once for all its jobs."""
+
+    def __init__(self, caller: identity.Caller, gids: set[int]):
+        self.caller = caller
+        self.gids = gids
+        self.dirs: dict[str, Optional[str]] = {}  # run dir -> why the owner cannot enter it
+        self.refs: dict[str, int] = {}  # dependency token -> job id
+        self.projects: dict[Optional[str], Optional[str]] = {}
