@@ -33,6 +33,7 @@ from .jobs.lifecycle import Lifecycle
 from .jobs.scheduling import Scheduling
 from .jobs.table import USAGE_KEY, JobTable
 from .later import Later
+from .policy import Policy
 from .refusals import bad_request
 from .scheduling import SchedulingState
 from .store import DiskFull, JobStore
@@ -49,7 +50,7 @@ class Engine(Lifecycle, Creation, Scheduling, JobTable):
         store: JobStore,
         gpus: GpuBackend,
         executor_factory: Callable[[Callable[[int, ExitStatus], None]], Executor],
-        policy=None,
+        policy: Optional[Callable[["Engine"], "Policy"]] = None,
     ):
         self.config = config
         self.dirs = dirs
@@ -79,8 +80,9 @@ class Engine(Lifecycle, Creation, Scheduling, JobTable):
         runtime = store.get_meta("allowed_gpus")
         configured = config.daemon.gpus if config.daemon.gpus is not None else runtime
         self.allowed_gpus: Optional[set[int]] = self._valid_gpu_set(configured)
-        # quotas and reservations (gflow.daemon.policy.Policy); None runs without any
-        self.policy = policy
+        # quotas and reservations, made for this engine (it reads the running jobs); without
+        # a factory the engine runs with no quotas or reservations
+        self.policy: Optional["Policy"] = None
         # fair-share ledger (SPEC 4.12): user -> (GPU-seconds, when last decayed); saved with
         # the commit that records the terminal job it was charged for
         self.usage: fairshare.Ledger = {
@@ -93,6 +95,12 @@ class Engine(Lifecycle, Creation, Scheduling, JobTable):
         self._later = Later()
         self._unrecorded_exits: set[int] = set()
         self._subscribe_lifecycle()
+        if policy is not None:
+            try:
+                self.policy = policy(self)
+            except BaseException:  # an unreadable database: no shepherd watch left behind
+                self.executor.close()
+                raise
 
     def _valid_gpu_set(self, indices) -> Optional[set[int]]:
         """Drop indices the machine does not have; nothing left means every GPU."""

@@ -25,27 +25,24 @@ log = logging.getLogger("gflow.events")
 
 
 @dataclass(frozen=True)
-class Submitted:
+class _JobsEvent:
+    jobs: tuple[Job, ...]
+
+
+class Submitted(_JobsEvent):
     """New jobs were created (a submission, a redo, or a retry of a failed attempt)."""
 
-    jobs: tuple[Job, ...]
+
+class Held(_JobsEvent):
+    """Queued jobs were put on hold."""
 
 
-@dataclass(frozen=True)
-class Held:
-    jobs: tuple[Job, ...]
+class Released(_JobsEvent):
+    """Held jobs were released (Queued again: never announced as Submitted a second time)."""
 
 
-@dataclass(frozen=True)
-class Released:
-    jobs: tuple[Job, ...]
-
-
-@dataclass(frozen=True)
-class Started:
+class Started(_JobsEvent):
     """Shepherds were started for these Running jobs (one event per launch slice)."""
-
-    jobs: tuple[Job, ...]
 
 
 @dataclass(frozen=True)

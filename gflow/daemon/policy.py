@@ -21,6 +21,7 @@ from ..core import quotas as core_quotas
 from ..core import reservations as core_res
 from ..core.reservations import Reservation, ReservationError, Status
 from ..protocol import ErrorCode, GflowError, Job, JobState
+from .events import SettingsChanged
 from .identity import Caller
 from .refusals import bad_request
 
@@ -107,9 +108,10 @@ class Policy:
         self.store.set_meta(RESERVATIONS_KEY, {"next_id": next_id, "items": items})
         self.reservations, self.next_reservation_id = items, next_id
 
-    def _changed(self) -> None:
+    def _changed(self, what: str) -> None:
         """A settings change may let waiting jobs start, or must stop others: run a pass."""
         self._arm()
+        self.engine.events.emit(SettingsChanged(what))
         self.engine.request_pass()
 
     # ------------------------------------------------------------------ quotas
@@ -151,7 +153,7 @@ class Policy:
         self.store.set_meta(QUOTA_KEY, overrides)
         self.quota_overrides = overrides
         self.effective = core_quotas.effective(self.config.quota, overrides)
-        self._changed()
+        self._changed("quotas")
 
     def set_quota(self, scope: str, name: Optional[str], limits: QuotaLimits) -> QuotaLimits:
         try:
@@ -252,7 +254,7 @@ class Policy:
             created_at=now,
         )
         self._save_reservations(self.reservations + [reservation], self.next_reservation_id + 1)
-        self._changed()
+        self._changed("reservations")
         return reservation.at(now)
 
     def cancel_reservation(self, caller: Caller, reservation_id: int) -> Reservation:
@@ -272,7 +274,7 @@ class Policy:
         cancelled = msgspec.structs.replace(found, cancelled_at=now)
         items = [cancelled if r.id == reservation_id else r for r in self.reservations]
         self._save_reservations(items, self.next_reservation_id)
-        self._changed()
+        self._changed("reservations")
         return cancelled.at(now)
 
     def _prune(self) -> bool:

@@ -31,7 +31,8 @@ from ..protocol import (
 )
 from . import audit, identity, systemd
 from .engine import Engine
-from .events import ClockStepped, Started
+from .app import build as build_app
+from .events import Started
 from .executors.process import Executor
 from .gpu import open_backend
 from .gpu_poll import GpuPoll
@@ -164,20 +165,15 @@ class Server:
         server = None
         try:
             server = await self._listen()
-            self.engine = Engine(
+            app = build_app(
                 self.config,
                 self.dirs,
                 self.store,
                 open_backend(self.config.gpu),
                 lambda on_exit: Executor(self.dirs.runners_dir, on_exit),
             )
-            self.policy = Policy(self.store, self.config, self.engine)
-            self.engine.policy = self.policy
-            self.engine.events.subscribe(ClockStepped, lambda _: self.policy.clock_stepped())
-            self.retention = Retention(self.engine, self.store, self.config)
-            self.engine.start()
-            self.policy.start()
-            self.retention.start()
+            self.engine, self.policy, self.retention = app.engine, app.policy, app.retention
+            app.start()
             return server
         except sqlite3.DatabaseError as e:
             if server is not None:

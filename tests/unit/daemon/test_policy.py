@@ -13,7 +13,10 @@ class _StubEngine:
     def __init__(self, gpus: int = 4):
         from gflow.core.scheduler import Gpu
 
+        from gflow.daemon.events import EventBus
+
         self.jobs, self.stopping, self.passes = {}, {}, 0
+        self.events = EventBus()
         self.allowed_gpus = None
         self._devices = [Gpu(index=i) for i in range(gpus)]
         self.gpus = self
