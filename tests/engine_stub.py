@@ -30,8 +30,13 @@ class StubExecutor:
     def __init__(self, on_exit):
         self.on_exit = on_exit
         self.running: set[int] = set()
+        self.stopped = []
+        self.fail_launch = None  # an exception the next launch raises
 
     def launch(self, spec):
+        if self.fail_launch is not None:
+            error, self.fail_launch = self.fail_launch, None
+            raise error
         self.running.add(spec.job_id)
         return 4242, 1.0
 
@@ -56,10 +61,19 @@ class StubExecutor:
 
     remove_files = cleanup
 
+    stopped: list  # (how, job id) per stop request, in order
+
     def cancel(self, job_id):
+        self.stopped.append(("cancel", job_id))
         return True
 
-    timeout = kill = cancel
+    def timeout(self, job_id):
+        self.stopped.append(("timeout", job_id))
+        return True
+
+    def kill(self, job_id):
+        self.stopped.append(("kill", job_id))
+        return True
 
     def close(self):
         pass
