@@ -13,7 +13,6 @@ class ErrorCode:
     CONFLICT = "conflict"
     UNKNOWN_METHOD = "unknown_method"
     VERSION = "version_mismatch"
-    READ_ONLY = "read_only"
     INTERNAL = "internal"
     TOO_LARGE = "too_large"
     DISK_FULL = "disk_full"  # the state filesystem is full: nothing was changed; retry later

@@ -17,7 +17,6 @@ from .core.states import ACTIVE, REASON_LABELS, STATES, TERMINAL, parse_state, r
 from .errors import ErrorCode, GflowError  # noqa: F401 - part of the schema's public names
 
 from .wire import PROTOCOL_VERSION  # noqa: E402,F401 - the lean client needs it without msgspec
-DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 HEADER = struct.Struct(">I")
 
 Priority = Annotated[int, Meta(ge=0, le=255)]
@@ -66,10 +65,8 @@ class Reason(str, enum.Enum):
     CANCELLED_BY_USER = "CancelledByUser"
     DEPENDENCY_FAILED = "DependencyFailed"
     SYSTEM_ERROR = "SystemError"
-    TIME_LIMIT = "TimeLimitExceeded"
     MEMORY_LIMIT = "MemoryLimitExceeded"
     RUNNER_VANISHED = "RunnerVanished"
-    LAUNCH_FAILED = "LaunchFailed"
 
 
 class DependencyMode(str, enum.Enum):
@@ -341,7 +338,6 @@ class StatusResult(Struct, kw_only=True):
     executor: str
     gpu_total: int
     gpu_available: int
-    read_only: bool = False
     jobs_active: int = 0
     gpu_poll_ok_at: Optional[float] = None  # last GPU process query that fully answered
     gpu_poll_error: Optional[str] = None  # the last one's failure, while it fails
