@@ -18,6 +18,7 @@ import _socket  # the C module: `socket` itself costs ~3 ms of imports (enum, se
 import os
 
 from . import paths, wire
+from .methods import PIPELINE_SAFE
 from .errors import ErrorCode, GflowError
 
 TYPE_CHECKING = False  # `typing` is not imported at run time: CLI start-up
@@ -67,15 +68,6 @@ _HEADER_SIZE = 4  # frames: 4-byte big-endian length, then the msgpack body
 
 
 _EMPTY_ARRAY = b"\x90"  # msgpack for []
-
-# Read-only methods may travel in the same round trip as `hello` (the reply to hello is read
-# first, so a version mismatch is still reported before anything else). A method that changes
-# state always waits for the hello reply before it is sent.
-_PIPELINE_SAFE = frozenset({
-    "jobs.list", "jobs.get", "jobs.resolve", "jobs.log", "jobs.wait", "daemon.status",
-    "gpus.info", "stats.get",
-})
-
 
 def _listening(path: str) -> bool:
     """Whether a daemon accepts on `path` (a crashed one leaves its socket file behind)."""
@@ -254,7 +246,9 @@ class Client:
     def _request(self, method: str, params) -> int:
         if self._sock is None:
             self.connect()
-        if self._hello_id is not None and method not in _PIPELINE_SAFE:
+        if self._hello_id is not None and method not in PIPELINE_SAFE:
+            # a method that changes state waits for the hello reply (a version mismatch is
+            # reported first); a read-only one travels in the same round trip
             self._finish_hello()
         request_id = self._send(method, params if params is not None else {})
         if self._hello_id is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from ...methods import METHODS as TABLE
 from ...protocol import Empty
 
 
@@ -44,11 +45,14 @@ ADMIN_ACTIONS = {
 METHODS: dict[str, Method] = {}
 
 
-def rpc(name: str, params: type = Empty, *, admin: bool = False, writes: bool = False,
-        audit: Optional[bool] = None):
-    """`audit` defaults to `writes`: every request that changes something is recorded."""
+def rpc(name: str, params: type = Empty):
+    """Register the handler of `name`; what it may do (admin-only, writes, audited) comes from
+    the one method table, `gflow.methods`."""
+    flags = TABLE[name]  # a handler for a method the table does not name is a bug
+
     def register(fn):
-        METHODS[name] = Method(name, fn, params, admin, writes, writes if audit is None else audit)
+        writes = "writes" in flags
+        METHODS[name] = Method(name, fn, params, "admin" in flags, writes, writes or "audit" in flags)
         return fn
 
     return register

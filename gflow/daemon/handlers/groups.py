@@ -13,6 +13,6 @@ class SetLimitParams(Struct, kw_only=True, forbid_unknown_fields=True):
     limit: Annotated[int, Meta(ge=0)]
 
 
-@rpc("groups.set_limit", SetLimitParams, writes=True)
+@rpc("groups.set_limit", SetLimitParams)
 def set_limit(ctx, caller, params: SetLimitParams) -> dict:
     return ctx.engine.set_group_limit(caller, params.target, params.limit)

@@ -27,7 +27,7 @@ from .. import identity
 from . import rpc
 
 
-@rpc("jobs.submit", SubmitParams, writes=True)
+@rpc("jobs.submit", SubmitParams)
 def submit(ctx, caller, params: SubmitParams):
     return ctx.engine.submit(caller, params)
 
@@ -47,7 +47,7 @@ def resolve(ctx, caller, params: JobRef) -> int:
     return ctx.engine.resolve_ref(caller, params.ref)
 
 
-@rpc("jobs.cancel", IdsParams, writes=True)
+@rpc("jobs.cancel", IdsParams)
 def cancel(ctx, caller, params: IdsParams) -> ActionResult:
     """Each id is cancelled or refused alone; the cancelled ones end together, in one commit
     (with the dependents their cancel dooms), and their running payloads are then stopped."""
@@ -80,27 +80,27 @@ def cancel(ctx, caller, params: IdsParams) -> ActionResult:
     return result
 
 
-@rpc("jobs.hold", IdsParams, writes=True)
+@rpc("jobs.hold", IdsParams)
 def hold(ctx, caller, params: IdsParams):
     return ctx.engine.hold(caller, params.ids)
 
 
-@rpc("jobs.release", ReleaseParams, writes=True)
+@rpc("jobs.release", ReleaseParams)
 def release(ctx, caller, params: ReleaseParams):
     return ctx.engine.release(caller, params.ids, params.at)
 
 
-@rpc("jobs.update", UpdateParams, writes=True)
+@rpc("jobs.update", UpdateParams)
 def update(ctx, caller, params: UpdateParams):
     return ctx.engine.update(caller, params)
 
 
-@rpc("jobs.redo", RedoParams, writes=True)
+@rpc("jobs.redo", RedoParams)
 def redo(ctx, caller, params: RedoParams):
     return ctx.engine.redo(caller, params)
 
 
-@rpc("jobs.outcome", OutcomeParams, writes=True)
+@rpc("jobs.outcome", OutcomeParams)
 def outcome(ctx, caller, params: OutcomeParams):
     """`gcancel --finish/--fail`: the owner (or an admin) reports how a payload ended."""
     return ctx.engine.report_outcome(caller, params.id, params.success)

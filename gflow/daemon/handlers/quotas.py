@@ -28,7 +28,7 @@ def list_quotas(ctx, caller, params) -> list[QuotaRow]:
     return ctx.policy.quota_rows()
 
 
-@rpc("quotas.set", QuotaSetParams, admin=True, writes=True)
+@rpc("quotas.set", QuotaSetParams)
 def set_quota(ctx, caller, params: QuotaSetParams) -> QuotaLimits:
     limits = QuotaLimits(
         max_running_jobs=params.max_running_jobs,
@@ -38,6 +38,6 @@ def set_quota(ctx, caller, params: QuotaSetParams) -> QuotaLimits:
     return ctx.policy.set_quota(params.scope, params.name, limits)
 
 
-@rpc("quotas.remove", QuotaSubject, admin=True, writes=True)
+@rpc("quotas.remove", QuotaSubject)
 def remove_quota(ctx, caller, params: QuotaSubject) -> None:
     ctx.policy.remove_quota(params.scope, params.name)
