@@ -174,6 +174,15 @@ class Client:
 
     def call(self, method: str, params=None, result_type=None):
         """Send one request and return its decoded result (raises GflowError on an error)."""
+        parts = self._call_parts(method, params)
+        if len(parts) > 1:
+            # a streamed list (a big listing): its parts are arrays, joined into one
+            return self._result(_Reply(id=0, result=msgspec.Raw(_join_arrays(parts))), result_type)
+        return self._result(_Reply(id=0, result=parts[0]), result_type)
+
+    def _call_parts(self, method: str, params) -> list[msgspec.Raw]:
+        """The undecoded result of each frame of the reply: one, or several when the daemon
+        streams a big answer (`more` on all but the last frame)."""
         if self._sock is None:
             self.connect()
         if self._hello_id is not None and method not in _PIPELINE_SAFE:
@@ -181,11 +190,17 @@ class Client:
         request_id = self._send(method, params if params is not None else {})
         if self._hello_id is not None:
             self._finish_hello()
-        reply = self._receive()
-        if reply.id != request_id and reply.error is None:
-            self.close()
-            raise DaemonUnavailable(f"gflowd answered request {reply.id}, expected {request_id}")
-        return self._result(reply, result_type)
+        parts = []
+        while True:
+            reply = self._receive()
+            if reply.id != request_id and reply.error is None:
+                self.close()
+                raise DaemonUnavailable(f"gflowd answered request {reply.id}, expected {request_id}")
+            if reply.error is not None:
+                raise GflowError(reply.error.code, reply.error.message)
+            parts.append(reply.result)
+            if not reply.more:
+                return parts
 
     def _send(self, method: str, params) -> int:
         self._next_id += 1
@@ -320,7 +335,11 @@ class Client:
 
     def log(self, ref: int | str, first: Optional[int] = None, last: Optional[int] = None) -> Optional[bytes]:
         """The job's output so far, or None if it has not started yet."""
-        return self.call("jobs.log", LogParams(ref=str(ref), first=first, last=last), LogResult).content
+        parts = self._call_parts("jobs.log", LogParams(ref=str(ref), first=first, last=last))
+        chunks = [msgspec.msgpack.decode(part, type=LogResult).content for part in parts]
+        if chunks == [None]:
+            return None
+        return b"".join(chunk for chunk in chunks if chunk)
 
     def wait(self, ids: Iterable[int], timeout: Optional[float] = None) -> list[Job]:
         """Block until every job is in a terminal state (or `timeout` seconds pass)."""
@@ -332,6 +351,26 @@ class Client:
 
     def shutdown(self) -> None:
         self.call("daemon.shutdown")
+
+
+def _join_arrays(parts: list[msgspec.Raw]) -> bytes:
+    """One msgpack array holding the items of several (the parts of a streamed list)."""
+    count, bodies = 0, []
+    for part in parts:
+        data = bytes(part)
+        tag = data[0]
+        if 0x90 <= tag <= 0x9F:
+            n, skip = tag & 0x0F, 1
+        elif tag == 0xDC:
+            n, skip = int.from_bytes(data[1:3], "big"), 3
+        elif tag == 0xDD:
+            n, skip = int.from_bytes(data[1:5], "big"), 5
+        else:
+            raise GflowError(ErrorCode.INTERNAL, "gflowd streamed a reply that is not a list")
+        count += n
+        bodies.append(memoryview(data)[skip:])
+    header = bytes([0xDD]) + count.to_bytes(4, "big")
+    return b"".join([header, *bodies])
 
 
 def is_not_found(error: GflowError) -> bool:

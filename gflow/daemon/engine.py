@@ -46,6 +46,7 @@ from ..protocol import (
 from . import identity
 from .executor import Executor, ExitStatus, RunSpec
 from .gpu import GpuBackend
+from .launchretry import LaunchRetries
 from .memwatch import Target
 from .store import JobStore
 
@@ -60,6 +61,9 @@ _DEPENDENCY = Reason.WAITING_FOR_DEPENDENCY.value
 # shepherds started per loop iteration: a pass that admits 10,000 jobs must not stall the
 # daemon for the seconds all those spawns take
 _LAUNCH_SLICE = 64
+# a submission bigger than this is committed in slices, the loop serving others in between
+_COMMIT_SLICE = 10_000
+_BUILD_SLICE = 2_000
 
 
 def bad_request(message: str) -> GflowError:
@@ -123,6 +127,7 @@ class Engine:
         # told about every slice of launched jobs (the server's GPU poll and memory watch)
         self.on_launch: list[Callable[[list[Job]], None]] = []
         self.host_memory_mb = _host_memory_mb()
+        self._launch_retries = LaunchRetries()
 
     def _valid_gpu_set(self, indices) -> Optional[set[int]]:
         """Drop indices the machine does not have; nothing left means every GPU."""
@@ -232,8 +237,11 @@ class Engine:
         raise bad_request(f"Cannot resolve dependency '{text}' for user '{caller.user}'")
 
     # ------------------------------------------------------------------ submit
-    def submit(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
-        """Create every job of the request in one transaction (all or nothing)."""
+    async def submit(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
+        """Create every job of the request. Up to _COMMIT_SLICE jobs: one transaction, all or
+        nothing. A bigger batch would hold the loop for seconds, so it is built and then
+        committed a slice at a time, serving other clients between slices; every job is
+        validated and the quota checked before the first slice is committed."""
         if not params.jobs:
             raise bad_request("a submission needs at least one job")
         now = time.time()
@@ -242,31 +250,56 @@ class Engine:
         jobs: list[Job] = []
         envs: dict[int, dict[str, str]] = {}
         taken = _Taken(self._names)
-        next_id = self.next_id
+        first = next_id = self.next_id
+        sliced = len(params.jobs) > _COMMIT_SLICE
+        if sliced:  # requests served between slices take ids after this batch
+            self.next_id += len(params.jobs)
         # one stored environment per distinct snapshot: the jobs of an array share one row
         last_env: Optional[tuple[dict[str, str], int]] = None
-        for spec in params.jobs:
-            job = self._job_from_spec(ctx, spec, next_id, now)
-            if group_id:
-                job.group_id = group_id
-                job.max_concurrent = params.group_max_concurrent
-            job.run_name = names.run_name(next_id, job.requested_name, taken)
-            taken.add(job.run_name)
-            env = spec.env if spec.env is not None else (params.env or {})
-            if last_env is not None and (env is last_env[0] or env == last_env[0]):
-                job.env_from = last_env[1]
-            else:
-                envs[next_id] = env
-                last_env = (env, next_id)
-            jobs.append(job)
-            next_id += 1
-        self._check_queue_quota(jobs)
-        self.store.write(new=jobs, envs=envs)
-        self.next_id = next_id
+        try:
+            for spec in params.jobs:
+                if sliced and (next_id - first) % _BUILD_SLICE == 0 and next_id > first:
+                    await asyncio.sleep(0)
+                job = self._job_from_spec(ctx, spec, next_id, now)
+                if group_id:
+                    job.group_id = group_id
+                    job.max_concurrent = params.group_max_concurrent
+                job.run_name = names.run_name(next_id, job.requested_name, taken)
+                taken.add(job.run_name)
+                env = spec.env if spec.env is not None else (params.env or {})
+                if last_env is not None and (env is last_env[0] or env == last_env[0]):
+                    job.env_from = last_env[1]
+                else:
+                    envs[next_id] = env
+                    last_env = (env, next_id)
+                jobs.append(job)
+                next_id += 1
+            self._check_queue_quota(jobs)
+        except BaseException:
+            if sliced and self.next_id == first + len(params.jobs):
+                self.next_id = first  # nobody took ids meanwhile: leave no gap
+            raise
+        if not sliced:
+            self.store.write(new=jobs, envs=envs)
+            self.next_id = next_id
+            self._admit_submitted(jobs)
+        else:
+            for start in range(0, len(jobs), _COMMIT_SLICE):
+                part = jobs[start:start + _COMMIT_SLICE]
+                try:
+                    self.store.write(new=part, envs={i: envs[i] for i in range(part[0].id, part[-1].id + 1) if i in envs})
+                except GflowError as e:
+                    if start:
+                        e.message += f" (jobs {first}-{part[0].id - 1} of this batch were already submitted)"
+                    raise
+                self._admit_submitted(part)
+                await asyncio.sleep(0)
+        return SubmitResult(jobs=[(j.id, j.run_name) for j in jobs], group_id=group_id)
+
+    def _admit_submitted(self, jobs: list[Job]) -> None:
         for job in jobs:
             self._activate(job)
         self._settle(jobs)
-        return SubmitResult(jobs=[(j.id, j.run_name) for j in jobs], group_id=group_id)
 
     def _job_from_spec(self, ctx: "_SubmitContext", spec: JobSpec, job_id: int, now: float) -> Job:
         if (spec.command is None) == (spec.script is None):
@@ -723,6 +756,8 @@ class Engine:
                     job.reason = dependency
                     changed.append(job)
                 continue
+            if self._launch_retries.waiting(job.id):
+                continue  # its launch failed for want of fds or memory: retried by a timer
             candidates.append(job)
         share = self.config.daemon.fair_share
         # before the stopping jobs join: their usage is already charged to the ledger
@@ -767,6 +802,7 @@ class Engine:
     def _launch_slice(self) -> None:
         batch, self._launch_queue = self._launch_queue[:_LAUNCH_SLICE], self._launch_queue[_LAUNCH_SLICE:]
         launched: list[Job] = []
+        deferred: list[Job] = []
         now = time.time()
         for job in batch:
             if self.jobs.get(job.id) is not job or job.state is not JobState.RUNNING:
@@ -774,18 +810,31 @@ class Engine:
             try:
                 pid, created = self.executor.launch(self._run_spec(job))
             except (OSError, KeyError, ValueError, RuntimeError) as e:
+                delay = self._launch_retries.defer(job.id, e)
+                if delay is not None:
+                    self._defer_launch(job, e, delay)
+                    deferred.append(job)
+                    continue
                 log.error("job %d could not be launched: %s", job.id, e)
+                self._launch_retries.forget(job.id)
                 self._end_running(job, JobState.FAILED, f"{Reason.SYSTEM_ERROR.value}:{e}", now)
                 continue
+            self._launch_retries.forget(job.id)
             job.runner_pid, job.runner_started = pid, created
             self._arm_time_limit(job)
             launched.append(job)
-        self._commit(launched)
+        self._commit(launched + deferred)
         if launched:
             for listener in self.on_launch:
                 listener(launched)
         if self._launch_queue:
             asyncio.get_running_loop().call_soon(self._launch_slice)
+
+    def _defer_launch(self, job: Job, error: BaseException, delay: float) -> None:
+        """Back to the queue, never started: the machine is out of fds or memory for now."""
+        log.warning("job %d not launched now (%s); trying again in %g s", job.id, error, delay)
+        job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+        self._arm("launch-retry", job.id, time.time() + delay, self.request_pass)
 
     def _run_spec(self, job: Job) -> RunSpec:
         entry = pwd.getpwuid(job.owner_uid)
@@ -978,9 +1027,11 @@ class Engine:
         self._after_terminal(changed)
 
     # ------------------------------------------------------------------ waiting
-    async def wait(self, ids: list[int], timeout: Optional[float]) -> list[Job]:
+    async def wait(self, ids: list[int], timeout: Optional[float]) -> None:
+        """Until every job of `ids` is terminal or `timeout` passes (the caller reads them)."""
         for job_id in ids:
-            self.get(job_id)
+            if self.state_of(job_id) is None:
+                raise not_found(job_id)
         loop = asyncio.get_running_loop()
         futures = []
         for job_id in ids:
@@ -993,7 +1044,6 @@ class Engine:
                 await asyncio.wait_for(asyncio.gather(*futures), timeout)
             except asyncio.TimeoutError:
                 pass
-        return [self.get(i) for i in ids]
 
     # ------------------------------------------------------------------ listing
     def encoded_jobs(self, states, users, ids, since) -> list[msgspec.Raw]:

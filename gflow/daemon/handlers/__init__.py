@@ -7,7 +7,7 @@ decided in one table rather than inside each handler.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, AsyncIterable, Callable, Iterable, Union
 
 from ...protocol import Empty
 
@@ -19,6 +19,15 @@ class Method:
     params: type
     admin: bool
     writes: bool
+
+
+class Stream:
+    """A reply sent as several frames, one per part: every frame but the last says
+    `more=True`. The server pulls a part only when the previous one has left, so a big
+    answer (a 100k-job listing, a log) never sits whole in memory; the client joins parts."""
+
+    def __init__(self, parts: Union[Iterable[Any], AsyncIterable[Any]]):
+        self.parts = parts
 
 
 METHODS: dict[str, Method] = {}
