@@ -34,6 +34,8 @@ from ..protocol import (
     Job,
     JobSpec,
     JobState,
+    MAX_IDS,
+    MAX_INT,
     Reason,
     RedoParams,
     RedoResult,
@@ -223,12 +225,15 @@ class Engine:
         if isinstance(ref, int):
             return ref
         text = ref.strip()
-        if text.isdigit():
-            return int(text)
+        if text.isascii() and text.isdigit():  # "²" is a digit to isdigit, not to int()
+            job_id = int(text)
+            if job_id > MAX_INT:  # beyond any id (and SQLite's integers): no such job
+                raise not_found(job_id)
+            return job_id
         count = None
         if text == "@":
             count = 1
-        elif text.startswith("@~") and text[2:].isdigit() and int(text[2:]) >= 1:
+        elif text.startswith("@~") and text[2:].isascii() and text[2:].isdigit() and 1 <= int(text[2:]) <= MAX_IDS:
             count = int(text[2:])
         if count is not None:
             ids = self.store.recent_ids_of(caller.uid, count)
