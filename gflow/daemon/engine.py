@@ -201,7 +201,9 @@ class Engine:
     # ------------------------------------------------------------------ lookups
     def find(self, job_id: int) -> Optional[Job]:
         job = self.jobs.get(job_id) or self.stopping.get(job_id)
-        return job if job is not None else self.store.get(job_id)
+        if job is not None or not 0 <= job_id <= MAX_INT:  # SQLite cannot even look beyond
+            return job
+        return self.store.get(job_id)
 
     def get(self, job_id: int) -> Job:
         job = self.find(job_id)
@@ -608,7 +610,7 @@ class Engine:
     def set_group_limit(self, caller: identity.Caller, target: str, limit: int) -> dict:
         found_job = None
         text = target.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             job = self.get(int(text))
             if not job.group_id:
                 raise bad_request(f"Job {job.id} is not part of a group")

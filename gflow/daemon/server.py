@@ -424,8 +424,11 @@ class Server:
     async def _send(self, writer: asyncio.StreamWriter, response: Response) -> None:
         """Write one frame; a client that leaves it unread for send_timeout_secs is dropped,
         so what it did not read stops costing memory."""
-        writer.write(frame(self._encode(response)))
         transport = writer.transport
+        if transport.is_closing():
+            # the client left mid-stream: stop building pages nobody will read
+            raise ConnectionResetError("the client closed the connection")
+        writer.write(frame(self._encode(response)))
         if transport.get_write_buffer_size() <= _WRITE_HIGH_WATER:
             return
         timeout = self.config.daemon.send_timeout_secs

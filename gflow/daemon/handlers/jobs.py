@@ -103,4 +103,12 @@ async def log(ctx, caller, params: LogParams):
     identity.require_owner(caller, job, "log")
     path = engine.log_path(job)
     chunks = ctx.log_reader.read(caller.uid, path, job.owner_uid, params.first, params.last, params.max_bytes)
-    return Stream(LogResult(job_id=job.id, path=path, content=chunk) async for chunk in chunks)
+    return Stream(_log_parts(chunks, job.id, path))
+
+
+async def _log_parts(chunks, job_id: int, path: str):
+    try:
+        async for chunk in chunks:
+            yield LogResult(job_id=job_id, path=path, content=chunk)
+    finally:
+        await chunks.aclose()  # closes the file now, even when the client went away

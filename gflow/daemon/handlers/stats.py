@@ -8,13 +8,13 @@ import msgspec
 from msgspec import Struct
 
 from ...core.stats import compute
-from ...protocol import Job
+from ...protocol import Job, ShortList, Timestamp
 from . import rpc
 
 
 class StatsParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    users: Optional[list[str]] = None  # None = every user
-    since: Optional[float] = None  # only jobs submitted at/after this unix time
+    users: Optional[ShortList] = None  # None = every user
+    since: Optional[Timestamp] = None  # only jobs submitted at/after this unix time
 
 
 @rpc("stats.get", StatsParams)
