@@ -60,14 +60,15 @@ def machine_note() -> str:
 
 
 class BenchDaemon:
-    def __init__(self, bin_dir: str | None = None, config: str = "", keep: bool = False):
+    def __init__(self, bin_dir: str | None = None, config: str = "", keep: bool = False,
+                 gpu: str = "  backend: none\n"):
         self.bin_dir = Path(bin_dir or Path(sys.executable).parent)
         self.base = Path(tempfile.mkdtemp(prefix="gfbench", dir="/tmp"))
         self.home = self.base / "home"
         self.runtime = self.base / "run"
         (self.home / ".config" / "gflow").mkdir(parents=True)
         self.runtime.mkdir(mode=0o700)
-        (self.home / ".config" / "gflow" / "gflow.yaml").write_text("gpu:\n  backend: none\n" + config)
+        (self.home / ".config" / "gflow" / "gflow.yaml").write_text("gpu:\n" + gpu + config)
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("GFLOW_", "XDG_", "PYTHON")) and k != "HOME"}
         self.env.update(

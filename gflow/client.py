@@ -7,42 +7,27 @@
         print(job.state, c.log(job_id).decode())
 
 The daemon identifies the caller from the socket itself, so nothing here sends a user name.
+
+msgspec and the protocol Structs are imported on first typed use: the CLI's hot commands
+(`gqueue`, `gbatch`, `gcancel`, `gjob show`) exchange plain maps through `call_lean`, encoded
+by `gflow.wire`, and never pay for the schema library's import.
 """
 from __future__ import annotations
 
 import _socket  # the C module: `socket` itself costs ~3 ms of imports (enum, selectors)
 import os
-from typing import Iterable, Optional, Sequence
 
-import msgspec
+from . import paths, wire
+from .errors import ErrorCode, GflowError
 
-from . import paths
-from .protocol import (
-    HEADER,
-    PROTOCOL_VERSION,
-    ActionResult,
-    ErrorCode,
-    GflowError,
-    Hello,
-    HelloResult,
-    IdsParams,
-    Job,
-    JobRef,
-    JobSpec,
-    JobState,
-    ListParams,
-    LogParams,
-    LogResult,
-    ReleaseParams,
-    RpcError,
-    StatusResult,
-    SubmitParams,
-    SubmitResult,
-    WaitParams,
-    frame,
-)
+TYPE_CHECKING = False  # `typing` is not imported at run time: CLI start-up
+if TYPE_CHECKING:
+    from typing import Iterable, Optional, Sequence
 
-__all__ = ["Client", "DaemonUnavailable", "GflowError", "JobSpec", "find_socket"]
+    from .protocol import (ActionResult, AuditEntry, HelloResult, Job, JobSpec, JobState, LogResult, PurgeResult,
+                           StatusResult, SubmitResult)
+
+__all__ = ["Client", "DaemonUnavailable", "GflowError", "JobSpec", "find_socket", "locate_socket"]
 
 
 class DaemonUnavailable(GflowError):
@@ -50,11 +35,35 @@ class DaemonUnavailable(GflowError):
         super().__init__("unavailable", message)
 
 
-class _Reply(msgspec.Struct, kw_only=True):
-    id: int
-    result: msgspec.Raw = msgspec.Raw(b"\xc0")
-    error: Optional[RpcError] = None
-    more: bool = False
+def __getattr__(name):  # `from gflow.client import JobSpec` without importing msgspec up front
+    if name == "JobSpec":
+        from .protocol import JobSpec
+
+        return JobSpec
+    raise AttributeError(name)
+
+
+_REPLY_DECODER: list = []
+
+
+def _reply_decoder():
+    """msgspec's typed decoder of a reply envelope, built on the first typed call."""
+    if not _REPLY_DECODER:
+        import msgspec
+
+        from .protocol import RpcError
+
+        reply = msgspec.defstruct("_Reply", [
+            ("id", int),
+            ("result", msgspec.Raw, msgspec.Raw(b"\xc0")),
+            ("error", RpcError | None, None),
+            ("more", bool, False),
+        ], kw_only=True)
+        _REPLY_DECODER.append(msgspec.msgpack.Decoder(reply).decode)
+    return _REPLY_DECODER[0]
+
+
+_HEADER_SIZE = 4  # frames: 4-byte big-endian length, then the msgpack body
 
 
 _EMPTY_ARRAY = b"\x90"  # msgpack for []
@@ -81,20 +90,56 @@ def _listening(path: str) -> bool:
 
 
 def find_socket(explicit: Optional[str] = None) -> str:
-    """`--socket`, then `$GFLOW_SOCKET`, then a personal daemon's socket, then the system one."""
+    return locate_socket(explicit)[0]
+
+
+def locate_socket(explicit: Optional[str] = None) -> tuple[str, str]:
+    """(socket, why it was chosen). One daemon per machine: `--socket`, `$GFLOW_SOCKET` or a
+    socket your config names win; otherwise a live system daemon, so a personal daemon
+    left over from a quickstart never silently takes jobs away from the shared scheduler
+    (its quotas, reservations and GPU bookkeeping); then your personal daemon."""
     if explicit:
-        return explicit
+        return explicit, "--socket"
     env = os.environ.get("GFLOW_SOCKET")
     if env:
-        return env
+        return env, "GFLOW_SOCKET"
+    named = _user_config_socket()
+    if named:
+        return named, "daemon.socket in your config"
     user = paths.user_socket()
-    system = os.path.exists(paths.SYSTEM_SOCKET)
-    if os.path.exists(user) and (not system or _listening(user)):
-        return user  # only probed when there is a choice: a plain CLI call pays no extra connect
-    if system:
-        return paths.SYSTEM_SOCKET
+    system = paths.system_socket()
+    if os.path.exists(system):
+        # probed only when a personal socket competes: a plain CLI call pays no extra connect
+        if not os.path.exists(user) or _listening(system):
+            return system, "system daemon"
+    if os.path.exists(user):
+        return user, "personal daemon"
     configured = _configured_socket()
-    return configured or user
+    if configured:
+        return configured, "daemon.socket in the system config"
+    return user, "personal daemon (default)"
+
+
+def _user_config_socket() -> Optional[str]:
+    """`daemon.socket` of the user's own config; the YAML is parsed only when the file
+    mentions a socket at all, so ordinary CLI calls never pay for it."""
+    files = paths.user_config_files()
+    if not files or not any(_mentions_socket(f) for f in files):
+        return None
+    from .config import ConfigError, load
+
+    try:
+        return load(system=False).daemon.socket
+    except ConfigError:
+        return None
+
+
+def _mentions_socket(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return b"socket" in f.read(65536)
+    except OSError:
+        return False
 
 
 def _configured_socket() -> Optional[str]:
@@ -105,7 +150,7 @@ def _configured_socket() -> Optional[str]:
         return None
     from .config import ConfigError, load
 
-    for system in (False, True):
+    for system in (True,):
         try:
             sock = load(system=system).daemon.socket
         except ConfigError:
@@ -121,9 +166,8 @@ class Client:
         self.timeout = timeout
         self._sock: Optional[_socket.socket] = None
         self._next_id = 0
-        self._encode = msgspec.msgpack.Encoder().encode
-        self._decode_reply = msgspec.msgpack.Decoder(_Reply).decode
-        self._identity: Optional[HelloResult] = None
+        self._encoder = None  # msgspec's, on the first typed request
+        self._identity = None  # HelloResult, or the raw bytes of one until asked for
         self._hello_id: Optional[int] = None  # hello sent, its reply not read yet
 
     # ------------------------------------------------------------------ connection
@@ -150,7 +194,8 @@ class Client:
             raise DaemonUnavailable(f"cannot connect to gflowd at {self.socket_path}: {e}") from None
         self._sock = sock
         self._identity = None
-        self._hello_id = self._send("hello", Hello(protocol=PROTOCOL_VERSION))
+        # the `protocol.Hello` Struct, field for field
+        self._hello_id = self._send("hello", {"protocol": wire.PROTOCOL_VERSION, "client": "gflow"})
         return self
 
     @property
@@ -158,6 +203,12 @@ class Client:
         """Who the daemon says we are (uid, user, admin) and its version; None before connect."""
         if self._hello_id is not None:
             self._finish_hello()
+        if isinstance(self._identity, bytes):
+            import msgspec
+
+            from .protocol import HelloResult
+
+            self._identity = msgspec.msgpack.decode(self._identity, type=HelloResult)
         return self._identity
 
     def close(self) -> None:
@@ -174,22 +225,19 @@ class Client:
 
     def call(self, method: str, params=None, result_type=None):
         """Send one request and return its decoded result (raises GflowError on an error)."""
-        parts = self._call_parts(method, params)
-        if len(parts) > 1:
-            # a streamed list (a big listing): its parts are arrays, joined into one
-            return self._result(_Reply(id=0, result=msgspec.Raw(_join_arrays(parts))), result_type)
-        return self._result(_Reply(id=0, result=parts[0]), result_type)
+        import msgspec
 
-    def _call_parts(self, method: str, params) -> list[msgspec.Raw]:
+        parts = self._call_parts(method, params)
+        # several parts: a streamed list (a big listing), joined into one array
+        raw = parts[0] if len(parts) == 1 else wire.join_arrays(parts)
+        if result_type is None:
+            return msgspec.msgpack.decode(raw)
+        return msgspec.msgpack.decode(raw, type=result_type)
+
+    def _call_parts(self, method: str, params) -> list:
         """The undecoded result of each frame of the reply: one, or several when the daemon
-        streams a big answer (`more` on all but the last frame)."""
-        if self._sock is None:
-            self.connect()
-        if self._hello_id is not None and method not in _PIPELINE_SAFE:
-            self._finish_hello()
-        request_id = self._send(method, params if params is not None else {})
-        if self._hello_id is not None:
-            self._finish_hello()
+        streams a big answer (`more` on every frame but the last)."""
+        request_id = self._request(method, params)
         parts = []
         while True:
             reply = self._receive()
@@ -202,11 +250,46 @@ class Client:
             if not reply.more:
                 return parts
 
+    def call_lean(self, method: str, params: Optional[dict] = None) -> bytes:
+        """Send a request of plain values (the fields of the method's params Struct; see
+        `gflow.cli.lean`) and return the raw msgpack of its result, without msgspec."""
+        request_id = self._request(method, params)
+        parts = []
+        while True:
+            envelope, result = self._receive_lean()
+            error = envelope.get("error")
+            if error is not None:
+                raise GflowError(error.get("code", ErrorCode.INTERNAL), error.get("message", "unknown error"))
+            if envelope.get("id") != request_id:
+                self.close()
+                raise DaemonUnavailable(f"gflowd answered request {envelope.get('id')}, expected {request_id}")
+            parts.append(result if result is not None else b"\xc0")
+            if not envelope.get("more"):
+                return parts[0] if len(parts) == 1 else wire.join_arrays(parts)
+
+    def _request(self, method: str, params) -> int:
+        if self._sock is None:
+            self.connect()
+        if self._hello_id is not None and method not in _PIPELINE_SAFE:
+            self._finish_hello()
+        request_id = self._send(method, params if params is not None else {})
+        if self._hello_id is not None:
+            self._finish_hello()
+        return request_id
+
     def _send(self, method: str, params) -> int:
         self._next_id += 1
-        body = self._encode({"id": self._next_id, "method": method, "params": params})
+        message = {"id": self._next_id, "method": method, "params": params}
         try:
-            self._sock.sendall(frame(body))
+            body = wire.packb(message)
+        except TypeError:  # Structs inside: msgspec's job
+            if self._encoder is None:
+                import msgspec
+
+                self._encoder = msgspec.msgpack.Encoder().encode
+            body = self._encoder(message)
+        try:
+            self._sock.sendall(len(body).to_bytes(_HEADER_SIZE, "big") + body)
         except OSError as e:
             # the daemon may have refused us (at accept, or in answer to hello) and hung up:
             # its last frame is still in our receive buffer and says why
@@ -219,40 +302,50 @@ class Client:
         self._hello_id = None
         try:
             self._sock.setblocking(False)
-            reply = self._decode_reply(self._read_frame())
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            envelope, _ = wire.split_reply(self._read_frame())
+        except (OSError, ValueError):
             return
-        if reply.error is not None:
+        error = envelope.get("error")
+        if isinstance(error, dict):
             self.close()
-            raise GflowError(reply.error.code, reply.error.message)
+            raise GflowError(error.get("code", ErrorCode.INTERNAL), error.get("message", "unknown error"))
 
-    def _receive(self) -> _Reply:
+    def _receive(self):
+        frame = self._receive_frame()
+        import msgspec
+
         try:
-            return self._decode_reply(self._read_frame())
+            return _reply_decoder()(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            self.close()
+            raise DaemonUnavailable(f"gflowd sent an undecodable reply: {e}") from None
+
+    def _receive_lean(self) -> tuple[dict, Optional[bytes]]:
+        frame = self._receive_frame()
+        try:
+            return wire.split_reply(frame)
+        except ValueError as e:
+            self.close()
+            raise DaemonUnavailable(f"gflowd sent an undecodable reply: {e}") from None
+
+    def _receive_frame(self) -> bytes:
+        try:
+            return self._read_frame()
         except (ConnectionError, OSError) as e:
             self.close()
             raise DaemonUnavailable(f"lost the connection to gflowd: {e}") from None
 
     def _finish_hello(self) -> None:
         self._hello_id = None
-        reply = self._receive()
-        try:
-            self._identity = self._result(reply, HelloResult)
-        except GflowError:
+        envelope, result = self._receive_lean()
+        error = envelope.get("error")
+        if error is not None:
             self.close()  # refused, or a version mismatch: nothing more on this connection
-            raise
-
-    @staticmethod
-    def _result(reply: _Reply, result_type):
-        if reply.error is not None:
-            raise GflowError(reply.error.code, reply.error.message)
-        if result_type is None:
-            return msgspec.msgpack.decode(reply.result)
-        return msgspec.msgpack.decode(reply.result, type=result_type)
+            raise GflowError(error.get("code", ErrorCode.INTERNAL), error.get("message", "unknown error"))
+        self._identity = result
 
     def _read_frame(self) -> bytes:
-        header = self._recv_exactly(HEADER.size)
-        (length,) = HEADER.unpack(header)
+        length = int.from_bytes(self._recv_exactly(_HEADER_SIZE), "big")
         return self._recv_exactly(length)
 
     def _recv_exactly(self, n: int) -> bytes:
@@ -282,6 +375,8 @@ class Client:
     ) -> int:
         """Submit one job; `fields` are those of `protocol.JobSpec` (name, gpus, priority,
         time_limit in seconds, depends_on, ...). Returns the new job id."""
+        from .protocol import JobSpec
+
         spec = JobSpec(
             command=command,
             script=script,
@@ -293,6 +388,8 @@ class Client:
 
     def submit_many(self, specs: Sequence[JobSpec], max_concurrent: Optional[int] = None) -> SubmitResult:
         """Submit several jobs in one request and one transaction (all or nothing)."""
+        from .protocol import SubmitParams, SubmitResult
+
         return self.call(
             "jobs.submit", SubmitParams(jobs=list(specs), group_max_concurrent=max_concurrent), SubmitResult
         )
@@ -304,6 +401,10 @@ class Client:
         ids: Optional[Iterable[int]] = None,
         since: Optional[float] = None,
     ) -> list[Job]:
+        import msgspec
+
+        from .protocol import Job, ListParams
+
         params = ListParams(
             states=list(states) if states is not None else None,
             users=list(users) if users is not None else None,
@@ -319,22 +420,37 @@ class Client:
 
     def get(self, ref: int | str) -> Job:
         """One job by id or `@` / `@~N`."""
+        from .protocol import Job, JobRef
+
         return self.call("jobs.get", JobRef(ref=str(ref)), Job)
 
     def resolve(self, ref: int | str) -> int:
+        from .protocol import JobRef
+
         return self.call("jobs.resolve", JobRef(ref=str(ref)), int)
 
     def cancel(self, ids: Iterable[int]) -> ActionResult:
+        from .protocol import ActionResult, IdsParams
+
         return self.call("jobs.cancel", IdsParams(ids=list(ids)), ActionResult)
 
     def hold(self, ids: Iterable[int]) -> ActionResult:
+        from .protocol import ActionResult, IdsParams
+
         return self.call("jobs.hold", IdsParams(ids=list(ids)), ActionResult)
 
     def release(self, ids: Iterable[int], at: Optional[float] = None) -> ActionResult:
+        from .protocol import ActionResult, ReleaseParams
+
         return self.call("jobs.release", ReleaseParams(ids=list(ids), at=at), ActionResult)
 
     def log(self, ref: int | str, first: Optional[int] = None, last: Optional[int] = None) -> Optional[bytes]:
         """The job's output so far, or None if it has not started yet."""
+        import msgspec
+
+        from .protocol import LogParams, LogResult
+
+        # streamed: a chunk of the log per frame
         parts = self._call_parts("jobs.log", LogParams(ref=str(ref), first=first, last=last))
         chunks = [msgspec.msgpack.decode(part, type=LogResult).content for part in parts]
         if chunks == [None]:
@@ -343,34 +459,32 @@ class Client:
 
     def wait(self, ids: Iterable[int], timeout: Optional[float] = None) -> list[Job]:
         """Block until every job is in a terminal state (or `timeout` seconds pass)."""
+        from .protocol import Job, WaitParams
+
         return self.call("jobs.wait", WaitParams(ids=list(ids), timeout=timeout), list[Job])
 
     # ------------------------------------------------------------------ daemon
     def status(self) -> StatusResult:
+        from .protocol import StatusResult
+
         return self.call("daemon.status", None, StatusResult)
 
     def shutdown(self) -> None:
         self.call("daemon.shutdown")
 
+    # ------------------------------------------------------------------ administration
+    def purge(self, before: float, user: Optional[str] = None, dry_run: bool = False) -> PurgeResult:
+        """Forget finished jobs that ended before `before` (unix seconds) and their logs;
+        an admin may name any user (None: everyone), others purge only their own."""
+        from .protocol import PurgeParams, PurgeResult
 
-def _join_arrays(parts: list[msgspec.Raw]) -> bytes:
-    """One msgpack array holding the items of several (the parts of a streamed list)."""
-    count, bodies = 0, []
-    for part in parts:
-        data = bytes(part)
-        tag = data[0]
-        if 0x90 <= tag <= 0x9F:
-            n, skip = tag & 0x0F, 1
-        elif tag == 0xDC:
-            n, skip = int.from_bytes(data[1:3], "big"), 3
-        elif tag == 0xDD:
-            n, skip = int.from_bytes(data[1:5], "big"), 5
-        else:
-            raise GflowError(ErrorCode.INTERNAL, "gflowd streamed a reply that is not a list")
-        count += n
-        bodies.append(memoryview(data)[skip:])
-    header = bytes([0xDD]) + count.to_bytes(4, "big")
-    return b"".join([header, *bodies])
+        return self.call("jobs.purge", PurgeParams(before=before, user=user, dry_run=dry_run), PurgeResult)
+
+    def audit(self, since: Optional[float] = None, user: Optional[str] = None) -> list[AuditEntry]:
+        """Audited requests (admins only), oldest first."""
+        from .protocol import AuditEntry, AuditParams
+
+        return self.call("audit.read", AuditParams(since=since, user=user), list[AuditEntry])
 
 
 def is_not_found(error: GflowError) -> bool:

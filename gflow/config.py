@@ -108,6 +108,12 @@ class NotificationsConfig(_Section):
     emails: list[EmailTarget] = []
 
 
+class SchedulerConfig(_Section):
+    # true: the first job short of GPUs holds the GPUs that free up first, and later jobs
+    # may start only where they cannot delay it; false: upstream's plain greedy pass
+    backfill: bool = True
+
+
 class HttpConfig(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -115,11 +121,17 @@ class HttpConfig(_Section):
     allow_remote: bool = False
 
 
+class RetentionConfig(_Section):
+    days: Optional[PositiveInt] = None  # finished jobs older than this are purged daily
+
+
 class Config(_Section):
     timezone: Optional[str] = None
+    retention: RetentionConfig = RetentionConfig()
     daemon: DaemonConfig = DaemonConfig()
     executor: ExecutorConfig = ExecutorConfig()
     gpu: GpuConfig = GpuConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     projects: ProjectsConfig = ProjectsConfig()
     quota: QuotaConfig = QuotaConfig()
     notifications: NotificationsConfig = NotificationsConfig()

@@ -36,6 +36,12 @@ def user_socket() -> str:
     return os.path.join(runtime_dir(), "gflowd.sock")
 
 
+def system_socket() -> str:
+    """Where clients look for the system daemon: `$GFLOW_SYSTEM_SOCKET` (a non-standard
+    layout, or a test's daemon in a temp dir), else the packaged path."""
+    return os.environ.get("GFLOW_SYSTEM_SOCKET") or SYSTEM_SOCKET
+
+
 def user_config_files() -> list[str]:
     """Existing user config files, lowest precedence first (TOML for upstream users, then YAML)."""
     base = config_dir()

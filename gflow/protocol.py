@@ -13,7 +13,10 @@ from typing import Annotated, Any, Literal, Optional, Union
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-PROTOCOL_VERSION = 2  # 2: big replies (listings, logs) are streamed in several frames
+from .core.states import ACTIVE, REASON_LABELS, STATES, TERMINAL, parse_state, reason_label  # noqa: F401
+from .errors import ErrorCode, GflowError  # noqa: F401 - part of the schema's public names
+
+from .wire import PROTOCOL_VERSION  # noqa: E402,F401 - the lean client needs it without msgspec
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 HEADER = struct.Struct(">I")
 
@@ -68,33 +71,13 @@ class JobState(str, enum.Enum):
 
     @classmethod
     def parse(cls, text: str) -> "JobState":
-        """Accept SPEC 2.12 spellings, and (unlike upstream, 8.13) any letter case."""
-        state = _STATE_NAMES.get(text.strip().lower())
-        if state is None:
-            raise ValueError(
-                f"invalid state '{text}' (expected one of: "
-                + ", ".join(f"{s.value}/{s.code}" for s in cls)
-                + ")"
-            )
-        return state
+        """Accept every documented spelling, and (unlike upstream) any letter case."""
+        return cls(parse_state(text))
 
 
-STATE_CODES = {
-    JobState.QUEUED: "PD",
-    JobState.HOLD: "H",
-    JobState.RUNNING: "R",
-    JobState.FINISHED: "CD",
-    JobState.FAILED: "F",
-    JobState.CANCELLED: "CA",
-    JobState.TIMEOUT: "TO",
-}
-TERMINAL_STATES = frozenset(
-    {JobState.FINISHED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
-)
-ACTIVE_STATES = frozenset({JobState.QUEUED, JobState.HOLD, JobState.RUNNING})
-_STATE_NAMES = {s.value.lower(): s for s in JobState} | {
-    c.lower(): s for s, c in STATE_CODES.items()
-}
+STATE_CODES = {JobState(name): code for name, code in STATES}
+TERMINAL_STATES = frozenset(JobState(name) for name in TERMINAL)
+ACTIVE_STATES = frozenset(JobState(name) for name in ACTIVE)
 
 
 class Reason(str, enum.Enum):
@@ -106,6 +89,7 @@ class Reason(str, enum.Enum):
     WAITING_FOR_MEMORY = "WaitingForMemory"
     WAITING_FOR_RESOURCES = "WaitingForResources"
     WAITING_FOR_QUOTA = "WaitingForQuota"
+    RESERVED = "Reserved"  # stored as `Reserved:<reservation id>`, shown as is
     CANCELLED_BY_USER = "CancelledByUser"
     DEPENDENCY_FAILED = "DependencyFailed"
     SYSTEM_ERROR = "SystemError"
@@ -115,29 +99,11 @@ class Reason(str, enum.Enum):
     LAUNCH_FAILED = "LaunchFailed"
 
 
-REASON_LABELS = {
-    "WaitingForStartTime": "BeginTime",
-    "WaitingForDependency": "Dependency",
-    "WaitingForGpu": "Resources",
-    "WaitingForMemory": "Resources",
-    "WaitingForResources": "Resources",
-    "WaitingForQuota": "Quota",
-    "CancelledByUser": "-",
-}
-
-
-def reason_label(reason: str | None) -> str | None:
-    """The short label gqueue shows for a stored reason (SPEC 3.3)."""
-    if reason is None:
-        return None
-    if reason in REASON_LABELS:
-        return REASON_LABELS[reason]
-    return reason  # DependencyFailed:5, SystemError:msg, ... are shown as stored
-
-
 class DependencyMode(str, enum.Enum):
-    ALL = "All"
-    ANY = "Any"
+    ALL = "All"  # every dependency finished successfully (Slurm's afterok)
+    ANY = "Any"  # one of them did
+    AFTER_ANY = "AfterAny"  # every dependency ended, however (Slurm's afterany)
+    AFTER_NOT_OK = "AfterNotOk"  # every dependency ended unsuccessfully (Slurm's afternotok)
 
 
 class GpuSharing(str, enum.Enum):
@@ -166,7 +132,7 @@ class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100
     user: str = "unknown"
     # naming and bookkeeping
     run_name: str = ""
-    # the sanitised `--name` request, kept so redo and retries can name their job alike (8.28)
+    # the sanitised `--name` request, kept so redo and retries can name their job alike
     requested_name: Optional[str] = None
     project: Optional[str] = None
     redone_from: Optional[int] = None
@@ -196,9 +162,12 @@ class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100
     finished_at: Optional[float] = None
     exit_code: Optional[int] = None
     exit_signal: Optional[int] = None
+    cpu_secs: Optional[float] = None  # user + system CPU time, recorded when the job ended
     runner_pid: Optional[int] = None
     runner_started: Optional[float] = None  # psutil create_time, to never trust a bare pid
     alive: Optional[bool] = None  # transient, only in answers for Running jobs
+    # transient: the backfill scheduler's expected start of the job it holds GPUs for
+    planned_start: Optional[float] = None
     # the job whose stored environment this one runs with: a batch stores its snapshot once,
     # and retries/redos reuse their source's (None: the job's own row)
     env_from: Optional[int] = None
@@ -241,6 +210,8 @@ class JobSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     notify_on: ShortList = []
     auto_close_tmux: bool = False
     max_concurrent: Optional[Positive] = None
+    # queue it even if it exceeds what the machine or its limits allow today
+    allow_pending: bool = False
 
 
 class SubmitParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -306,7 +277,7 @@ class WaitParams(Struct, kw_only=True, forbid_unknown_fields=True):
 class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
     """Fields of `gjob update`; UNSET = leave alone, None = clear (where clearing makes sense).
 
-    Dependencies are one list (`depends_on_ids` + `dependency_mode`): unlike upstream (8.18)
+    Dependencies are one list (`depends_on_ids` + `dependency_mode`): unlike upstream
     there is no second slot that an update could forget to replace.
     """
 
@@ -325,17 +296,19 @@ class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
     auto_cancel_on_dependency_failure: Union[bool, UnsetType] = UNSET
     max_concurrent: Union[Optional[Positive], UnsetType] = UNSET
     max_retries: Union[Optional[NonNegative], UnsetType] = UNSET  # None: back to 0
+    # accept new resources this machine cannot provide today (see JobSpec.allow_pending)
+    allow_pending: bool = False
 
 
 class UpdateResult(Struct, kw_only=True):
-    """Per id: the fields that changed (SPEC 1.3.5 order), or why nothing did."""
+    """Per id: the fields that changed (upstream's order), or why nothing did."""
 
     updated: list[tuple[int, list[str]]] = []
     errors: list[tuple[int, str]] = []
 
 
 class RedoParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    """`gjob redo`: a new job from a finished one, with optional overrides (SPEC 1.3.6, 3.8)."""
+    """`gjob redo`: a new job from a finished one, with optional overrides."""
 
     ref: ShortText  # id, `@` or `@~N`
     gpus: Optional[NonNegative] = None
@@ -397,6 +370,8 @@ class StatusResult(Struct, kw_only=True):
     gpu_available: int
     read_only: bool = False
     jobs_active: int = 0
+    gpu_poll_ok_at: Optional[float] = None  # last GPU process query that fully answered
+    gpu_poll_error: Optional[str] = None  # the last one's failure, while it fails
 
 
 # --------------------------------------------------------------------------- envelopes
@@ -415,34 +390,10 @@ class RpcError(Struct, kw_only=True):
 
 class Response(Struct, kw_only=True, omit_defaults=True):
     id: int
-    result: Any = None
-    error: Optional[RpcError] = None
     more: bool = False  # streaming: further frames follow for this id
-
-
-class ErrorCode:
-    BAD_REQUEST = "bad_request"
-    NOT_FOUND = "not_found"
-    FORBIDDEN = "forbidden"
-    CONFLICT = "conflict"
-    UNKNOWN_METHOD = "unknown_method"
-    VERSION = "version_mismatch"
-    READ_ONLY = "read_only"
-    INTERNAL = "internal"
-    TOO_LARGE = "too_large"
-    BUSY = "busy"  # a per-account or daemon-wide limit is reached for now: try again later
-
-
-class GflowError(Exception):
-    """An error that travels to the client as `{code, message}`."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def to_wire(self) -> RpcError:
-        return RpcError(code=self.code, message=self.message)
+    error: Optional[RpcError] = None
+    # last on the wire: the lean client takes the result's bytes as the rest of the frame
+    result: Any = None
 
 
 def frame(payload: bytes) -> bytes:
@@ -458,8 +409,22 @@ class GpuInfo(Struct, kw_only=True):
     available: bool = True
     allowed: bool = True
     reason: Optional[str] = None  # e.g. unmanaged(pid=1234)
-    job_ids: list[int] = []
+    job_ids: list[int] = []  # every holder: one exclusive job, or each shared one
     run_names: list[str] = []
+    shared: bool = False  # held by shared jobs only: still takes shared jobs
+    free_mb: Optional[int] = None  # shared: VRAM budget left for more shared jobs
+    beside_pids: list[int] = []  # foreign processes next to the holding job(s)
+    # an Active reservation of this very GPU (`--gpu-spec`): its id and user
+    reservation_id: Optional[int] = None
+    reserved_for: Optional[str] = None
+
+
+class CountReservation(Struct, kw_only=True, array_like=True):
+    """An Active reservation of a number of GPUs (any of them): id, user, count."""
+
+    id: int
+    user: str
+    count: int
 
 
 class GpusResult(Struct, kw_only=True):
@@ -467,7 +432,42 @@ class GpusResult(Struct, kw_only=True):
     allowed: Optional[list[int]] = None
     strategy: str = "sequential"
     backend: str = "none"
+    count_reservations: list[CountReservation] = []
+    no_gpus: Optional[str] = None  # why the list is empty: no driver, none detected, configured so
 
 
 class SetGpusParams(Struct, kw_only=True, forbid_unknown_fields=True):
     indices: Optional[list[Annotated[int, Meta(ge=0)]]] = None  # None = all GPUs
+
+
+# --------------------------------------------------------------------------- administration
+
+
+class PurgeParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    """`gctl purge`: forget finished jobs that ended before `before` (unix seconds)."""
+
+    before: float
+    user: Optional[str] = None  # None: every user for an admin, the caller otherwise
+    dry_run: bool = False
+
+
+class PurgeResult(Struct, kw_only=True):
+    ids: list[int]  # purged (or, with dry_run, that would be)
+    logs_removed: int = 0
+    dry_run: bool = False
+
+
+class AuditParams(Struct, kw_only=True, forbid_unknown_fields=True):
+    since: Optional[float] = None  # unix seconds
+    user: Optional[str] = None  # the caller's name
+
+
+class AuditEntry(Struct, kw_only=True):
+    """One audited request: who (from the kernel), what, on what, and how it ended."""
+
+    time: float
+    uid: int
+    user: str
+    method: str
+    targets: list[Union[int, str]] = []
+    result: str = "ok"

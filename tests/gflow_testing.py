@@ -44,6 +44,9 @@ class Daemon:
             XDG_CONFIG_HOME=str(self.home / ".config"),
             XDG_DATA_HOME=str(self.home / ".local" / "share"),
             PYTHONPATH=str(ROOT),
+            # clients prefer a live system daemon; one on the host machine must not capture
+            # the CLIs of a test that talks to its own daemon
+            GFLOW_SYSTEM_SOCKET=str(base / "no-system-daemon.sock"),
         )
         self.socket = self.runtime / "gflow" / "gflowd.sock"
         self.state_dir = self.home / ".local" / "share" / "gflow"

@@ -5,7 +5,6 @@ only with `--debug` or GFLOW_DEBUG=1. A closed stdout pipe (`gqueue | head`) is 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -22,54 +21,27 @@ class CliError(Exception):
         self.code = code
 
 
-_COLUMNS: list[int] = []
+def __getattr__(name):
+    # the argparse-based classes live in `argparser` so that importing this module does not
+    # import argparse (the hot commands parse their usual lines with `fastargs`)
+    if name in ("Parser", "Formatter"):
+        from . import argparser
 
-
-def _terminal_columns() -> int:
-    """What `shutil.get_terminal_size().columns` answers, without importing shutil (and with
-    it bz2, lzma, fnmatch): argparse builds a formatter for every add_argument call, so the
-    answer is also remembered for the life of the process."""
-    if _COLUMNS:
-        return _COLUMNS[0]
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    _COLUMNS.append(columns or 80)
-    return _COLUMNS[0]
-
-
-class Formatter(argparse.HelpFormatter):
-    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
-        if width is None:
-            width = _terminal_columns() - 2
-        super().__init__(prog, indent_increment, max_help_position, width)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with our one-line error format (still exit 2 for usage errors)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
+        return getattr(argparser, name)
+    raise AttributeError(name)
 
 
 U32_MAX = 2**32 - 1  # as gflow.core.parse (not imported here: CLI start-up)
 
 
-def integer(name: str, low: int, high: int):
+def integer(name: str, low: int, high: int, prefix: str = ""):
     """An argparse type parsing like upstream's clap value parser for `name`; the error
-    text is upstream's (`invalid value '256' for '--priority <PRIORITY>': 256 is not in 0..=255`)."""
+    text is upstream's (`invalid value '256' for '--priority <PRIORITY>': 256 is not in 0..=255`).
+    `prefix`: an optional lead-in to drop first (Slurm's `--gres=gpu:2`)."""
 
     def parse(text: str) -> int:
+        if prefix and text[:len(prefix)].lower() == prefix:
+            text = text[len(prefix):]
         digits = text[1:] if text[:1] in "+-" else text
         if text == "":
             reason = "cannot parse integer from empty string"
@@ -80,12 +52,17 @@ def integer(name: str, low: int, high: int):
             if low <= value <= high:
                 return value
             reason = f"{value} is not in {low}..={high}"
+        import argparse
+
         raise argparse.ArgumentTypeError(f"invalid value '{text}' for '{name}': {reason}")
 
+    parse.integer_range = (low, high, prefix)  # lets fastargs apply the same check without argparse
     return parse
 
 
 def add_global_options(parser: argparse.ArgumentParser) -> None:
+    import argparse
+
     group = parser.add_argument_group("connection")
     group.add_argument("--socket", metavar="PATH", help="daemon socket (default: $GFLOW_SOCKET, your own gflowd, then the system one)")
     group.add_argument("--config", metavar="PATH", help=argparse.SUPPRESS)
@@ -99,8 +76,9 @@ def add_version(parser: argparse.ArgumentParser, prog: str) -> None:
 
 
 def connect(args) -> "Client":  # noqa: F821
-    from ..client import Client
+    from ..client import Client, locate_socket
 
+    explicit, why = args.socket, None
     if getattr(args, "config", None):
         from ..config import ConfigError, load
 
@@ -108,9 +86,13 @@ def connect(args) -> "Client":  # noqa: F821
             sock = load(extra=args.config).daemon.socket
         except ConfigError as e:
             raise CliError(str(e)) from None
-        if sock and not args.socket:
-            args.socket = sock
-    return Client(args.socket).connect()
+        if sock and not explicit:
+            explicit, why = sock, "daemon.socket in --config"
+    path, found_why = locate_socket(explicit)
+    if getattr(args, "debug", False) or os.environ.get("GFLOW_DEBUG") == "1":
+        # which daemon answers is the first question when jobs seem to vanish
+        print(f"gflow: using gflowd at {path} ({why or found_why})", file=sys.stderr)
+    return Client(path).connect()
 
 
 def run(
@@ -119,27 +101,43 @@ def run(
     main: Callable,
     argv: Optional[list[str]] = None,
     commands: bool = True,
+    fast: Optional[str] = None,
+    bare_help: bool = False,
 ) -> int:
     """Parse, run, and turn every expected failure into one line on stderr. `commands`: the
-    words `completion <SHELL>` and (for tools with subcommands) `help [SUB]` come first."""
+    words `completion <SHELL>` and (for tools with subcommands) `help [SUB]` come first.
+    `fast`: the tool's entry in the `fastargs` table, tried before argparse is even imported.
+    `bare_help`: with no arguments at all, print the help (tools made of subcommands)."""
     if argv is None:
         argv = sys.argv[1:]
     completing = "_ARGCOMPLETE" in os.environ
     if commands and argv[:1] == ["completion"] and not completing:
         return print_completion(prog, argv[1:])
-    parser = build()
-    if completing:
-        import argcomplete
+    if bare_help and not argv and not completing:
+        # a tool of subcommands run bare shows what it can do, as upstream (help on stderr, 2)
+        build().print_help(sys.stderr)
+        return 2
+    args = None
+    if fast and not completing:
+        from . import fastargs
+        from ._argspecs import SPECS
 
-        argcomplete.autocomplete(parser)
-    args = parser.parse_args(argv)
+        args = fastargs.parse(SPECS[fast], argv)
+    if args is None:
+        parser = build()
+        if completing:
+            import argcomplete
+
+            argcomplete.autocomplete(parser)
+        args = parser.parse_args(argv)
     standard = getattr(args, "standard_command", None)
     if standard == "completion":
         return print_completion(prog, [args.shell])
     if standard == "help":
+        parser = build()
         parser.parse_args([args.sub, "--help"] if args.sub else ["--help"])  # exits
     debug = getattr(args, "debug", False) or os.environ.get("GFLOW_DEBUG") == "1"
-    from ..protocol import GflowError
+    from ..errors import GflowError
 
     try:
         code = main(args)
@@ -165,7 +163,8 @@ def run(
 
 def print_completion(prog: str, argv: list[str]) -> int:
     """`<tool> completion <SHELL>`: every tool's first word, checked before its own parser
-    (SPEC: a positional literally named `completion` is this subcommand)."""
+    (as upstream: a positional literally named `completion` is this subcommand)."""
+    from .argparser import Parser
     from .completion import ALL_SHELLS, script
 
     parser = Parser(prog=f"{prog} completion", description="Print a shell-completion script to stdout.")
@@ -216,14 +215,46 @@ def _error(prog: str, message: str, debug: bool) -> None:
 
 
 def use_color(stream=None) -> bool:
+    return fancy_terminal(stream) and not os.environ.get("NO_COLOR")
+
+
+def fancy_terminal(stream=None) -> bool:
+    """A terminal that understands escape codes (colours, clearing the screen): not a pipe
+    and not TERM=dumb (Emacs shells, CI logs)."""
     stream = stream or sys.stdout
-    return stream.isatty() and not os.environ.get("NO_COLOR")
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+# Fields holding instants, in every machine format: written as ISO 8601 (UTC, `Z`), the
+# encoding `gqueue -o json` has always used, never as epoch numbers.
+TIME_FIELDS = frozenset({
+    "submitted_at", "started_at", "finished_at", "scheduled_at", "runner_started",
+    "created_at", "cancelled_at", "start", "end", "at", "since", "timestamp",
+})
+
+
+def machine_values(obj):
+    """`obj` as JSON-ready builtins with every instant in TIME_FIELDS as ISO 8601 text."""
+    import msgspec
+
+    from ..core.display import rfc3339
+
+    def convert(value):
+        if isinstance(value, dict):
+            return {k: (rfc3339(v) if k in TIME_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool)
+                        else convert(v)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(msgspec.to_builtins(obj))
 
 
 def print_json(obj) -> None:
     import msgspec
 
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(obj), indent=2).decode() + "\n")
+    text = msgspec.json.format(msgspec.json.encode(machine_values(obj)), indent=2).decode()
+    sys.stdout.write(text + "\n")
 
 
 def parse_or_exit(fn, text):

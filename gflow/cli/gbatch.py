@@ -9,20 +9,17 @@ Everything after the first positional belongs to the command. Scripts may carry
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-from .common import U32_MAX, CliError, Parser, add_global_options, add_version, connect, integer, run
+from .common import U32_MAX, CliError, add_global_options, add_version, connect, integer, run
 
 PROG = "gbatch"
 
-# options a `# GFLOW` directive may set (SPEC 1.1.3); others are ignored with a warning
-DIRECTIVE_FIELDS = (
-    "gpus", "shared", "gpu_memory", "memory", "time", "priority", "conda_env", "project",
-    "begin", "notify_email", "notify_on",
-)
+# what only the command line can say: how to submit, not what (a script cannot ask to be
+# waited for or previewed, nor choose the daemon)
+NOT_DIRECTIVES = ("words", "dry_run", "wait", "socket", "config", "debug")
 
 
 _priority = integer("--priority <PRIORITY>", 0, 255)
@@ -31,58 +28,43 @@ _priority = integer("--priority <PRIORITY>", 0, 255)
 def _path(text: str) -> str:
     """A file name: an empty one is a usage error, as upstream (clap's path parser)."""
     if not text:
+        import argparse
+
         raise argparse.ArgumentTypeError("a value is required for '--param-file <PARAM_FILE>' but none was supplied")
     return text
 
 
-def _given_once(parser: argparse.ArgumentParser, namespace, action: argparse.Action) -> None:
-    """Refuse a repeated single-valued option, like upstream (`-p 1 -p 2` is an error)."""
-    given = namespace.__dict__.setdefault("_given", set())
-    if action.dest in given:
-        long = next((o for o in action.option_strings if o.startswith("--")), action.option_strings[0])
-        shown = long if action.nargs == 0 else f"{long} <{_VALUE_NAMES.get(action.dest, action.dest.upper())}>"
-        parser.error(f"the argument '{shown}' cannot be used multiple times")
-    given.add(action.dest)
+def _once_actions():
+    from .argparser import Once, OnceTrue
+
+    return Once, OnceTrue
 
 
-_VALUE_NAMES = {"gpus": "NUMS"}
-
-
-class _Once(argparse.Action):
-    """`store`, but only once."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        _given_once(parser, namespace, self)
-        setattr(namespace, self.dest, values)
-
-
-class _OnceTrue(argparse.Action):
-    """`store_true`, but only once."""
-
-    def __init__(self, option_strings, dest, default=None, help=None):
-        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        _given_once(parser, namespace, self)
-        setattr(namespace, self.dest, True)
-
-
-def _add_job_options(p: argparse.ArgumentParser) -> None:
+def _add_job_options(p: argparse.ArgumentParser) -> None:  # noqa: F821
     """The options shared by the command line and `# GFLOW` directives."""
-    p.add_argument("-g", "--gpus", "--gres", action=_Once, type=integer("--gpus <NUMS>", 0, U32_MAX), metavar="N", help="GPUs to allocate (default 0)")
+    _Once, _OnceTrue = _once_actions()
+    p.add_argument("-g", "--gpus", "--gres", action=_Once, type=integer("--gpus <NUMS>", 0, U32_MAX, prefix="gpu:"), metavar="N", help="GPUs to allocate (default 0; Slurm's gpu:N works too)")
     p.add_argument("--shared", action=_OnceTrue, default=None, help="share GPUs with other shared jobs (needs --gpu-memory)")
     p.add_argument("--gpu-memory", "--max-gpu-mem", "--max-gpu-memory", action=_Once, metavar="MEM", help="per-GPU memory budget, e.g. 20G")
     p.add_argument("-m", "--memory", "--max-mem", "--max-memory", action=_Once, metavar="MEM", help="host memory budget, e.g. 16G or 4096")
-    p.add_argument("-t", "--time", "--time-limit", "--timelimit", action=_Once, metavar="TIME", help="time limit: HH:MM:SS, MM:SS or minutes")
+    p.add_argument("-t", "--time", "--time-limit", "--timelimit", action=_Once, metavar="TIME", help="time limit: 4h, 90m, 1h30m, 2d, HH:MM:SS, D-HH:MM:SS or minutes")
     p.add_argument("-p", "--priority", "--nice", action=_Once, type=_priority, metavar="0-255", help="higher runs first (default 10)")
     p.add_argument("-c", "--conda-env", action=_Once, metavar="ENV", help="conda environment to activate")
     p.add_argument("-P", "--project", action=_Once, metavar="CODE", help="project code")
-    p.add_argument("--begin", action=_Once, metavar="TIME", help="not before: HH:MM, YYYY-MM-DD[THH:MM], now+N[s|m|h|d]")
+    p.add_argument("--begin", action=_Once, metavar="TIME", help="not before: HH:MM, YYYY-MM-DD[THH:MM], now+DURATION (now+90m, now+2h)")
     p.add_argument("--notify-email", action="append", metavar="ADDR", help="email recipient (repeatable)")
     p.add_argument("--notify-on", action="append", metavar="EVENTS", help="events that trigger the emails")
+    p.add_argument("--allow-pending", action=_OnceTrue, default=False,
+                   help="queue even if the job needs more than this machine or its limits allow "
+                        "today (it waits, reason NeverFits)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: F821
+    import argparse
+
+    from .argparser import Parser
+
+    _Once, _OnceTrue = _once_actions()
     parser = Parser(
         prog=PROG,
         description="Submit a job: a command, a script file, or a script on stdin.",
@@ -92,11 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_options(parser)
     parser.add_argument("-n", "--name", "-J", "--job-name", action=_Once, metavar="NAME", help="run name (job N is named gjob-N-NAME)")
     deps = parser.add_mutually_exclusive_group()
-    deps.add_argument("-d", "--depends-on", "--dependency", action=_Once, metavar="ID", help="start after this job succeeds (id, @, @~N)")
+    deps.add_argument("-d", "--depends-on", "--dependency", action=_Once, metavar="ID",
+                      help="start after this job succeeds (id, @, @~N); Slurm's afterok:ID[:ID…], afterany:…, afternotok:… too")
     deps.add_argument("--depends-on-all", action=_Once, metavar="IDS", help="start after all of these succeed")
     deps.add_argument("--depends-on-any", action=_Once, metavar="IDS", help="start after any of these succeeds")
     parser.add_argument("--no-auto-cancel", action=_OnceTrue, default=False, help="stay queued if a dependency fails")
-    parser.add_argument("--array", action=_Once, metavar="SPEC", help="one job per task id: 1-10, 1,3,5, 1-9:2")
+    parser.add_argument("--array", action=_Once, metavar="SPEC", help="one job per task id: 1-10, 1,3,5, 1-9:2; 1-100%%4: at most 4 at once")
     parser.add_argument("--param", action="append", metavar="K=SPEC", help="sweep: k=v1,v2 or k=start:stop[:step] (repeatable)")
     parser.add_argument("--param-file", action=_Once, type=_path, metavar="CSV", help="sweep over the rows of a CSV file with a header")
     parser.add_argument("--name-template", action=_Once, metavar="TEMPLATE", help="run name for sweep jobs, e.g. lr{lr}")
@@ -105,29 +88,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auto-close", action=_OnceTrue, default=False, help="tmux executor: close the session after success")
     parser.add_argument("-H", "--hold", action=_OnceTrue, default=False, help="submit in the Hold state")
     parser.add_argument("--dry-run", action=_OnceTrue, default=False, help="show what would be submitted; submit nothing")
+    parser.add_argument("-D", "--chdir", action=_Once, metavar="DIR", help="run the job in DIR (default: the current directory)")
     parser.add_argument("-W", "--wait", action=_OnceTrue, default=False, help="wait for the jobs to end; exit with the first failure's code")
     add_global_options(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND | SCRIPT", help="what to run")
+    from . import completers
+
+    completers.attach(parser, {dest: completers.job_ids for dest in ("depends_on", "depends_on_all", "depends_on_any")})
     return parser
 
 
-class _DirectiveParser(Parser):
-    """A bad directive is a runtime error of the submission (exit 1, one line), not a usage
-    error of the command line."""
+def build_directive_parser() -> argparse.ArgumentParser:  # noqa: F821
+    """gbatch's own parser, whose errors name the directive line being read."""
+    parser = build_parser()
 
-    def error(self, message: str):  # noqa: D401 - argparse API
-        raise CliError(f"# GFLOW directive: {message}")
+    def error(message: str):
+        raise CliError(f"# GFLOW directive on line {parser.directive_line}: {message}")
 
-
-def build_directive_parser() -> argparse.ArgumentParser:
-    p = _DirectiveParser(prog=PROG, add_help=False)
-    _add_job_options(p)
-    return p
+    parser.error = error
+    parser.directive_line = 0
+    return parser
 
 
 # ---------------------------------------------------------------------------- input
 def _read_input(args) -> tuple[str | None, str | None, str | None]:
-    """(command, script path, script text) per SPEC 1.1.2."""
+    """(command, script path, script text) as upstream reads them."""
     words = args.words
     if words and words[0] == "--":
         words = words[1:]
@@ -158,7 +143,7 @@ def _read_input(args) -> tuple[str | None, str | None, str | None]:
             # `Failed to read script file` + the OS error)
             raise CliError(f"Failed to read script file: {words[0]}: {e.strerror or e}") from None
         return None, path, text
-    from ..core.names import shell_join
+    from ..core.quoting import shell_join
 
     if len(words) == 1 and any(c.isspace() for c in words[0]):
         # one quoted shell line (`gbatch "a && b"`): run it as written, not as a program name
@@ -167,30 +152,58 @@ def _read_input(args) -> tuple[str | None, str | None, str | None]:
 
 
 def _merge_directives(args, script_text: str) -> None:
-    """Fill fields the command line left unset from the script's `# GFLOW` directives."""
-    from ..core.directives import directive_tokens
+    """Fill what the command line left unset from the script's `# GFLOW` directives: every
+    submission option may be one (`--depends-on`, `--array`, `--param`, `--name`, ...)."""
+    from ..core.directives import directive_lines
 
-    tokens = directive_tokens(script_text)
-    if not tokens:
+    lines = directive_lines(script_text)
+    if not lines:
         return
-    parsed, unknown = build_directive_parser().parse_known_args(tokens)
-    for token in unknown:
-        if token.startswith("-"):
-            print(f"{PROG}: warning: directive '{token}' is ignored in scripts (set it on the command line)",
-                  file=sys.stderr)
-    for field in DIRECTIVE_FIELDS:
-        cli, directive = getattr(args, field), getattr(parsed, field)
-        if field == "notify_email":
-            if directive:
-                args.notify_email = list(dict.fromkeys((directive or []) + (cli or [])))
-        elif cli is None and directive is not None:
-            setattr(args, field, directive)
+    parser = build_directive_parser()
+    parsed = None
+    for number, tokens in lines:
+        parser.directive_line = number
+        for token in tokens:
+            if token in ("-h", "--help", "-V", "--version"):
+                parser.error(f"'{token}' has no meaning in a script")
+        # one namespace for all lines: an option given twice is refused as on the command line
+        parsed = parser.parse_args(tokens, namespace=parsed)
+        if parsed.words:
+            parser.error(f"unexpected word '{parsed.words[0]}' (directives hold options only)")
+        for dest in NOT_DIRECTIVES[1:]:
+            if getattr(parsed, dest) != parser.get_default(dest):
+                parser.error(f"'{_flag_of(parser, dest)}' can only be given on the command line")
+    dependency_dests = ("depends_on", "depends_on_all", "depends_on_any")
+    given = [d for d in dependency_dests if getattr(parsed, d) is not None]
+    if len(given) > 1:
+        raise CliError(f"# GFLOW directives: '{_flag_of(parser, given[0])}' and '{_flag_of(parser, given[1])}' "
+                       "cannot be used together")
+    cli_has_dependency = any(getattr(args, d) is not None for d in dependency_dests)
+    for dest, value in vars(parsed).items():
+        if dest in NOT_DIRECTIVES or dest.startswith("_"):
+            continue
+        if dest in dependency_dests and cli_has_dependency:
+            continue  # the command line's dependency replaces the script's whole
+        default = parser.get_default(dest)
+        if value == default:
+            continue
+        if dest == "notify_email":
+            args.notify_email = list(dict.fromkeys(value + (args.notify_email or [])))
+        elif getattr(args, dest, default) == default:
+            setattr(args, dest, value)
+
+
+def _flag_of(parser, dest: str) -> str:
+    for action in parser._actions:
+        if action.dest == dest and action.option_strings:
+            return next((o for o in action.option_strings if o.startswith("--")), action.option_strings[0])
+    return dest
 
 
 # ---------------------------------------------------------------------------- specs
 def _flag(flag: str, fn, text: str):
     """Apply a value parser; its error says which flag and value it was about, keeping
-    SPEC's message whole (`--time 'abc': Invalid time format. ...`)."""
+    upstream's message whole (`--time 'abc': Invalid time format. ...`)."""
     try:
         return fn(text)
     except ValueError as e:
@@ -228,7 +241,39 @@ def _dependency_list(text: str) -> list[int | str]:
     return refs or parse.parse_dependency_list(text)  # all blank: its "cannot be empty" error
 
 
+_VALUE_OPTIONS = ("time", "memory", "gpu_memory", "begin", "shared", "notify_email", "notify_on",
+                  "depends_on", "depends_on_all", "depends_on_any", "project")
+
+
+_SLURM_MODES = {"afterok": "All", "afterany": "AfterAny", "afternotok": "AfterNotOk"}
+
+
+def _slurm_dependency(text: str) -> tuple[list[str], str]:
+    """Slurm's `afterok:1:2`, `afterany:3`, `afternotok:4` (several of one kind may be joined
+    with `,`): the job refs and the protocol's dependency mode."""
+    mode = None
+    refs: list[str] = []
+    for part in text.strip().split(","):
+        kind, _, ids = part.strip().partition(":")
+        wanted = _SLURM_MODES.get(kind.lower())
+        if wanted is None:
+            raise ValueError(f"'{kind}' is not a dependency type gflow knows (use afterok, afterany or afternotok)")
+        if mode is not None and wanted != mode:
+            raise ValueError("one dependency type per job (afterok, afterany or afternotok), not a mix")
+        mode = wanted
+        items = [item for item in ids.split(":") if item.strip()]
+        if not items:
+            raise ValueError(f"'{part.strip()}' names no job (e.g. {kind.lower()}:12)")
+        for item in items:
+            ref = str(_dependency(item))
+            if ref not in refs:
+                refs.append(ref)
+    return refs, mode or "All"
+
+
 def _resolve_values(args) -> dict:
+    if all(getattr(args, option) is None for option in _VALUE_OPTIONS):
+        return {}  # `gbatch CMD`: no need for the value parsers (re, datetime, decimal)
     from ..core import parse
 
     values: dict = {}
@@ -251,7 +296,12 @@ def _resolve_values(args) -> dict:
         values["notify_emails"] = [_flag("--notify-email", parse.validate_email, e) for e in emails]
     if args.notify_on:
         values["notify_on"] = parse.parse_notify_on(args.notify_on)
-    if args.depends_on is not None:
+    if args.depends_on is not None and args.depends_on.strip().lower().startswith("after"):
+        refs, mode = _flag("--dependency", _slurm_dependency, args.depends_on)
+        values["depends_on"] = refs
+        if mode != "All":
+            values["dependency_mode"] = mode
+    elif args.depends_on is not None:
         values["depends_on"] = [str(_flag("--depends-on", _dependency, args.depends_on))]
     elif args.depends_on_all is not None:
         values["depends_on"] = [str(d) for d in _flag("--depends-on-all", _dependency_list, args.depends_on_all)]
@@ -266,9 +316,7 @@ def _resolve_values(args) -> dict:
 
 
 def _jobs(args, command, script) -> tuple[list[dict], str]:
-    """Per-job field dicts and the multi-job mode (single, array, param)."""
-    from ..core import names, parse
-
+    """Per-job field dicts (`protocol.JobSpec` fields) and the multi-job mode (single, array, param)."""
     base = dict(
         command=command,
         script=script,
@@ -281,12 +329,23 @@ def _jobs(args, command, script) -> tuple[list[dict], str]:
         auto_close_tmux=args.auto_close,
         hold=args.hold,
         name=args.name,
+        allow_pending=bool(args.allow_pending),
     )
     base.update(_resolve_values(args))
     if args.array is not None and (args.param or args.param_file):
         raise CliError(f"Cannot use both {'--param' if args.param else '--param-file'} and --array together")
+    if args.array is None and not (args.param or args.param_file):
+        return [base], "single"
+    from ..core import names, parse
+
     if args.array is not None:
-        return [dict(base, task_id=t) for t in _flag("--array", parse.parse_array, args.array)], "array"
+        spec, percent, throttle = args.array.partition("%")
+        if percent:  # Slurm's `1-100%4`: the group's limit of jobs running at once
+            limit = _flag("--array", _throttle, throttle)
+            if args.max_concurrent is not None and args.max_concurrent != limit:
+                raise CliError(f"--array '{args.array}' and --max-concurrent {args.max_concurrent} disagree")
+            args.max_concurrent = limit
+        return [dict(base, task_id=t) for t in _flag("--array", parse.parse_array, spec)], "array"
     if args.param or args.param_file:
         rows = None
         if args.param_file:
@@ -308,6 +367,12 @@ def _jobs(args, command, script) -> tuple[list[dict], str]:
     return [base], "single"
 
 
+def _throttle(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ValueError(f"the limit after '%' must be a whole number of jobs (at least 1), not '{text}'")
+    return int(text)
+
+
 def _dry_run(jobs: list[dict], mode: str) -> None:
     from ..core.names import substitute
 
@@ -326,6 +391,15 @@ def _dry_run(jobs: list[dict], mode: str) -> None:
         for i, job in enumerate(jobs, 1):
             shown = job["script"] or substitute(job["command"], job["parameters"])
             print(f"  [{i}] {shown} (GPUs: {job['gpus']})")
+
+
+def _run_dir(args) -> str:
+    if args.chdir is None:
+        return os.getcwd()
+    path = os.path.abspath(os.path.expanduser(args.chdir))
+    if not os.path.isdir(path):
+        raise CliError(f"--chdir '{args.chdir}': no such directory")
+    return path
 
 
 def write_template(name: str) -> int:
@@ -365,10 +439,11 @@ def cmd_submit(args) -> int:
     if text:
         _merge_directives(args, text)
     jobs, mode = _jobs(args, command, script)
-    from ..protocol import GflowError, JobSpec, SubmitParams, SubmitResult
+    from ..errors import GflowError
+    from . import lean
 
     if args.dry_run:
-        # a preview submits nothing, but `@` shorthands must name a job (SPEC 1.1 --dry-run)
+        # a preview submits nothing, but `@` shorthands must name a job
         refs = [ref for ref in jobs[0].get("depends_on", ()) if ref.startswith("@")]
         if refs:
             with connect(args) as client:
@@ -380,30 +455,31 @@ def cmd_submit(args) -> int:
         _dry_run(jobs, mode)
         return 0
 
-    cwd = os.getcwd()
+    cwd = _run_dir(args)
     # the environment snapshot travels once for the whole request, however many jobs
-    specs = [JobSpec(run_dir=cwd, **job) for job in jobs]
+    specs = [dict(job, run_dir=cwd) for job in jobs]
     group_limit = args.max_concurrent if mode != "single" else None  # 0: a group held until `gctl set-limit`
-    params = SubmitParams(jobs=specs, env=dict(os.environ), group_max_concurrent=group_limit)
+    params = lean.submit_params(specs, dict(os.environ), group_limit)
     with connect(args) as client:
         try:
-            result = client.call("jobs.submit", params, SubmitResult)
+            result = lean.decode(client.call_lean("jobs.submit", params))  # protocol.SubmitResult
         except GflowError as e:
             raise CliError(_name_rejected_flag(args, e.message)) from None
+        submitted, group_id = result["jobs"], result.get("group_id")
         lines = []
-        if result.group_id:
-            first = result.jobs[0][0]
-            lines.append(f"Submitted {len(result.jobs)} batch jobs with group_id: {result.group_id}")
+        if group_id:
+            first = submitted[0][0]
+            lines.append(f"Submitted {len(submitted)} batch jobs with group_id: {group_id}")
             lines.append(f"  (You can update the limit with: gctl set-limit {first} <N>)")
-        lines += [f"Submitted batch job {job_id} ({run_name})" for job_id, run_name in result.jobs]
+        lines += [f"Submitted batch job {job_id} ({run_name})" for job_id, run_name in submitted]
         print("\n".join(lines))
         if args.wait:
             sys.stdout.flush()
-            return _wait(client, [j for j, _ in result.jobs])
+            return _wait(client, [j for j, _ in submitted])
     return 0
 
 
-# daemon refusals that are about one flag's value, by the start of their (SPEC) text
+# daemon refusals that are about one flag's value, by the start of their (upstream) text
 _DAEMON_FLAG_ERRORS = (
     ("Dependency job ", None),
     ("Cannot resolve dependency", None),
@@ -486,12 +562,14 @@ def _main(argv) -> int:
             return write_template(args.name)
 
         def build():
+            from .argparser import Parser
+
             p = Parser(prog=f"{PROG} new", description="Write a template job script NAME.sh.")
             p.add_argument("name", metavar="NAME")
             return p
 
         return run(PROG, build, new, argv[1:], commands=False)
-    return run(PROG, build_parser, cmd_submit, argv)
+    return run(PROG, build_parser, cmd_submit, argv, fast=PROG)
 
 
 if __name__ == "__main__":

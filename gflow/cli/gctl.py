@@ -1,6 +1,6 @@
 # PYTHON_ARGCOMPLETE_OK
 """gctl: runtime administration — GPUs the scheduler uses, foreign GPU processes it may
-ignore, job-group limits, GPU reservations and quotas.
+ignore, job-group limits, GPU reservations, quotas, history purges and the audit trail.
 
 Mutations are reserved to administrators (root, the daemon's account, the admin group);
 anyone may look. A user may also cancel a reservation made for them.
@@ -55,8 +55,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gpu_process(sub)
     _add_reserve(sub)
     _add_quota(sub)
+    _add_history(sub)
     add_standard_commands(sub)
+    from . import completers
+
+    completers.attach(parser, {"id": completers.reservation_ids, "target": completers.job_ids})
     return parser
+
+
+def _add_history(sub) -> None:
+    purge = sub.add_parser("purge", help="forget finished jobs (and their logs) that ended before a time")
+    purge.add_argument("--before", required=True, metavar="WHEN",
+                       help="30d, 12h, 2w, today, a Unix timestamp or an ISO date")
+    purge.add_argument("--user", "-u", metavar="USER", help="only this user's jobs (admins; default: all, "
+                       "or your own for other users)")
+    purge.add_argument("--dry-run", action="store_true", help="only say what would be purged")
+    purge.add_argument("--json", action="store_true", help="machine-readable output")
+    purge.set_defaults(handler=cmd_purge)
+    audit = sub.add_parser("audit", help="the audit trail of requests that changed something (admins)")
+    audit.add_argument("--since", "-t", metavar="WHEN", default="1d", help="1h, 1d (default), 1w, today, ...")
+    audit.add_argument("--user", "-u", metavar="USER", help="only requests made by this user")
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.set_defaults(handler=cmd_audit)
 
 
 def _add_gpu_process(sub) -> None:
@@ -85,7 +105,8 @@ def _add_reserve(sub) -> None:
     which.add_argument("--gpus", type=_uint, metavar="N", help="number of GPUs (any free ones)")
     which.add_argument("--gpu-spec", metavar="SPEC", help="GPU indices: 0, 0,2, 0-3")
     create.add_argument("--start", required=True, metavar="TIME",
-                        help="'YYYY-MM-DD HH:MM' or RFC 3339 ('2026-01-28T14:00:00Z'); on :00 or :30")
+                        help="'YYYY-MM-DD HH:MM', RFC 3339 ('2026-01-28T14:00:00Z') on :00 or :30, "
+                             "or 'now' (the current half-hour slot)")
     create.add_argument("--duration", required=True, metavar="DUR", help="1h, 30m, 2h30m (multiples of 30m)")
     create.add_argument("--timezone", metavar="TZ", help="zone of --start (default: config timezone, else local)")
     create.set_defaults(handler=cmd_reserve_create)
@@ -217,6 +238,13 @@ def cmd_show_gpus(args, client) -> int:
         parts = [str(g.index), "available" if g.available else "in_use"]
         if not g.allowed:
             parts.append("restricted")
+        if g.shared:
+            free = f", {g.free_mb} MB free" if g.free_mb is not None else ""
+            parts.append(f"shared(jobs={','.join(map(str, g.job_ids))}{free})")
+        if g.beside_pids:
+            parts.append(f"shared with pid {','.join(map(str, g.beside_pids))}")
+        if g.reserved_for is not None:
+            parts.append(f"reserved({g.reserved_for},{g.reservation_id})")
         if g.reason:
             parts.append(g.reason)
         print("\t".join(parts))
@@ -229,7 +257,7 @@ def cmd_set_limit(args, client) -> int:
         target = target[1:]  # an unsigned integer may carry a `+`, as upstream parses it
     params = {"target": target, "limit": args.limit}
     if target.strip().isdigit():
-        # a job id: `Job <id> not found` / `... is not part of a group` stand alone (SPEC 1.6)
+        # a job id: `Job <id> not found` / `... is not part of a group` stand alone
         result = client.call("groups.set_limit", params)
     else:
         result = _call(client, "Failed to set group max_concurrency", "groups.set_limit", params)
@@ -279,7 +307,9 @@ def cmd_reserve_create(args, client) -> int:
 
     if args.gpus is None and args.gpu_spec is None:
         raise CliError("Must specify either --gpus or --gpu-spec")
-    start = parse_time(args.start, _zone(args))
+    import time
+
+    start = parse_time(args.start, _zone(args), now=time.time())
     duration = parse_duration(args.duration)
     params = {"user": args.user, "start": start, "duration": duration}
     if args.gpu_spec is not None:
@@ -336,7 +366,7 @@ def cmd_reserve_get(args, client) -> int:
         return 0
     if r is None:
         print(f"Reservation {args.id} not found.")
-        return 0
+        return 1
     print(render_detail(r, _zone(args)))
     return 0
 
@@ -395,6 +425,71 @@ def cmd_quota_remove(args, client) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- history
+def cmd_purge(args, client) -> int:
+    import time
+
+    from ..core.parse import parse_since
+    from ..protocol import PurgeParams, PurgeResult
+
+    before = parse_since(args.before, time.time())
+    params = PurgeParams(before=before, user=args.user, dry_run=args.dry_run)
+    result = _call(client, "Failed to purge jobs", "jobs.purge", params, PurgeResult)
+    if args.json:
+        print_json(result)
+        return 0
+    n = len(result.ids)
+    if args.dry_run:
+        print(f"Would purge {n} finished job{'s' if n != 1 else ''}" + (f": {_id_ranges(result.ids)}" if n else "."))
+    else:
+        print(f"Purged {n} finished job{'s' if n != 1 else ''} and {result.logs_removed} log file"
+              f"{'s' if result.logs_removed != 1 else ''}" + (f": {_id_ranges(result.ids)}" if n else "."))
+    return 0
+
+
+def _id_ranges(ids: list[int]) -> str:
+    """`1-1000,1005`: a thousand purged ids should not flood the terminal."""
+    parts: list[str] = []
+    start = prev = None
+    for i in sorted(ids):
+        if prev is not None and i == prev + 1:
+            prev = i
+            continue
+        if start is not None:
+            parts.append(f"{start}-{prev}" if prev != start else str(start))
+        start = prev = i
+    if start is not None:
+        parts.append(f"{start}-{prev}" if prev != start else str(start))
+    return ",".join(parts)
+
+
+def cmd_audit(args, client) -> int:
+    import time
+    from datetime import datetime
+
+    from ..core.parse import parse_since
+    from ..protocol import AuditEntry, AuditParams
+
+    since = parse_since(args.since, time.time())
+    entries = _call(client, "Failed to read the audit trail", "audit.read",
+                    AuditParams(since=since, user=args.user), list[AuditEntry])
+    if args.json:
+        print_json(entries)
+        return 0
+    if not entries:
+        print("No audited requests.")
+        return 0
+    from .render import table
+
+    rows = [
+        [datetime.fromtimestamp(e.time).strftime("%Y-%m-%d %H:%M:%S"), f"{e.user}({e.uid})", e.method,
+         ",".join(map(str, e.targets)) or "-", e.result]
+        for e in entries
+    ]
+    print(table(("TIME", "CALLER", "METHOD", "TARGETS", "RESULT"), rows))
+    return 0
+
+
 def _attach_signed_range(argv: list[str]) -> list[str]:
     """`--range -24h` means a window into the past, not an option: pass it as `--range=-24h`."""
     out: list[str] = []
@@ -419,7 +514,7 @@ def main(argv=None) -> int:
         finally:
             client.close()
 
-    return run(PROG, build_parser, dispatch, argv)
+    return run(PROG, build_parser, dispatch, argv, bare_help=True)
 
 
 if __name__ == "__main__":

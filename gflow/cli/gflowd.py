@@ -40,10 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = lifecycle("up", "start the daemon in the background", aliases=["start"])
     up.add_argument("--foreground", action="store_true", help="run in the foreground (systemd, tests)")
+    up.add_argument("--personal", action="store_true",
+                    help="start your own daemon even though the system daemon runs (reach it with --socket)")
     _add_overrides(up)
     lifecycle("down", "stop the daemon (jobs keep running)", aliases=["stop"])
-    restart = lifecycle("restart", "stop, then start the daemon (jobs keep running)", aliases=["reload"])
+    restart = lifecycle("restart", "stop, then start the daemon (jobs keep running)")
     _add_overrides(restart)
+    reload = lifecycle("reload", "re-execute the daemon in place, keeping its socket and the running jobs")
+    _add_overrides(reload)
     lifecycle("status", "show whether the daemon runs, and where")
     service = lifecycle("service", "run gflowd as a systemd user service")
     service_sub = service.add_subparsers(dest="service_command", metavar="ACTION", required=True)
@@ -162,6 +166,8 @@ def cmd_up(args) -> int:
         return cmd_foreground(args)
     config = _load(args)
     dirs = _dirs(args, config)
+    if not args.system and not getattr(args, "personal", False) and _system_daemon_live(dirs):
+        return 0
     if not args.system and _unit_installed():  # SPEC 6.6 step 1: systemd hosting first
         if _systemctl("is-active", "--quiet", UNIT_NAME).returncode == 0:
             print("gflowd is already running (systemd user service).")
@@ -177,7 +183,10 @@ def cmd_up(args) -> int:
     pid = _running_pid(dirs)
     if pid is not None:
         print("gflowd is already running.")
-        print("Use `gflowd reload` to hot-reload or `gflowd restart` to restart it.")
+        if COMMANDS.get("reload") is COMMANDS.get("restart"):  # `reload` is only another name
+            print("Use `gflowd restart` to restart it (running jobs keep running).")
+        else:
+            print("Use `gflowd reload` to hot-reload or `gflowd restart` to restart it.")
         return 0
     os.makedirs(dirs.logs_dir, mode=0o755 if args.system else 0o700, exist_ok=True)
     argv = [sys.executable, "-m", "gflow.cli.gflowd"]
@@ -193,6 +202,23 @@ def cmd_up(args) -> int:
     print(f"Socket: {dirs.socket}")
     print(f"Logs: {dirs.daemon_log}")
     return 0
+
+
+def _system_daemon_live(dirs) -> bool:
+    """One daemon per machine: a personal daemon beside a live system one would schedule
+    the same GPUs without its quotas and reservations, and clients talk to the system one
+    anyway. Says so (exit 0: a daemon serves you) instead of starting a second."""
+    from .. import paths
+    from ..client import _listening
+
+    system = paths.system_socket()
+    if dirs.socket == system or not _listening(system):
+        return False
+    print(f"The system gflowd is running on this machine (socket {system}).")
+    print("Your jobs go to it; no personal daemon was started.")
+    print("To run your own anyway: `gflowd up --personal`, then reach it with "
+          f"`--socket {dirs.socket}` or GFLOW_SOCKET.")
+    return True
 
 
 def _wait_until_serving(proc, dirs) -> None:
@@ -268,20 +294,53 @@ def cmd_restart(args) -> int:
     return cmd_up(args)
 
 
+STATUS_NOT_RUNNING = 3  # LSB init-script convention: scripts tell "stopped" from "broken"
+
+
+def cmd_reload(args) -> int:
+    """Ask the running daemon to re-execute itself (daemon/systemd.py); the systemd unit's
+    ExecReload= runs this too. Returns once the new image answers."""
+    from ..client import Client, DaemonUnavailable
+    from ..protocol import GflowError
+
+    if _override_argv(args):
+        # the re-executed daemon keeps its command line: new overrides need a fresh start
+        print("Overrides given: restarting instead (running jobs keep running).")
+        return cmd_restart(args)
+    config = _load(args)  # a broken config file fails here, while the daemon still runs
+    dirs = _dirs(args, config)
+    if _running_pid(dirs) is None:
+        raise CliError("gflowd is not running; start it with `gflowd up`")
+    try:
+        with Client(dirs.socket, timeout=START_TIMEOUT) as client:
+            client.call("daemon.reload")
+        # the old image stopped accepting before it answered: this is the new one
+        with Client(dirs.socket, timeout=START_TIMEOUT) as client:
+            st = client.status()
+    except DaemonUnavailable:
+        raise CliError(f"gflowd did not come back after the reload; see {dirs.daemon_log}") from None
+    except GflowError as e:
+        raise CliError(str(e)) from None
+    print(f"gflowd reloaded (PID {st.pid}); running jobs kept running.")
+    return 0
+
+
 def cmd_status(args) -> int:
     from ..client import Client, DaemonUnavailable
     from ..core.display import uptime
 
+    from ..client import locate_socket
+
     config = _load(args)
     dirs = _dirs(args, config) if args.system else None
-    sock = dirs.socket if dirs else None
+    sock, why = locate_socket((dirs.socket if dirs else None) or config.daemon.socket)
     try:
-        with Client(sock or config.daemon.socket, timeout=5) as client:
+        with Client(sock, timeout=5) as client:
             st = client.status()
     except DaemonUnavailable:
         print("Status: Not running")
         print("The gflowd daemon is not running.")
-        return 0
+        return STATUS_NOT_RUNNING
     print("Status: Running")
     print(f"The gflowd daemon is running in {st.mode} mode (PID {st.pid}).")
     print(f"Socket:    {st.socket}")
@@ -291,6 +350,12 @@ def cmd_status(args) -> int:
     print(f"Uptime:    {uptime(st.uptime_secs)}")
     print(f"Executor:  {st.executor}")
     print(f"GPUs:      {st.gpu_total} total, {st.gpu_available} available")
+    print(f"Clients:   use this daemon ({why})")
+    if st.gpu_poll_ok_at is not None or st.gpu_poll_error is not None:
+        import time
+
+        ok = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.gpu_poll_ok_at)) if st.gpu_poll_ok_at else "never"
+        print(f"GPU poll:  last success {ok}" + (f"; failing: {st.gpu_poll_error}" if st.gpu_poll_error else ""))
     return 0
 
 
@@ -378,7 +443,10 @@ def cmd_init(args) -> int:
     strategy = overrides.get("gpu_allocation_strategy", "sequential")
     interval = overrides.get("gpu_poll_interval_secs", 10)
 
-    daemon = {"host": host, "port": port}
+    # host/port only address the optional HTTP shim; a system config gets them when asked for
+    # (its socket is what clients use), a user config as upstream writes it
+    shim = not args.system or args.host is not None or args.port is not None
+    daemon = {"host": host, "port": port} if shim else {}
     if gpus is not None:
         daemon["gpus"] = gpus
     daemon["gpu_allocation_strategy"] = strategy
@@ -399,15 +467,17 @@ def cmd_init(args) -> int:
     print()
     print("Configuration Summary:")
     print(f"  GPUs: {gpus_text}")
-    print(f"  Host: {host}")
-    print(f"  Port: {port}")
+    if shim:
+        print(f"  Host: {host}")
+        print(f"  Port: {port}")
     print(f"  GPU allocation strategy: {strategy}")
     print(f"  GPU poll interval: {interval}s")
     print(f"  Timezone: {timezone or 'local'}")
     print()
     print("Next steps:")
-    print("  1. Start the daemon: gflowd up")
-    print("  2. Check status: gflowd status")
+    mode = " --system" if args.system else ""
+    print(f"  1. Start the daemon: gflowd up{mode}")
+    print(f"  2. Check status: gflowd status{mode}")
     print("  3. Submit a job: gbatch --gpus 1 script.sh")
     return 0
 
@@ -437,6 +507,15 @@ def _systemctl(*args: str) -> subprocess.CompletedProcess:
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def _login_name() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return "$USER"
+
+
 def _unit_word(word: str) -> str:
     """One ExecStart argument in systemd's syntax (double quotes when needed, `%` doubled)."""
     word = word.replace("%", "%%")
@@ -449,6 +528,7 @@ def unit_text(args) -> str:
     argv = [sys.executable, "-m", "gflow.cli.gflowd"]
     if args.config:
         argv += ["-c", os.path.abspath(args.config)]
+    reload = argv + ["reload"]
     argv += ["up", "--foreground"] + _override_argv(args)
     return (
         "[Unit]\n"
@@ -456,8 +536,10 @@ def unit_text(args) -> str:
         "After=network.target\n"
         "\n"
         "[Service]\n"
-        "Type=simple\n"
+        "Type=notify\n"
         f"ExecStart={' '.join(_unit_word(w) for w in argv)}\n"
+        "# re-executes the daemon in place: the socket stays open and running jobs go on\n"
+        f"ExecReload={' '.join(_unit_word(w) for w in reload)}\n"
         "# jobs run under shepherds in this unit's cgroup: stopping the daemon must not kill them\n"
         "KillMode=process\n"
         "Restart=on-failure\n"
@@ -472,13 +554,16 @@ def cmd_service(args) -> int:
     """`gflowd service install|uninstall` (SPEC 1.8, 6.6): a systemd user unit for the
     personal daemon. The system daemon uses the packaged unit instead."""
     if args.system:
-        raise CliError("the system daemon is installed with the packaged unit (packaging/systemd/)")
+        raise CliError("the system daemon comes with the Debian package (gflowd.service, gflowd.socket): "
+                       "`make deb`, `apt-get install ./dist/gflow_*.deb`, `systemctl enable --now gflowd.socket`")
     if args.service_command == "install":
         config = _load(args)  # overrides and configuration are checked before anything changes
         if not _systemd_available():
             raise CliError(
                 "systemd user services are not available here (no user systemd manager). "
-                "gflowd will run as a direct process instead; run `gflowd start` to start it."
+                "Run the daemon directly with `gflowd up` instead, or log in through a session that has "
+                f"one ($XDG_RUNTIME_DIR/systemd/private); `loginctl enable-linger {_login_name()}` "
+                "(an admin may need to run it) keeps a manager running from boot."
             )
         pid = _running_pid(_dirs(args, config))
         if pid is not None and not _unit_installed():
@@ -496,6 +581,7 @@ def cmd_service(args) -> int:
         print("gflowd systemd user service installed and started.")
         print(f"Unit: {path}")
         print("gflowd will auto-start on login and restart on crash.")
+        print(f"To start it at boot without logging in: loginctl enable-linger {_login_name()}")
         return 0
     if not _systemd_available():
         raise CliError("systemd user services are not available on this system.")
@@ -516,7 +602,7 @@ COMMANDS = {
     None: cmd_foreground,
     "up": cmd_up, "start": cmd_up,
     "down": cmd_down, "stop": cmd_down,
-    "restart": cmd_restart, "reload": cmd_restart,
+    "restart": cmd_restart, "reload": cmd_reload,
     "status": cmd_status,
     "init": cmd_init,
     "service": cmd_service,

@@ -11,7 +11,7 @@ PROG = "ginfo"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog=PROG, description="GPU allocation overview. Prints nothing on a machine without GPUs.")
+    parser = Parser(prog=PROG, description="GPU allocation overview: idle, reserved, restricted and allocated GPUs.")
     add_version(parser, PROG)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
@@ -21,23 +21,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def rows(info) -> list[list[str]]:
-    """Idle GPUs in one row, then one row per holder (a job, or an unmanaged process)."""
-    idle = [g.index for g in info.gpus if g.available]
+    """Idle GPUs in one row (shared ones with room count as idle), then GPUs kept for a
+    reservation or excluded by `gctl set-gpus`, then one row per holder: a job, each shared
+    GPU with its jobs and the VRAM left, or a reason (an unmanaged process, …)."""
+    idle = [g.index for g in info.gpus if g.available and g.allowed and g.reserved_for is None]
     out = []
     if idle:
         out.append(["gpu", str(len(idle)), ",".join(map(str, idle)), "idle", ""])
-    groups: dict[str, list[int]] = {}
+    reserved: dict[tuple[int, str], list[int]] = {}
     for g in info.gpus:
-        if g.available:
+        if g.available and g.allowed and g.reserved_for is not None:
+            reserved.setdefault((g.reservation_id, g.reserved_for), []).append(g.index)
+    for (rid, user), indices in sorted(reserved.items(), key=lambda kv: min(kv[1])):
+        out.append(["gpu", str(len(indices)), ",".join(map(str, indices)), "reserved",
+                    f"({user}, reservation {rid})"])
+    for r in info.count_reservations:
+        out.append(["gpu", str(r.count), "any", "reserved", f"({r.user}, reservation {r.id})"])
+    restricted = [g.index for g in info.gpus if g.available and not g.allowed]
+    if restricted:
+        out.append(["gpu", str(len(restricted)), ",".join(map(str, restricted)), "restricted",
+                    "(gctl set-gpus)"])
+    groups: dict[tuple[str, str], list[int]] = {}
+    for g in info.gpus:
+        if g.shared:
+            state = "shared"
+            label = ", ".join(f"{i} ({n})" for i, n in zip(g.job_ids, g.run_names))
+            if g.free_mb is not None:
+                label += f"; {_mb(g.free_mb)} free"
+        elif g.available:
             continue
-        if g.job_ids:
-            label = f"{g.job_ids[0]} ({g.run_names[0]})"
+        elif g.job_ids:
+            state, label = "allocated", f"{g.job_ids[0]} ({g.run_names[0]})"
         else:
-            label = f"({g.reason or 'unknown'})"
-        groups.setdefault(label, []).append(g.index)
-    for label, indices in sorted(groups.items(), key=lambda kv: min(kv[1])):
-        out.append(["gpu", str(len(indices)), ",".join(map(str, indices)), "allocated", label])
+            state, label = "allocated", f"({g.reason or 'unknown'})"
+        if g.beside_pids:
+            label += f"; shared with pid {','.join(map(str, g.beside_pids))}"
+        groups.setdefault((state, label), []).append(g.index)
+    for (state, label), indices in sorted(groups.items(), key=lambda kv: min(kv[1])):
+        out.append(["gpu", str(len(indices)), ",".join(map(str, indices)), state, label])
     return out
+
+
+def _mb(mb: int) -> str:
+    return f"{mb // 1024}G" if mb and mb % 1024 == 0 else f"{mb}M"
 
 
 def render(table: list[list[str]]) -> str:
@@ -57,6 +83,8 @@ def cmd(args) -> int:
         return 0
     if info.gpus:
         print(render(rows(info)))
+    else:  # say why, rather than print nothing (upstream's silence looked like a hang or a bug)
+        print(f"No GPUs: {info.no_gpus or 'none detected'}.")
     return 0
 
 

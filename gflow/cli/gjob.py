@@ -6,10 +6,9 @@ Values are checked before the daemon is contacted, so a typo never half-applies.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from .common import U32_MAX, CliError, Parser, add_global_options, add_standard_commands, add_version, connect, integer, run
+from .common import U32_MAX, CliError, add_global_options, add_standard_commands, add_version, connect, integer, run
 
 PROG = "gjob"
 
@@ -20,7 +19,11 @@ _priority = integer("--priority <PRIORITY>", 0, 255)
 LIST_HELP = "job ids and ranges: 42, 1,3,5-7; @ is your latest job, @~N your Nth most recent (@~1 = @)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: F821
+    import argparse
+
+    from .argparser import Parser
+
     parser = Parser(prog=PROG, description="Inspect and control individual jobs.")
     add_version(parser, PROG)
     add_global_options(parser)
@@ -62,10 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     close.add_argument("-a", "--all", action="store_true",
                        help="every gjob-* session except those of running jobs (other filters ignored)")
 
-    wait = sub.add_parser("wait", aliases=["w"], help="wait until jobs end; exit 1 if any did not finish OK")
-    wait.add_argument("refs", nargs="+", metavar="ONE|LIST")
-    wait.add_argument("--timeout", type=float, metavar="SECONDS")
+    wait = sub.add_parser(
+        "wait", aliases=["w"], help="wait until jobs end; exit 1 if any did not finish OK",
+        description="Wait until every job has ended, then print each one's state. Exit status: 0 when "
+        "all finished successfully, 1 when any failed, was cancelled or timed out, 124 when --timeout "
+        "passed first (as timeout(1)).",
+    )
+    wait.add_argument("refs", nargs="+", metavar="ONE|LIST", help=LIST_HELP + "; several may be given")
+    wait.add_argument("--timeout", metavar="DURATION",
+                      help="give up after this long: seconds, or 90s, 5m, 2h, 1d, HH:MM:SS")
     add_standard_commands(sub)
+    from . import completers as c
+
+    ids = {dest: c.job_ids for dest in ("ids", "ref", "refs", "jobs", "depends_on", "depends_on_all", "depends_on_any")}
+    c.attach(parser, dict(ids, state=c.states))
     return parser
 
 
@@ -87,6 +100,8 @@ def _add_update(sub) -> None:
     p.add_argument("--clear-memory-limit", action="store_true", help="no host memory budget")
     p.add_argument("--gpu-memory", "--max-gpu-mem", metavar="MEM", help="per-GPU memory budget")
     p.add_argument("--clear-gpu-memory-limit", action="store_true", help="no per-GPU memory budget")
+    p.add_argument("--allow-pending", action="store_true",
+                   help="accept resources this machine cannot provide today (the job waits)")
     p.add_argument("-d", "--depends-on", metavar="IDS", help="replace dependencies (all must succeed)")
     p.add_argument("--depends-on-all", metavar="IDS", help="replace dependencies: all must succeed")
     p.add_argument("--depends-on-any", metavar="IDS", help="replace dependencies: one success is enough")
@@ -119,7 +134,7 @@ def _add_redo(sub) -> None:
 
 
 def _flag(flag: str, fn, text: str):
-    """Apply a parser; its error names the flag and the value (SPEC texts kept whole)."""
+    """Apply a parser; its error names the flag and the value (upstream's texts kept whole)."""
     try:
         return fn(text)
     except ValueError as e:
@@ -141,7 +156,7 @@ def _dependency_ids(text: str) -> list[int]:
 
 
 def _update_params(args):
-    """The one UpdateParams sent for every id (SPEC 1.3.5 precedence rules applied here)."""
+    """The one UpdateParams sent for every id (upstream's precedence rules applied here)."""
     from ..core.parse import parse_kv, parse_memory, parse_time_limit
     from ..protocol import DependencyMode, UpdateParams
 
@@ -197,7 +212,7 @@ def _update_params(args):
         fields["max_retries"] = None
     if not fields:
         raise CliError("No updates specified. Use --help to see available options.")
-    return UpdateParams(ids=[], **fields)  # ids: resolved once connected (`@` items)
+    return UpdateParams(ids=[], allow_pending=args.allow_pending, **fields)  # ids: resolved once connected (`@` items)
 
 
 def _redo_params(args):
@@ -225,8 +240,8 @@ def _redo_params(args):
 
 def _one_ref(text: str):
     """ONE: a job id, or an `@…` shorthand left for the daemon (which also answers for a
-    malformed one such as `@~0`, SPEC 2.4)."""
-    from ..core.parse import ParseError, parse_job_ref
+    malformed one such as `@~0`)."""
+    from ..core.ids import ParseError, parse_job_ref
 
     try:
         return parse_job_ref(text)
@@ -240,10 +255,11 @@ def _resolve(client, ref) -> int:
     """An id as is; a shorthand asked of the daemon, its refusal in upstream's words."""
     if isinstance(ref, int):
         return ref
-    from ..protocol import GflowError
+    from ..errors import GflowError
+    from . import lean
 
     try:
-        return client.resolve(ref)
+        return lean.decode(client.call_lean("jobs.resolve", lean.job_ref(ref)))
     except GflowError as e:
         raise CliError(f"Failed to resolve job ID '{ref}': {e.message}") from None
 
@@ -251,7 +267,7 @@ def _resolve(client, ref) -> int:
 def _ids(text: str) -> list:
     """LIST: ids and ranges (`1,3,5-7`); `@` / `@~N` items too (upstream refuses them there),
     left for the daemon to resolve."""
-    from ..core.parse import parse_id_list
+    from ..core.ids import parse_id_list
 
     items = text.split(",")
     refs = [_one_ref(item) for item in items if item.strip().startswith("@")]
@@ -264,16 +280,18 @@ def _resolved(client, text: str) -> list[int]:
 
 
 def cmd_show(args, client) -> int:
-    from .render import job_show, show_separator
     import time
 
-    from ..protocol import GflowError
+    from ..errors import GflowError
+    from . import lean
 
     status = 0
     found = []
     for job_id in _resolved(client, args.ids):
         try:
-            job = client.get(job_id)
+            raw = client.call_lean("jobs.get", lean.job_ref(job_id))
+            # the text block needs no msgspec; --json prints every field of the Struct
+            job = lean.decode_job(raw) if args.json else lean.decode_job_view(raw)
         except GflowError as e:  # per-id problems are reported and skipped
             if not args.json:
                 sys.stdout.flush()  # the blocks before it come first, as upstream
@@ -281,12 +299,17 @@ def cmd_show(args, client) -> int:
             status = 1
             continue
         if not args.json:
+            from .show import job_show, show_separator
+
             print((show_separator()[1:] if found else "") + job_show(job, time.time()))
         found.append(job)
     if args.json:
+        import msgspec
+
         from .common import print_json
 
-        print_json(found)
+        # every field, defaults included: a script should not have to know them
+        print_json([msgspec.structs.asdict(job) for job in found])
     return status
 
 
@@ -300,8 +323,10 @@ def cmd_log(args, client) -> int:
     except GflowError as e:
         if not is_not_found(e):
             raise
-        content = None  # an unknown job has no log either (SPEC 1.3.2)
-    if content is None:
+        # upstream's words for an unknown job, but an error is an error: exit 1
+        print(f"Log for job {job_id} is not available.", file=sys.stderr)
+        return 1
+    if content is None:  # a known job that has not started yet: nothing to show, no error
         print(f"Log for job {job_id} is not available.", file=sys.stderr)
         return 0
     sys.stdout.flush()
@@ -324,7 +349,7 @@ def cmd_hold(args, client) -> int:
 
 
 def _release_at(args):
-    """`--at` is parsed before any job is touched (SPEC 1.3.4)."""
+    """`--at` is parsed before any job is touched."""
     if args.at is None:
         return None
     from datetime import datetime
@@ -411,17 +436,30 @@ def cmd_redo(args, client) -> int:
     return 0
 
 
+def _wait_timeout(args):
+    if args.timeout is None:
+        return None
+    from ..core.times import parse_timeout
+
+    return _flag("--timeout", parse_timeout, args.timeout)
+
+
 def cmd_wait(args, client) -> int:
     ids: list[int] = []
     for ref in args.refs:
         ids += _resolved(client, ref)
-    jobs = client.wait(ids, timeout=args.timeout)
+    jobs = client.wait(ids, timeout=args.prepared)
     status = 0
     for job in jobs:
         print(f"Job {job.id} {job.state.value}" + (f" (exit code {job.exit_code})" if job.exit_code else ""))
         if job.state.value != "Finished":
             status = 1
+    if any(not job.state.is_terminal for job in jobs):
+        return WAIT_TIMED_OUT
     return status
+
+
+WAIT_TIMED_OUT = 124  # as timeout(1): scripts can tell "still running" from "failed"
 
 
 def _tmux(*args: str):
@@ -544,6 +582,7 @@ PREPARE = {
     cmd_update: _update_params,
     cmd_redo: _redo_params,
     cmd_close_sessions: _prepare_close,
+    cmd_wait: _wait_timeout,
 }
 
 
@@ -559,7 +598,13 @@ def main(argv=None) -> int:
         with connect(args) as client:
             return handler(args, client)
 
-    return run(PROG, build_parser, dispatch, argv)
+    code = run(PROG, build_parser, dispatch, argv, fast=PROG, bare_help=True)
+    if argv is None and sys.argv[1:2] in (["show"], ["s"]):
+        # a one-shot `gjob show`: skip the interpreter's teardown, as gqueue does
+        from .common import exit_now
+
+        exit_now(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -2,41 +2,47 @@
 """gqueue: list jobs (like squeue). By default your own active jobs; `-u all` for everyone."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-from .common import CliError, Parser, add_global_options, add_version, connect, run
+from .common import CliError, add_global_options, add_version, connect, run
 
 PROG = "gqueue"
 DEFAULT_FORMAT = "JOBID,NAME,ST,TIME,NODES,NODELIST(REASON)"
+MULTI_USER_FORMAT = "JOBID,NAME,USER,ST,TIME,NODES,NODELIST(REASON)"
 OUTPUTS = ("table", "json", "csv", "yaml")
+FIELDS = ("JOBID", "NAME", "ST", "TIME", "TIMELIMIT", "MEMORY", "NODES", "NODELIST(REASON)", "USER", "PROJECT",
+          "START")
 
 
 def _limit(text: str) -> int:
     try:
         return int(text)
     except ValueError:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"invalid limit '{text}'") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: F821
+    from .argparser import Parser
+
     parser = Parser(prog=PROG, description="List jobs. Default: your own queued, held and running jobs.")
     add_version(parser, PROG)
     parser.add_argument("-u", "--user", "--users", metavar="USERS", help="comma list of users; 'all' or '*' for everyone")
-    states = parser.add_mutually_exclusive_group()
-    states.add_argument("-s", "--states", metavar="STATES", help="comma list of states: PD,H,R,CD,F,CA,TO or full names")
-    states.add_argument("-a", "--all", action="store_true", help="jobs in every state (ignores -n)")
-    states.add_argument("-c", "--completed", action="store_true", help="only finished, failed, cancelled and timed-out jobs")
-    parser.add_argument("--since", metavar="WHEN", help="submitted since: 1h, 2d, 3w, today, yesterday, a Unix time or ISO date")
+    # as upstream, -s wins over -a (`gqueue -a -s CD`), and -c over -a
+    parser.add_argument("-s", "--states", metavar="STATES", help="comma list of states: PD,H,R,CD,F,CA,TO or full names")
+    parser.add_argument("-a", "--all", action="store_true", help="jobs in every state")
+    parser.add_argument("-c", "--completed", action="store_true", help="only finished, failed, cancelled and timed-out jobs")
+    parser.add_argument("--since", metavar="WHEN", help="submitted since: a duration ago (90m, 4h, 2d, 3w), today, yesterday, a Unix time or ISO date")
     parser.add_argument("-j", "--jobs", "--job", metavar="IDS", help="only these job ids (ranges allowed)")
     parser.add_argument("-N", "--names", metavar="NAMES", help="only these run names")
     parser.add_argument("-P", "--project", metavar="CODE", help="only this project")
     parser.add_argument("-r", "--sort", metavar="FIELD", default="id", help="id, state, time, name, gpus, priority")
     parser.add_argument("-n", "--limit", type=_limit, default=0, metavar="N", help="first N rows (negative: last N)")
-    parser.add_argument("-f", "--format", metavar="FIELDS", default=DEFAULT_FORMAT,
-                        help="columns: JOBID,NAME,ST,TIME,TIMELIMIT,MEMORY,NODES,NODELIST(REASON),USER,PROJECT")
+    parser.add_argument("-f", "--format", metavar="FIELDS", default=None,
+                        help="columns: " + ",".join(FIELDS) + " (default adds USER when listing several users)")
     parser.add_argument("-g", "--group", action="store_true", help="group rows by state")
     parser.add_argument("-t", "--tree", action="store_true", help="show dependency and redo trees")
     parser.add_argument("-T", "--tmux", action="store_true", help="only jobs with a live tmux session")
@@ -44,30 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-w", "--watch", action="store_true", help="refresh until interrupted")
     parser.add_argument("--interval", type=float, default=None, metavar="SECONDS", help="refresh interval for --watch (2)")
     add_global_options(parser)
+    from . import completers as c
+
+    c.attach(parser, {"states": c.states, "format": c.gqueue_fields, "output": c.outputs(*OUTPUTS),
+                      "user": c.users, "jobs": c.job_ids})
     return parser
 
 
 def _query(args, identity_user: str):
-    from ..protocol import ACTIVE_STATES, TERMINAL_STATES, JobState
+    from ..core.states import ACTIVE, TERMINAL, parse_state
 
-    if args.all:
-        states = None
-    elif args.completed:
-        states = sorted(TERMINAL_STATES, key=list(JobState).index)
-    elif args.states is not None:
+    if args.states is not None:
         try:
-            states = [JobState.parse(s) for s in args.states.split(",") if s.strip()]
+            states = [parse_state(s) for s in args.states.split(",") if s.strip()]
         except ValueError as e:
             raise CliError(str(e)) from None
         # no name at all (`-s ""`): an empty filter, every state, as upstream
         states = states or None
+    elif args.completed:
+        states = list(TERMINAL)
+    elif args.all:
+        states = None
     else:
-        states = sorted(ACTIVE_STATES, key=list(JobState).index)
+        states = list(ACTIVE)
     users_text = (args.user or "").strip()
     if users_text in ("all", "*"):
         users = None
     elif users_text:
         users = [u.strip() for u in users_text.split(",") if u.strip()]
+        _check_users(users)
     else:
         users = [identity_user]
     since = None
@@ -78,9 +89,29 @@ def _query(args, identity_user: str):
     return states, users, _job_ids(args.jobs), since
 
 
+def _check_users(users: list[str]) -> None:
+    """A name that is no account is a typo: say so rather than list nothing."""
+    import pwd
+
+    for user in users:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            if not user.isdigit():  # the daemon names an account without a passwd entry by uid
+                raise CliError(f"unknown user '{user}' (no such account on this machine)") from None
+
+
+def _check_fields(text: str) -> list[str]:
+    fields = [f.strip().upper() for f in text.split(",")]
+    for field in fields:
+        if field and field not in FIELDS:  # empty names give empty columns, as upstream
+            raise CliError(f"unknown field '{field}' in --format (valid: {','.join(FIELDS)})")
+    return fields
+
+
 def _job_ids(text):
     """`-j`: ids (and, unlike upstream, ranges); items that are neither are skipped, and a
-    filter left without any id is no filter (SPEC 1.2)."""
+    filter left without any id is no filter."""
     if not text:
         return None
     from ..core.parse import ParseError, parse_id_list
@@ -127,17 +158,17 @@ def _tmux_sessions() -> set:
 
 
 def render(args, jobs, now: float, color: bool) -> str:
+    if not jobs and args.output == "table":
+        return "No jobs found."  # the machine formats give an empty document instead
     from . import render as r
 
-    if not jobs:
-        return "No jobs found."
     key = args.sort.lower()
     if key not in r.SORT_KEYS:
         print(f"Warning: Unknown sort field '{args.sort}', using default 'id'", file=sys.stderr)
         key = "id"
     jobs = r.sort_jobs(jobs, key)
     banner = None
-    if not args.all and args.limit:
+    if args.limit:
         jobs, banner = r.limit_jobs(jobs, args.limit)
     if args.output == "json":
         return r.gqueue_json(jobs, now)
@@ -145,7 +176,7 @@ def render(args, jobs, now: float, color: bool) -> str:
         return r.gqueue_yaml(jobs, now)
     if args.output == "csv":
         return r.gqueue_csv(jobs, now)
-    fields = args.format.split(",")  # empty names give empty columns, as upstream
+    fields = _check_fields(args.format if args.format is not None else _default_format(args))
     if args.group:
         body = r.gqueue_grouped(jobs, fields, now, color)
     elif args.tree:
@@ -153,6 +184,14 @@ def render(args, jobs, now: float, color: bool) -> str:
     else:
         body = r.gqueue_table(jobs, fields, now, color)
     return f"{banner}\n\n{body}" if banner else body
+
+
+def _default_format(args) -> str:
+    """With `-u all` or `-u a,b` the rows are several people's: say whose each one is."""
+    users = (args.user or "").strip()
+    if users in ("all", "*") or "," in users:
+        return MULTI_USER_FORMAT
+    return DEFAULT_FORMAT
 
 
 def _my_user() -> str:
@@ -166,7 +205,7 @@ def _my_user() -> str:
 
 
 def cmd(args) -> int:
-    from .common import use_color
+    from .common import fancy_terminal, use_color
 
     if args.interval is not None and not args.watch:
         raise CliError("the argument '--interval' requires '--watch' (see 'gqueue --help')", code=2)
@@ -174,6 +213,8 @@ def cmd(args) -> int:
     if output not in OUTPUTS:
         raise CliError(f"Invalid output format '{args.output}'. Valid options: table, json, csv, yaml")
     args.output = output
+    if args.format is not None:
+        _check_fields(args.format)  # before connecting: a typo never needs a daemon
     color = use_color()
     if args.watch and _ONE_SHOT:
         import gc
@@ -182,19 +223,32 @@ def cmd(args) -> int:
     with connect(args) as client:
         # the caller's name from the local account database: the daemon would answer the same
         # for our uid (SO_PEERCRED), and asking it first would cost a round trip before `list`
-        query = _query(args, _my_user())
+        from . import lean
+
+        params = lean.list_params(*_query(args, _my_user()))
         while True:
-            jobs = _filter(args, client.list(*query))
+            jobs = _filter(args, lean.decode_jobs(client.call_lean("jobs.list", params)))
             text = render(args, jobs, time.time(), color)
             if not args.watch:
                 sys.stdout.write(text + "\n")
                 return 0
             interval = args.interval or 2.0
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            sys.stdout.write(
-                f"\x1b[2J\x1b[HLast updated: {stamp}  [Refreshing every {interval:g}s. Press Ctrl+C to exit]\n\n"
-                + text + "\n"
-            )
+            if args.output == "json":
+                # one document per refresh, one per line, nothing else: `gqueue -w -o json | jq`
+                import json
+
+                sys.stdout.write(json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":")) + "\n")
+            elif args.output != "table":
+                sys.stdout.write(text + "\n")  # csv/yaml: the documents one after the other
+            else:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+                # clear the screen only on a terminal that understands it; elsewhere (a pipe,
+                # TERM=dumb) one block after the other
+                clear = "\x1b[2J\x1b[H" if fancy_terminal() else ""
+                sys.stdout.write(
+                    f"{clear}Last updated: {stamp}  [Refreshing every {interval:g}s. Press Ctrl+C to exit]\n\n"
+                    + text + "\n"
+                )
             sys.stdout.flush()
             time.sleep(interval)
 
@@ -212,7 +266,7 @@ def main(argv=None) -> int:
 
         gc.disable()
         _ONE_SHOT.append(True)
-    code = run(PROG, build_parser, cmd, argv)
+    code = run(PROG, build_parser, cmd, argv, fast=PROG)
     if one_shot:
         from .common import exit_now
 

@@ -1,12 +1,13 @@
 # PYTHON_ARGCOMPLETE_OK
-"""gstats: usage statistics. By default your own jobs of all time; `-a` (or `-u all`) for everyone."""
+"""gstats: usage statistics. By default your own jobs of all time; `-a` for everyone as one
+summary; `-u all` or `-u a,b` (or `--by user|project`) for a table per user or project."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 
-from .common import Parser, add_global_options, add_version, connect, run
+from .common import CliError, Parser, add_global_options, add_version, connect, run
 
 PROG = "gstats"
 RULE = "─"
@@ -16,14 +17,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="Show usage statistics. Default: your own jobs, all time.")
     add_version(parser, PROG)
     who = parser.add_mutually_exclusive_group()
-    who.add_argument("-u", "--user", metavar="USER", help="only this user's jobs (default: you); 'all' for everyone")
-    who.add_argument("-a", "--all-users", action="store_true", help="jobs of all users")
+    who.add_argument("-u", "--user", "--users", metavar="USERS",
+                     help="only this user's jobs (default: you); several (a,b) or 'all': a table per user")
+    who.add_argument("-a", "--all-users", action="store_true", help="jobs of all users, as one summary")
+    parser.add_argument("-P", "--project", metavar="CODE", help="only this project's jobs")
+    parser.add_argument("--by", choices=("user", "project"), type=str.lower,
+                        help="a table per user or per project, with totals")
     parser.add_argument("-t", "--since", metavar="WHEN",
-                        help="submitted since: 1h, 2d, 3w, today, yesterday, a Unix time or ISO date")
-    # any other value renders the table, as upstream does (SPEC 1.7)
+                        help="submitted since: a duration ago (90m, 4h, 2d, 3w), today, yesterday, a Unix time or ISO date")
     parser.add_argument("-o", "--output", default="table", type=str.lower, metavar="FORMAT",
                         help="table (default), json or csv")
     add_global_options(parser)
+    from . import completers
+
+    completers.attach(parser, {"output": completers.outputs("table", "json", "csv"), "user": completers.users})
     return parser
 
 
@@ -33,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 def render_json(stats) -> str:
     import msgspec
 
-    return msgspec.json.format(msgspec.json.encode(stats), indent=2).decode()
+    from .common import machine_values  # instants as ISO 8601, as every machine format
+
+    return msgspec.json.format(msgspec.json.encode(machine_values(stats)), indent=2).decode()
 
 
 def _one_decimal(value) -> str:
@@ -140,6 +149,85 @@ def render_table(stats, color: bool) -> str:
     return "\n".join(lines)
 
 
+_TABLE_METRICS = (
+    "total_jobs", "completed_jobs", "failed_jobs", "cancelled_jobs", "timeout_jobs", "running_jobs",
+    "queued_jobs", "avg_wait_secs", "avg_runtime_secs", "total_gpu_hours", "jobs_with_gpus",
+    "avg_gpus_per_job", "peak_gpu_usage", "success_rate",
+)
+TOTAL = "(total)"  # parentheses: never a user name nor a project code
+
+
+def _flat(name_key: str, name, stats, job_hours: float, cpu_hours: float) -> dict:
+    row = {name_key: name}
+    row.update((k, getattr(stats, k)) for k in _TABLE_METRICS)
+    row["job_hours"] = job_hours
+    row["cpu_hours"] = cpu_hours
+    return row
+
+
+def render_breakdown_json(table) -> str:
+    import msgspec
+
+    doc = {
+        "by": table.by,
+        "since": table.since,
+        "rows": [_flat(table.by, r.name, r.stats, r.job_hours, r.cpu_hours) for r in table.rows],
+        "total": _flat(table.by, None, table.total, table.total_job_hours, table.total_cpu_hours),
+    }
+    from .common import machine_values  # instants as ISO 8601, as every machine format
+
+    return msgspec.json.format(msgspec.json.encode(machine_values(doc)), indent=2).decode()
+
+
+def render_breakdown_csv(table) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([table.by, *_TABLE_METRICS, "job_hours", "cpu_hours"])
+    rows = [(r.name if r.name is not None else "", r.stats, r.job_hours, r.cpu_hours) for r in table.rows]
+    for name, stats, hours, cpu in rows + [(TOTAL, table.total, table.total_job_hours, table.total_cpu_hours)]:
+        cells = _flat(table.by, name, stats, hours, cpu)
+        writer.writerow([
+            _one_decimal(v) if k in ("avg_wait_secs", "avg_runtime_secs", "success_rate")
+            else f"{v:.2f}" if isinstance(v, float) else v
+            for k, v in cells.items()
+        ])
+    return out.getvalue().rstrip("\n")
+
+
+def render_breakdown_table(table, color: bool) -> str:
+    from ..core import display
+    from .render import Style
+
+    style = Style(color)
+    bold = lambda text: style.paint(str(text), "bold")  # noqa: E731
+    since = display.local_minute(table.since) if table.since is not None else "all time"
+    headers = [table.by.upper(), "JOBS", "DONE", "FAILED", "CANCELLED", "TIMEOUT", "ACTIVE",
+               "GPU-HOURS", "JOB-HOURS", "CPU-HOURS", "SUCCESS", "MEAN WAIT"]
+
+    def cells(name: str, st, hours: float, cpu: float) -> list[str]:
+        return [name, str(st.total_jobs), str(st.completed_jobs), str(st.failed_jobs), str(st.cancelled_jobs),
+                str(st.timeout_jobs), str(st.running_jobs + st.queued_jobs), f"{st.total_gpu_hours:.2f}",
+                f"{hours:.2f}", f"{cpu:.2f}", f"{st.success_rate:.1f}%", display.clock(st.avg_wait_secs)]
+
+    grid = [headers] + [cells(r.name if r.name is not None else "-", r.stats, r.job_hours, r.cpu_hours)
+                        for r in table.rows]
+    grid.append(cells("TOTAL", table.total, table.total_job_hours, table.total_cpu_hours))
+    widths = [max(len(row[i]) for row in grid) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        first = row[0].ljust(widths[0])
+        return "  ".join([first] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]).rstrip()
+
+    out = [f"{bold(f'Usage by {table.by}')}  since: {since}", bold(line(grid[0]))]
+    out += [line(row) for row in grid[1:-1]]
+    out.append("─" * len(line(grid[0])))
+    out.append(bold(line(grid[-1])))
+    return "\n".join(out)
+
+
 # --------------------------------------------------------------------------- command
 
 
@@ -147,17 +235,39 @@ def cmd(args) -> int:
     from ..core.stats import Stats
     from .common import use_color
 
+    if args.output not in ("table", "json", "csv"):
+        raise CliError(f"Invalid output format '{args.output}'. Valid options: table, json, csv")
     since = None
     if args.since:
         from ..core.parse import parse_since
 
         since = parse_since(args.since, time.time())
+    project = args.project.strip() if args.project else None
     with connect(args) as client:
         # the default is who the daemon says we are, never $USER (which anyone can set)
-        user = args.user.strip() if args.user else client.identity.user
-        # unlike upstream (8.29), `-u all` means everyone rather than a user named "all"
-        users = None if args.all_users or user in ("all", "*") else [user]
-        stats = client.call("stats.get", {"users": users, "since": since}, Stats)
+        text = args.user.strip() if args.user else client.identity.user
+        # unlike upstream, `-u all` means everyone rather than a user named "all"
+        everyone = args.all_users or text in ("all", "*")
+        users = None if everyone else [u.strip() for u in text.split(",") if u.strip()]
+        by = args.by
+        if by is None and not args.all_users and (users is None or len(users) > 1):
+            by = "user"  # several users: one row each, not one blended summary
+        params = {"users": users, "since": since, "project": project}
+        if by is not None:
+            from ..core.stats import StatsTable
+
+            table = client.call("stats.by", dict(params, by=by), StatsTable)
+        else:
+            stats = client.call("stats.get", params, Stats)
+    if by is not None:
+        if args.output == "json":
+            text = render_breakdown_json(table)
+        elif args.output == "csv":
+            text = render_breakdown_csv(table)
+        else:
+            text = render_breakdown_table(table, use_color())
+        sys.stdout.write(text + "\n")
+        return 0
     if args.output == "json":
         text = render_json(stats)
     elif args.output == "csv":

@@ -1,4 +1,4 @@
-"""Presentation of jobs: tables, tree, machine formats and the `gjob show` block (SPEC 5).
+"""Presentation of jobs: tables, tree, machine formats and the `gjob show` block.
 
 Pure functions from `Job` records to text. Nothing here prints or talks to the daemon; every
 function returns a string without a trailing newline, and the caller prints it. The module
@@ -46,7 +46,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 class Style:
     """ANSI styling that is a no-op unless colour was asked for.
 
-    The caller decides (`stdout.isatty() and not NO_COLOR`, SPEC 0.5 / 8.12); renderers
+    The caller decides (`stdout.isatty() and not NO_COLOR`); renderers
     only ever go through this object, so a pipe never sees an escape code.
     """
 
@@ -88,7 +88,7 @@ def display_width(text: str) -> int:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """SPEC 5 "blank" table: no borders, one leading space, cells left-aligned and padded to
+    """The "blank" table: no borders, one leading space, cells left-aligned and padded to
     the widest cell of their column, three spaces between columns, one trailing space."""
     grid = [list(headers)] + [list(row) for row in rows]
     ncols = max(len(r) for r in grid)
@@ -128,7 +128,7 @@ def _elapsed(job: Job, now: float) -> str:
 
 
 def pending_label(job: Job) -> Optional[str]:
-    """The reason label gqueue shows for Queued/Hold/Cancelled jobs, else None (SPEC 5.1.1).
+    """The reason label gqueue shows for Queued/Hold/Cancelled jobs, else None.
 
     Defaults fill the gaps upstream users know: a Hold job is always `JobHeldUser`, a Queued
     job without a stored reason waits for `Resources`, a user cancel shows as `-`.
@@ -180,7 +180,18 @@ def _cell(job: Job, field: str, now: float, style: Style) -> str:
         return job.user
     if field == "PROJECT":
         return job.project or "-"
-    return ""  # unknown field names give an empty column (SPEC 5.1.1)
+    if field == "START":
+        return _start(job)
+    return ""  # unknown field names give an empty column
+
+
+def _start(job: Job) -> str:
+    """When it started, or `≈` when the backfill scheduler plans it to (as squeue's START)."""
+    if job.started_at is not None:
+        return display.job_time(job.started_at)
+    if job.planned_start is not None:
+        return "≈" + display.job_time(job.planned_start)
+    return "N/A"
 
 
 def job_cell(job: Job, field: str, now: float, color: bool = False) -> str:
@@ -245,7 +256,7 @@ def gqueue_table(jobs: Iterable[Job], fields: Sequence[str], now: float, color: 
     return _table_columns([[field] + _column(field, jobs, now, style) for field in fields])
 
 
-# Hold sits between Queued and Finished: upstream never showed Hold jobs here (quirk 8.13).
+# Hold sits between Queued and Finished: upstream never showed Hold jobs here.
 GROUP_ORDER = [
     JobState.RUNNING,
     JobState.QUEUED,
@@ -258,7 +269,7 @@ GROUP_ORDER = [
 
 
 def gqueue_grouped(jobs: Iterable[Job], fields: Sequence[str], now: float, color: bool = False) -> str:
-    """SPEC 5.1.3: per state `<State> (<n>)`, 60 `─`, a table; groups split by a blank line."""
+    """Grouped: per state `<State> (<n>)`, 60 `─`, a table; groups split by a blank line."""
     by_state: dict[JobState, list[Job]] = {}
     for job in jobs:
         by_state.setdefault(job.state, []).append(job)
@@ -374,7 +385,7 @@ def _tree_order(jobs: dict[int, Job]) -> list[_TreeRow]:
 
 
 def gqueue_tree(jobs: Iterable[Job], fields: Sequence[str], now: float, color: bool = False) -> str:
-    """SPEC 5.1.4: dependency/redo tree; connectors prefix the JOBID cell only when JOBID is
+    """The dependency/redo tree; connectors prefix the JOBID cell only when JOBID is
     the first column."""
     by_id = {job.id: job for job in jobs}
     style = Style(color)
@@ -446,7 +457,7 @@ def limit_jobs(jobs: Sequence[Job], n: int) -> tuple[list[Job], Optional[str]]:
 
 
 def job_record(job: Job, now: float) -> dict:
-    """The per-job object of `gqueue -o json|yaml` (SPEC 5.1.5); optional keys only if set."""
+    """The per-job object of `gqueue -o json|yaml`; optional keys only if set."""
     record: dict = {
         "id": job.id,
         "name": job.run_name or "-",
@@ -522,14 +533,22 @@ def _yaml_dumper():
         class Dumper(yaml.SafeDumper):
             def resolve(self, kind, value, implicit):
                 if kind is yaml.ScalarNode and implicit[0]:
-                    return _yaml_plain_tag(value)
+                    # quoted when either a YAML 1.2 reader (serde_yaml) or a YAML 1.1 one
+                    # (PyYAML: timestamps, `12:34:56` as a base-60 number) would read the
+                    # plain text as anything but this string
+                    tag = _yaml_plain_tag(value)
+                    if tag == "tag:yaml.org,2002:str":
+                        tag = super().resolve(kind, value, implicit)
+                    return tag
                 return super().resolve(kind, value, implicit)
 
         _YAML_DUMPER.append(Dumper)
     return _YAML_DUMPER[0]
 
 
-CSV_FIELDS = ["id", "name", "state", "time", "gpus", "user", "submitted_at", "reason"]
+# upstream's columns first, then what the JSON and YAML records carry too
+CSV_FIELDS = ["id", "name", "state", "time", "gpus", "user", "submitted_at", "reason", "time_limit",
+              "project", "memory_mb"]
 
 
 def gqueue_csv(jobs: Sequence[Job], now: float) -> str:
@@ -547,131 +566,4 @@ def gqueue_csv(jobs: Sequence[Job], now: float) -> str:
 
 
 # --------------------------------------------------------------------------- gjob show
-
-
-def _command_lines(job: Job) -> list[str]:
-    """Script, then the command; a parameterised template also shows its substitution."""
-    lines = []
-    if job.script:
-        lines.append(f"Script={job.script}")
-    command = job.command
-    if command is None:
-        return lines
-    if not job.parameters or "{" not in command:
-        lines.append(f"Command={command}")
-        return lines
-    from gflow.core.names import missing_placeholders, substitute
-
-    lines.append(f"Command(template)={command}")
-    missing = missing_placeholders(command, job.parameters)
-    if missing:
-        lines.append(f"Command(actual)=Error: Missing parameter values: {', '.join(missing)}")
-    else:
-        lines.append(f"Command(actual)={substitute(command, job.parameters)}")
-    return lines
-
-
-def _details(job: Job) -> list[str]:
-    lines = [f"ID={job.id}", f"State={job.state.value} ({job.state.code})"]
-    if job.reason:
-        label = reason_label(job.reason)
-        # Tables show a user cancel as `-`; here the stored name says more.
-        lines.append(f"Reason={job.reason if label == '-' else label}")
-    lines += [f"Priority={job.priority}", f"SubmittedBy={job.user}"]
-    if job.project:
-        lines.append(f"Project={job.project}")
-    if job.max_retries > 0:
-        lines.append(f"MaxRetries={job.max_retries}")
-    if job.group_id:
-        lines.append(f"GroupID={job.group_id}")
-    if job.redone_from is not None:
-        lines.append(f"RedoneFrom={job.redone_from}")
-    if job.retried_from is not None:
-        lines.append(f"RetriedFrom={job.retried_from}")
-    return lines + _command_lines(job)
-
-
-def _parameters(job: Job) -> list[str]:
-    return [f"{key}={job.parameters[key]}" for key in sorted(job.parameters)]
-
-
-def _resources(job: Job) -> list[str]:
-    lines = [f"GPUs={job.gpus}", f"GPUSharing={job.gpu_sharing_mode.value.lower()}"]
-    if job.gpu_memory_limit_mb is not None:
-        lines.append(f"GPUMemoryLimit={display.memory(job.gpu_memory_limit_mb)}")
-    if job.gpu_ids is not None:
-        lines.append("GPUIDs=" + ",".join(str(i) for i in job.gpu_ids))
-    if job.memory_limit_mb is not None:
-        lines.append(f"MemoryLimit={display.memory(job.memory_limit_mb)}")
-    if job.conda_env:
-        lines.append(f"CondaEnv={job.conda_env}")
-    return lines
-
-
-def _execution(job: Job) -> list[str]:
-    lines = [f"WorkingDir={job.run_dir}", f"TmuxSession={job.run_name}"]
-    if job.notify_emails:
-        lines.append("NotifyEmail=" + ",".join(job.notify_emails))
-    if job.notify_on:
-        lines.append("NotifyOn=" + ",".join(job.notify_on))
-    return lines
-
-
-def _dependencies(job: Job) -> list[str]:
-    lines = []
-    # Mode and AutoCancel only mean something when there are dependencies; upstream also
-    # printed them for plain array jobs because its defaults were "stored".
-    if job.depends_on_ids:
-        lines.append("DependsOn=" + ",".join(str(d) for d in job.depends_on_ids))
-        lines.append(f"Mode={job.dependency_mode.value}")
-        if job.auto_cancel_on_dependency_failure:
-            lines.append("AutoCancel=enabled")
-    if job.task_id is not None:
-        lines.append(f"TaskID={job.task_id}")
-    return lines
-
-
-def _timing(job: Job, now: float) -> list[str]:
-    lines = []
-    if job.time_limit is not None:
-        lines.append(f"TimeLimit={display.clock(job.time_limit)}")
-    submitted = f"Submitted={display.job_time(job.submitted_at)}"
-    if job.started_at is not None:
-        submitted += f" (waited {display.clock(job.started_at - job.submitted_at)})"
-    lines.append(submitted)
-    if job.scheduled_at is not None:
-        lines.append(f"BeginTime={display.job_time(job.scheduled_at)}")
-    started = job.started_at
-    if started is not None and job.finished_at is not None:
-        lines.append(f"Started={display.job_time(started)}")
-        runtime = display.clock(job.finished_at - started)
-        lines.append(f"Finished={display.job_time(job.finished_at)} (runtime {runtime})")
-    elif started is not None and job.state is JobState.RUNNING:
-        lines.append(f"Started={display.job_time(started)} (running {display.clock(now - started)} so far)")
-    if job.state.is_terminal and job.exit_code is not None:
-        lines.append(f"ExitCode={job.exit_code}")
-    return lines
-
-
-def job_show(job: Job, now: float) -> str:
-    """The `gjob show` block (SPEC 5.2) plus project, reason, begin time, lineage and exit
-    code, which upstream left out (8.28). Empty optional sections are omitted."""
-    sections = [
-        ("Job Details", _details(job)),
-        ("Parameters", _parameters(job)),
-        ("Resources", _resources(job)),
-        ("Execution", _execution(job)),
-        ("Dependencies", _dependencies(job)),
-        ("Timing", _timing(job, now)),
-    ]
-    blocks = [
-        f"{title}:\n" + "\n".join(f"  {line}" for line in lines)
-        for title, lines in sections
-        if lines
-    ]
-    return "\n\n".join(blocks)
-
-
-def show_separator() -> str:
-    """Joiner between several `gjob show` blocks: blank line, 80 `=`, blank line."""
-    return "\n\n" + "=" * 80 + "\n\n"
+from .show import job_show, show_separator  # noqa: E402,F401 - its own module: no msgspec needed

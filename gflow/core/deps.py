@@ -1,4 +1,4 @@
-"""Dependency rules (SPEC 3.6): when a job may start, when it never can, and how dependency
+"""Dependency rules: when a job may start, when it never can, and how dependency
 lists are rewritten when the jobs they name are replaced (retries, redo --cascade)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _FAILURES = {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
 def outcome(job: Job, state_of: Callable[[int], Optional[JobState]]) -> tuple[str, Optional[int]]:
     """(verdict, failing dependency id). A vanished dependency counts as failed.
 
-    The id is the first failed dependency in the list (what SPEC reports for a job judged
+    The id is the first failed dependency in the list (what upstream reports for a job judged
     at submission or release); the cascade of a live failure names its own trigger instead.
     """
     deps = job.depends_on_ids
@@ -25,6 +25,13 @@ def outcome(job: Job, state_of: Callable[[int], Optional[JobState]]) -> tuple[st
     states = [(d, state_of(d)) for d in deps]
     failed = [d for d, s in states if s is None or s in _FAILURES]
     succeeded = [d for d, s in states if s is JobState.FINISHED]
+    if job.dependency_mode is DependencyMode.AFTER_ANY:
+        ended = len(failed) + len(succeeded)
+        return (SATISFIED, None) if ended == len(deps) else (PENDING, None)
+    if job.dependency_mode is DependencyMode.AFTER_NOT_OK:
+        if succeeded:  # it was waiting for a failure that can no longer happen
+            return IMPOSSIBLE, succeeded[0]
+        return (SATISFIED, None) if len(failed) == len(deps) else (PENDING, None)
     if job.dependency_mode is DependencyMode.ANY:
         if succeeded:
             return SATISFIED, None

@@ -1,7 +1,14 @@
-"""How times, durations and sizes are shown (SPEC 0.6). Pure functions."""
+"""How times, durations and sizes are shown. Pure functions."""
 from __future__ import annotations
 
-import datetime as _dt
+import time as _time
+
+
+def _dt():
+    """datetime, imported on first use: `gjob show` and `gqueue` never need it."""
+    import datetime
+
+    return datetime
 
 
 def clock(seconds: float | None) -> str:
@@ -40,30 +47,30 @@ def memory(mb: int | None) -> str:
 
 def job_time(ts: float) -> str:
     """Local `MM/DD-HH:MM:SS` as in `gjob show`."""
-    return _dt.datetime.fromtimestamp(ts).strftime("%m/%d-%H:%M:%S")
+    return _time.strftime("%m/%d-%H:%M:%S", _time.localtime(ts))
 
 
 def utc_stamp(ts: float) -> str:
     """`YYYY-MM-DD HH:MM:SS UTC`."""
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _dt().datetime.fromtimestamp(ts, _dt().timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def rfc3339(ts: float) -> str:
     """RFC 3339 UTC with seconds precision and a `Z` suffix."""
-    return _dt.datetime.fromtimestamp(int(ts), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt().datetime.fromtimestamp(int(ts), _dt().timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rfc3339_now_nanos(ts: float) -> str:
     """`2026-02-04T12:30:45.123456789+00:00`, used for the timestamp of gqueue's JSON."""
     whole = int(ts)
     nanos = int(round((ts - whole) * 1e9))
-    base = _dt.datetime.fromtimestamp(whole, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = _dt().datetime.fromtimestamp(whole, _dt().timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{nanos:09d}+00:00"
 
 
 def local_minute(ts: float) -> str:
     """Local `YYYY-MM-DD HH:MM` (gstats `since:`)."""
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    return _dt().datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
 def uptime(seconds: float) -> str:

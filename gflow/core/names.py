@@ -1,13 +1,13 @@
-"""Run names, command quoting and `{param}` placeholders (SPEC 1.1.2, 2.9.5, 3.11)."""
+"""Run names, command quoting and `{param}` placeholders."""
 
 from __future__ import annotations
 
 import re
-import string
+
+from .quoting import shell_join  # noqa: F401 - where callers found it first
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _OTHER_CHARS = re.compile(r"[^\w-]+")
-_SAFE_WORD = frozenset(string.ascii_letters + string.digits + "-_=/,.+")
 
 
 def sanitize(text: str) -> str:
@@ -28,17 +28,6 @@ def run_name(job_id: int, requested: str | None, taken: set[str]) -> str:
         n += 1
         candidate = f"{first}-{n}"
     return candidate
-
-
-def _quote(word: str) -> str:
-    if word and all(c in _SAFE_WORD for c in word):
-        return word
-    return "'" + word.replace("'", "'\\''") + "'"
-
-
-def shell_join(words: list[str]) -> str:
-    """One shell command line that runs `words` as given (each word quoted when needed)."""
-    return " ".join(_quote(word) for word in words)
 
 
 def render_template(template: str, values: dict[str, str]) -> str:

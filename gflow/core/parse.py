@@ -1,4 +1,4 @@
-"""Parsers for user-supplied values (SPEC section 2).
+"""Parsers for user-supplied values.
 
 Every function is pure: the current time is always an argument, so results are reproducible.
 Errors are `ParseError`s whose text is the one-line user-facing message; where upstream prints a
@@ -15,28 +15,11 @@ import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 
-U64_MAX = 2**64 - 1
-U32_MAX = 2**32 - 1  # upstream's job ids, array task ids and counts are u32
+from .times import parse_duration
+from .ids import MAX_ID_LIST, U32_MAX, U64_MAX, ParseError, _uint, parse_id_list, parse_job_ref  # noqa: F401
+
 MAX_ARRAY_TASKS = 100_000
 MAX_RANGE_VALUES = 10_000
-MAX_ID_LIST = 100_000
-
-
-class ParseError(ValueError):
-    """A value the user typed is not acceptable; str() is the message to show."""
-
-
-def _uint(text: str) -> int:
-    """Parse like Rust's `u64::from_str`, whose error texts appear in upstream messages."""
-    if text == "":
-        raise ValueError("cannot parse integer from empty string")
-    digits = text[1:] if text[0] == "+" else text
-    if not digits or not (digits.isascii() and digits.isdigit()):
-        raise ValueError("invalid digit found in string")
-    value = int(digits)
-    if value > U64_MAX:
-        raise ValueError("number too large to fit in target type")
-    return value
 
 
 def _u32(text: str) -> int:
@@ -55,19 +38,8 @@ def _uint_or(text: str, message: str) -> int:
 
 # ------------------------------------------------------------------------------------- 2.1
 def parse_time_limit(text: str) -> int:
-    """Time limit in seconds; a bare number means minutes, as in Slurm."""
-    parts = text.split(":")
-    if len(parts) == 1:
-        return _uint_or(parts[0], "Invalid time format. Expected number of minutes") * 60
-    if len(parts) == 2:
-        minutes = _uint_or(parts[0], "Invalid minutes in MM:SS format")
-        return minutes * 60 + _uint_or(parts[1], "Invalid seconds in MM:SS format")
-    if len(parts) == 3:
-        hours = _uint_or(parts[0], "Invalid hours in HH:MM:SS format")
-        minutes = _uint_or(parts[1], "Invalid minutes in HH:MM:SS format")
-        seconds = _uint_or(parts[2], "Invalid seconds in HH:MM:SS format")
-        return hours * 3600 + minutes * 60 + seconds
-    raise ParseError("Invalid time format. Expected formats: HH:MM:SS, MM:SS, or MM")
+    """Time limit in seconds (the `times` grammar); a bare number means minutes, as in Slurm."""
+    return parse_duration(text, bare_unit=60)
 
 
 # ------------------------------------------------------------------------------------- 2.2
@@ -85,45 +57,6 @@ def parse_memory(text: str) -> int:
         return _uint(number.strip()) * factor
     except ValueError as e:
         raise ParseError(f"{error}: {e}") from None
-
-
-# ------------------------------------------------------------------------------------- 2.3
-def parse_id_list(text: str, what: str = "job ID") -> list[int]:
-    """`1,3,5-7` -> [1, 3, 5, 6, 7]; `what` names the kind of number in error messages."""
-    ids: set[int] = set()
-    for item in text.strip().split(","):
-        item = item.strip()
-        start_text, dash, end_text = item.partition("-")
-        try:
-            start = _uint(start_text.strip())
-            end = _uint(end_text.strip()) if dash else start
-        except ValueError:
-            raise ParseError(f"Invalid {what} or range: {text}: Not a number: {item}") from None
-        if start > end:
-            raise ParseError(
-                f"Invalid {what} or range: {text}: Start of the range cannot be bigger than the end: {item}"
-            )
-        if len(ids) + end - start + 1 > MAX_ID_LIST:
-            raise ParseError(f"Invalid {what} or range: {text}: Range too large (max {MAX_ID_LIST} IDs): {item}")
-        ids.update(range(start, end + 1))
-    return sorted(ids)
-
-
-# ------------------------------------------------------------------------------------- 2.4
-_JOB_REF = re.compile(r"@(?:~([0-9]+))?")
-
-
-def parse_job_ref(text: str) -> int | str:
-    """A job id, or an `@` / `@~N` shorthand (N >= 1) left for the daemon to resolve."""
-    value = text.strip()
-    try:
-        return _uint(value)
-    except ValueError:
-        pass
-    m = _JOB_REF.fullmatch(value)
-    if m and (m.group(1) is None or int(m.group(1)) >= 1):
-        return "@" if m.group(1) is None else f"@~{int(m.group(1))}"
-    raise ParseError(f"Invalid job reference '{text}'. Expected a job ID, '@' or '@~N' (N >= 1)")
 
 
 def parse_dependency(text: str) -> int | str:
@@ -161,7 +94,6 @@ def parse_dependency_list(text: str) -> list[int | str]:
 
 
 # ------------------------------------------------------------------------------------- 2.5
-_BEGIN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _system_zone_matches(now: datetime) -> bool:
@@ -212,15 +144,12 @@ def parse_begin(text: str, now: datetime) -> float:
         raise ParseError("Begin time cannot be empty")
     if value.startswith(("now+", "+")):
         rest = (value[4:] if value.startswith("now+") else value[1:]).strip()
-        unit = 60
-        if rest and rest[-1] in _BEGIN_UNITS:
-            rest, unit = rest[:-1], _BEGIN_UNITS[rest[-1]]
+        try:  # a bare number is minutes, as upstream
+            offset = parse_duration(rest, bare_unit=60)
+        except ParseError as e:
+            raise ParseError(f"Invalid begin time now+{rest}: {e}") from None
         try:
-            amount = _uint(rest.strip())
-        except ValueError as e:
-            raise ParseError(f"Invalid begin time. Expected now+N[s|m|h|d] (e.g. now+30, now+2h): {e}") from None
-        try:
-            stamp = now.timestamp() + amount * unit
+            stamp = now.timestamp() + offset
             datetime.fromtimestamp(stamp, timezone.utc)  # reject instants past year 9999
             return stamp
         except (ValueError, OverflowError, OSError):
@@ -249,9 +178,9 @@ def parse_begin(text: str, now: datetime) -> float:
 
 
 # ------------------------------------------------------------------------------------- 2.6
-_SINCE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 _SINCE_ERROR = (
-    "Invalid time format. Expected formats: '1h', '2d', '3w', 'today', 'yesterday', or Unix timestamp"
+    "Invalid time format. Expected a length of time ago (90m, 4h, 2d, 3w, 1-00:00:00), "
+    "'today', 'yesterday', an ISO date or a Unix timestamp"
 )
 
 
@@ -273,20 +202,23 @@ def parse_since(text: str, now: float, tz: tzinfo | None = None) -> float:
         if value == "yesterday":
             day -= timedelta(days=1)
         return _midnight(day, tz)
-    if value and value[-1] in _SINCE_UNITS:
-        try:
-            return now - _uint(value[:-1]) * _SINCE_UNITS[value[-1]]
-        except ValueError:
-            raise ParseError(_SINCE_ERROR) from None
     try:
-        return float(_uint(value))
+        return float(_uint(value))  # a bare number is a Unix time
     except ValueError:
         pass
+    if value[:1].isdigit() and value[-1:].isalpha() and "-" not in value and ":" not in value:  # 90m, 7d: ago
+        try:
+            return now - parse_duration(value)
+        except ParseError as e:
+            raise ParseError(f"Invalid time '{raw}': {e}") from None
     iso = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
     try:
         parsed = datetime.fromisoformat(iso)
     except ValueError:
-        raise ParseError(_SINCE_ERROR) from None
+        try:  # Slurm's D-HH:MM:SS and clock forms: that long ago
+            return now - parse_duration(value)
+        except ParseError:
+            raise ParseError(_SINCE_ERROR) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz) if tz is not None else parsed
     return parsed.timestamp()
@@ -294,7 +226,7 @@ def parse_since(text: str, now: float, tz: tzinfo | None = None) -> float:
 
 # ----------------------------------------------------------------------------------- 2.9.4
 def parse_array(text: str) -> list[int]:
-    """Array task ids: `1-10` (SPEC), plus Slurm-like `1,3,5`, `1-9:2` and mixtures."""
+    """Array task ids: `1-10` (upstream), plus Slurm-like `1,3,5`, `1-9:2` and mixtures."""
     tasks: set[int] = set()
     for item in text.strip().split(","):
         item = item.strip()

@@ -11,7 +11,7 @@ import enum
 import math
 import re
 from datetime import datetime, timezone, tzinfo
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import msgspec
 
@@ -42,11 +42,14 @@ class Status(str, enum.Enum):
         raise ReservationError(f"Invalid status: {text}")
 
 
-class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Reservation(msgspec.Struct, kw_only=True):
     """GPUs set aside for one user during [start, start + duration).
 
     Exactly one of `gpu_count` / `gpu_indices` is set. `status` is derived from the time
     and `cancelled_at` whenever the daemon answers (`at`); the stored value is not trusted.
+    Every field is always encoded: omitting defaults dropped `status` of Pending ones
+    from `--json`. `waiting_gpus` is filled in answers only: how many of an Active
+    reservation's GPUs others' running jobs still hold.
     """
 
     id: int
@@ -58,10 +61,17 @@ class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
     created_at: float = 0.0
     cancelled_at: Optional[float] = None
     status: Status = Status.PENDING
+    waiting_gpus: Optional[int] = None
 
     @property
     def end(self) -> float:
         return self.start + self.duration
+
+    def status_text(self) -> str:
+        if self.status is Status.ACTIVE and self.waiting_gpus:
+            n = self.waiting_gpus
+            return f"Active (waiting for {n} GPU{'s' if n != 1 else ''})"
+        return self.status.value
 
     @property
     def count(self) -> int:
@@ -93,22 +103,28 @@ def validate_new(
     now: float,
     total_gpus: int,
     existing: Iterable[Reservation],
+    allowed: Optional[Iterable[int]] = None,
 ) -> None:
     """Raise ReservationError with SPEC 4.11's message when the reservation may not be made.
 
     Unlike upstream, a start inside the current half-hour slot (at most 30 minutes ago) is
     accepted, so an admin can reserve "from now" without waiting for the next :00/:30.
+    Counts are checked against `allowed` (the `gctl set-gpus` set, None = every GPU):
+    a reservation of GPUs the daemon will not hand out would protect nothing.
     """
     if (gpu_count is None) == (gpu_indices is None):
         raise ReservationError("Must specify either --gpus or --gpu-spec")
     n = len(set(gpu_indices)) if gpu_indices is not None else gpu_count
     if n <= 0:
         raise ReservationError("GPU count must be greater than 0")
-    if n > total_gpus:
-        raise ReservationError(f"Requested {n} GPUs but only {total_gpus} GPUs available")
+    usable = set(range(total_gpus)) if allowed is None else set(allowed) & set(range(total_gpus))
+    if n > len(usable):
+        raise ReservationError(f"Requested {n} GPUs but only {len(usable)} GPUs available")
     for i in sorted(set(gpu_indices or ())):
         if i < 0 or i >= total_gpus:
             raise ReservationError(f"GPU index {i} is out of range (available: 0-{total_gpus - 1})")
+        if i not in usable:
+            raise ReservationError(f"GPU index {i} is not in the allowed set (see gctl set-gpus)")
     if duration <= 0:
         raise ReservationError("Duration must be greater than 0")
     if duration % SLOT:
@@ -134,14 +150,14 @@ def validate_new(
         for i in sorted(set(gpu_indices)):
             if i in reserved:
                 raise ReservationError(f"GPU index {i} is already reserved during this time period")
-        left = max(0, total_gpus - len(reserved) - len(set(gpu_indices)))
+        left = max(0, len(usable - reserved) - len(set(gpu_indices)))
         if counted > left:
             raise ReservationError(
                 f"Cannot reserve GPU indices: would leave insufficient GPUs ({left}) "
                 f"for existing count-based reservations ({counted})"
             )
     else:
-        available = max(0, total_gpus - len(reserved))
+        available = len(usable - reserved)
         if counted + n > available:
             raise ReservationError(
                 f"Reservation conflicts: {len(reserved)} GPUs explicitly reserved, {counted} GPUs "
@@ -159,42 +175,134 @@ def cancel_problem(r: Reservation, now: float) -> Optional[str]:
 
 
 # --------------------------------------------------------------------------- scheduling effect
-def usable_gpus(
-    job_user: str, job_gpus: int, all_gpu_indices: Iterable[int], active: Iterable[Reservation]
-) -> Optional[set[int]]:
-    """GPU indices a job may use given the *active* reservations (SPEC 4.11), None when it is
-    unrestricted. An empty set means the job cannot start now (its GPU count does not fit)."""
-    active = list(active)
-    if job_gpus <= 0 or not active:
-        return None
-    every = set(all_gpu_indices)
-    own_indices: set[int] = set()
-    own_count = 0
-    others_indices: set[int] = set()
-    others_count = 0
-    for r in active:
-        if r.user == job_user:
+class ReservationGate:
+    """The aggregate reservation rule for one scheduling pass.
+
+    Upstream judged each job alone against "total - others' reservations", so jobs already
+    running were never counted and a count reservation protected no GPU. Here the GPUs
+    are pooled: `allowed` (the GPUs the daemon may hand out now: `set-gpus`, minus those
+    held by unmanaged processes) splits into index-reserved GPUs, each kept for its
+    holder, and the shared pool. Of the pool's idle GPUs, every count holder's outstanding
+    claim (its count minus the pool GPUs its jobs already hold) is kept back from everyone
+    else. A holder may use its own claim plus whatever idle GPUs nobody has a claim on.
+    Running jobs are never preempted: a claim that finds its GPUs busy is honoured as they
+    free up, because nobody else may take them meanwhile.
+
+    `use` maps each user to the GPU indices their running jobs hold. The pass reports each
+    admission with `take`, so later candidates see it. Pure: no clock, no IO.
+    """
+
+    def __init__(self, active: Iterable[Reservation], allowed: Iterable[int],
+                 use: Mapping[str, Iterable[int]]):
+        self.allowed = set(allowed)
+        self.index_owner: dict[int, Reservation] = {}
+        self.counts: dict[str, list[Reservation]] = {}
+        for r in sorted(active, key=lambda r: r.id):
             if r.gpu_indices is not None:
-                own_indices.update(r.gpu_indices)
-            else:
-                own_count += r.gpu_count or 0
-        elif r.gpu_indices is not None:
-            others_indices.update(r.gpu_indices)
-        else:
-            others_count += r.gpu_count or 0
-    if own_indices:
-        return own_indices & every if job_gpus <= len(own_indices) else set()
-    if own_count:
-        return every - others_indices if job_gpus <= own_count else set()
-    if job_gpus > len(every) - len(others_indices) - others_count:
-        return set()
-    return every - others_indices
+                for i in r.gpu_indices:
+                    self.index_owner.setdefault(i, r)
+            elif (r.gpu_count or 0) > 0:
+                self.counts.setdefault(r.user, []).append(r)
+        self.pool = self.allowed - set(self.index_owner)
+        self.busy: set[int] = set()
+        self.held: dict[str, set[int]] = {}
+        for user, indices in use.items():
+            self.take(user, indices)
 
+    @property
+    def restricts(self) -> bool:
+        return bool(self.index_owner or self.counts)
 
-def count_allows(job_user: str, job_gpus: int, total_gpus: int, active: Iterable[Reservation]) -> bool:
-    """The count half of the rule alone: does the job's GPU count fit what it may claim?"""
-    usable = usable_gpus(job_user, job_gpus, range(total_gpus), active)
-    return usable is None or len(usable) > 0
+    def take(self, user: str, indices: Iterable[int]) -> None:
+        indices = set(indices)
+        self.busy |= indices
+        self.held.setdefault(user, set()).update(indices)
+        self._owed = None
+
+    # every blocked candidate of a pass asks again; the answers change only with `take`
+    _owed: Optional[dict[str, int]] = None
+    _idle: int = 0
+
+    def _tally(self) -> dict[str, int]:
+        if self._owed is None:
+            self._owed = {}
+            for user, claims in self.counts.items():
+                count = sum(r.gpu_count or 0 for r in claims)
+                self._owed[user] = max(0, count - len(self.held.get(user, set()) & self.pool))
+            self._idle = len(self.pool - self.busy)
+        return self._owed
+
+    def outstanding(self, user: str) -> int:
+        """GPUs of the pool still owed to `user`'s count reservations."""
+        return self._tally().get(user, 0)
+
+    def idle_pool(self) -> int:
+        self._tally()
+        return self._idle
+
+    def _owed_by_others(self, user: str) -> int:
+        owed = self._tally()
+        return sum(owed.values()) - owed.get(user, 0)
+
+    def budget(self, user: str) -> int:
+        """Idle pool GPUs `user` may claim now: all of them less others' outstanding claims."""
+        return max(0, self.idle_pool() - self._owed_by_others(user))
+
+    def permit(self, user: str, need: int, candidates: Sequence[int]) -> tuple[Optional[list[int]], Optional[int]]:
+        """Of `candidates` (GPUs the job could use were there no reservations, in the
+        allocator's order), those it may use: `(indices, None)` when at least `need` of
+        them remain, else `(None, id)` with the reservation that stops it, or `(None, None)`
+        when the GPUs are simply not there. Any `need` of the returned indices are safe."""
+        own: list[int] = []
+        shared_busy: list[int] = []  # pool GPUs already in use (shared packing): free to join
+        idle: list[int] = []
+        blockers: set[int] = set()
+        for i in candidates:
+            owner = self.index_owner.get(i)
+            if owner is not None:
+                if owner.user == user:
+                    own.append(i)
+                else:
+                    blockers.add(owner.id)
+            elif i in self.pool:
+                (shared_busy if i in self.busy else idle).append(i)
+        allowed_idle = min(self.budget(user), need, len(idle))
+        if len(own) + len(shared_busy) + allowed_idle >= need:
+            return own + shared_busy + idle[:allowed_idle], None
+        # Waiting either way: name a claim that would take the next freed GPU before this
+        # job, so `gqueue` says why a freed GPU did not go to it.
+        claim = self._first_claim(user)
+        if len(candidates) < need:
+            return None, claim
+        if allowed_idle < len(idle) and claim is not None:
+            blockers.add(claim)
+        return None, min(blockers) if blockers else None
+
+    def _first_claim(self, user: str) -> Optional[int]:
+        owed = self._tally()
+        ids = [self.counts[u][0].id for u, n in owed.items() if n and u != user]
+        return min(ids) if ids else None
+
+    def shortfalls(self) -> dict[int, int]:
+        """Reservation id -> GPUs its holder cannot have now because others' jobs hold them
+        (`gctl reserve list`: `Active (waiting for N GPUs)`). Idle pool GPUs go to count
+        claims in reservation-id order; a count holder's pool GPUs fill its claims first."""
+        out: dict[int, int] = {}
+        for i, r in self.index_owner.items():
+            if i not in self.allowed or (i in self.busy and i not in self.held.get(r.user, ())):
+                out[r.id] = out.get(r.id, 0) + 1
+        idle = self.idle_pool()
+        claims = sorted((r for rs in self.counts.values() for r in rs), key=lambda r: r.id)
+        used = {u: len(self.held.get(u, set()) & self.pool) for u in self.counts}
+        for r in claims:
+            want = r.gpu_count or 0
+            mine = min(want, used[r.user])
+            used[r.user] -= mine
+            given = min(want - mine, idle)
+            idle -= given
+            if want - mine - given:
+                out[r.id] = want - mine - given
+        return out
 
 
 def next_edge(reservations: Iterable[Reservation], now: float, retention: float) -> Optional[float]:
@@ -208,7 +316,8 @@ def next_edge(reservations: Iterable[Reservation], now: float, retention: float)
 
 
 def prune(reservations: Iterable[Reservation], now: float, retention: float) -> list[Reservation]:
-    """Keep reservations until `retention` seconds after their (planned) end."""
+    """Keep reservations until `retention` seconds after their (planned) end; a cancelled
+    one is kept that long too, so a second cancel still says it was cancelled."""
     return [r for r in reservations if r.end + retention > now]
 
 
@@ -248,11 +357,16 @@ _RFC3339 = re.compile(
 _LOCAL = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
-def parse_time(text: str, zone: Optional[tzinfo]) -> float:
+def parse_time(text: str, zone: Optional[tzinfo], now: Optional[float] = None) -> float:
     """`--start`, `--from`, `--to`: RFC 3339 with an offset, or `YYYY-MM-DD HH:MM` in `zone`;
-    on :00 or :30 of `zone`, without seconds (SPEC 2.8)."""
+    on :00 or :30 of `zone`, without seconds (SPEC 2.8). `now` (when the caller passes the
+    clock) means the start of the current half-hour slot of `zone`, which creation accepts."""
     value = text.strip()
     stamp: Optional[float] = None
+    if now is not None and value.lower() == "now":
+        local = to_zone(math.floor(now), zone)
+        slot = local.replace(minute=local.minute - local.minute % 30, second=0, microsecond=0)
+        return slot.timestamp()
     if _RFC3339.fullmatch(value):
         iso = value[:10] + "T" + value[11:]
         if iso[-1] in "Zz":
@@ -283,25 +397,18 @@ def parse_time(text: str, zone: Optional[tzinfo]) -> float:
 
 
 def parse_duration(text: str) -> int:
-    """`1h`, `30m`, `2h30m`, `90m` (case-insensitive) → seconds, a positive multiple of 30 min."""
-    total = 0
-    digits = ""
-    for ch in text:
-        if ch.isascii() and ch.isdigit():
-            digits += ch
-        elif ch in "hHmM":
-            if not digits:
-                raise ReservationError(f"Invalid number before '{ch.lower()}'")
-            total += int(digits) * (3600 if ch in "hH" else 60)
-            digits = ""
-        elif ch in "sS":
-            raise ReservationError(
-                "Seconds are not allowed in reservation duration. Use hours (h) or minutes (m) only."
-            )
-        else:
-            raise ReservationError(f"Invalid character in duration: {ch}")
-    if digits:
-        raise ReservationError("Duration must end with a unit (h or m)")
+    """A reservation length in the one duration grammar (`1h`, `90m`, `2h30m`, `0-02:00`):
+    seconds, a positive multiple of 30 minutes."""
+    from .times import parse_duration as duration
+
+    try:
+        total = duration(text, bare_unit=60)
+    except ValueError as e:
+        raise ReservationError(f"Invalid duration '{text.strip()}': {e}") from None
+    if total % 60:
+        raise ReservationError(
+            "Seconds are not allowed in reservation duration. Use hours (h) or minutes (m) only."
+        )
     if total == 0:
         raise ReservationError("Duration must be greater than 0")
     if total % SLOT:
@@ -309,6 +416,30 @@ def parse_duration(text: str) -> int:
             "Reservation duration must be a multiple of 30 minutes (e.g., 30m, 1h, 1h30m, 2h). "
             f"Got: {text}"
         )
+    return total
+
+
+_RANGE_UNITS = {"w": 7 * 86400, "d": 86400}
+
+
+def _range_duration(text: str) -> int:
+    """A window length: `7d`, `1w2d`, `36h`, `90m` (a range need not be slot-aligned)."""
+    value = text.strip().lower()
+    total, digits = 0, ""
+    for ch in value:
+        if ch.isascii() and ch.isdigit():
+            digits += ch
+        elif ch in "wdhm":
+            if not digits:
+                raise ReservationError(f"Invalid number before '{ch}'")
+            total += int(digits) * {"h": 3600, "m": 60, **_RANGE_UNITS}[ch]
+            digits = ""
+        else:
+            raise ReservationError(f"Invalid character in duration: {ch}")
+    if digits:
+        raise ReservationError("Duration must end with a unit (w, d, h or m)")
+    if total == 0:
+        raise ReservationError("Duration must be greater than 0")
     return total
 
 
@@ -322,7 +453,7 @@ def _signed_duration(text: str) -> int:
         value = value[1:].strip()
         if not value:
             raise ReservationError(f"Invalid duration: {text.strip()}")
-    return sign * parse_duration(value)
+    return sign * _range_duration(value)
 
 
 def parse_range(text: str, now: float) -> tuple[float, float]:
@@ -376,7 +507,7 @@ def render_detail(r: Reservation, zone: Optional[tzinfo]) -> str:
         f"  StartTime={stamp(r.start, zone, True)}",
         f"  EndTime={stamp(r.end, zone, True)}",
         f"  Duration={compact(r.duration)}",
-        f"  Status={r.status.value}",
+        f"  Status={r.status_text()}",
         f"  CreatedAt={stamp(r.created_at, zone, True)}",
     ]
     if r.cancelled_at is not None:
@@ -390,7 +521,7 @@ TABLE_HEADERS = ("ID", "USER", "GPUS", "START", "END", "STATUS")
 def table_rows(reservations: Iterable[Reservation], zone: Optional[tzinfo]) -> list[list[str]]:
     """Cells of `gctl reserve list` (SPEC 5.4.2), sorted by id; the CLI lays them out."""
     return [
-        [str(r.id), r.user, gpus_cell(r), stamp(r.start, zone), stamp(r.end, zone), r.status.value]
+        [str(r.id), r.user, gpus_cell(r), stamp(r.start, zone), stamp(r.end, zone), r.status_text()]
         for r in sorted(reservations, key=lambda r: r.id)
     ]
 
@@ -403,30 +534,35 @@ def _position(t: float, start: float, end: float, width: int) -> int:
     return int(math.floor(offset / (end - start) * width + 0.5))
 
 
-def _markers(start: float, end: float, zone: Optional[tzinfo]) -> tuple[float, list[tuple[float, str]]]:
-    """Marker interval by window size, axis start aligned down to a marker one interval
-    before the window; labels `MM/DD HH:MM` when the date changes, else `HH:MM`."""
+def _markers(start: float, end: float, zone: Optional[tzinfo]) -> tuple[float, list[tuple[float, datetime]]]:
+    """Marker interval by window size (2 h up to 12 h, 4 h up to a day, 6 h up to two,
+    12 h up to four, then whole days), axis start aligned down to a marker one interval
+    before the window."""
     hours = int(end - start) // 3600
-    interval = 2 if hours <= 12 else 4 if hours <= 24 else 6 if hours <= 48 else 12
+    interval = (2 if hours <= 12 else 4 if hours <= 24 else 6 if hours <= 48 else 12 if hours <= 96
+                else 24 * max(1, math.ceil(hours / 24 / 14)))
     first = to_zone(start, zone)
-    rounded = first.replace(hour=(first.hour // interval) * interval, minute=0, second=0, microsecond=0)
+    step = min(interval, 24)
+    rounded = first.replace(hour=(first.hour // step) * step, minute=0, second=0, microsecond=0)
     current = rounded.timestamp() if zone is not None else rounded.replace(tzinfo=None).timestamp()
     if current < start:
         current += interval * 3600
     current -= interval * 3600
     aligned = current
     markers = []
-    last_date = None
     while current <= end:
-        dt = to_zone(current, zone)
-        if dt.date() != last_date:
-            last_date = dt.date()
-            label = dt.strftime("%m/%d %H:%M")
-        else:
-            label = dt.strftime("%H:%M")
-        markers.append((current, label))
+        markers.append((current, to_zone(current, zone)))
         current += interval * 3600
     return aligned, markers
+
+
+def _marker_label(dt: datetime, shown: Optional[datetime], daily: bool) -> str:
+    """`MM/DD HH:MM` where the date differs from the last label shown, else `HH:MM`."""
+    if daily:
+        return dt.strftime("%m/%d")
+    if shown is None or dt.date() != shown.date():
+        return dt.strftime("%m/%d %H:%M")
+    return dt.strftime("%H:%M")
 
 
 def _gpu_label(r: Reservation) -> str:
@@ -443,54 +579,75 @@ def render_timeline(
     zone: Optional[tzinfo],
     width: int = TIMELINE_WIDTH,
 ) -> str:
-    """`gctl reserve list --timeline` (SPEC 5.4.3): axis, one bar per reservation, summary."""
+    """`gctl reserve list --timeline`: axis, one bar per reservation, summary.
+
+    Unlike upstream, the axis is drawn over the bar area (the columns right of the
+    16-column label) with the same scale as the bars, so a bar sits under its times and
+    nothing that starts early in the window is cut off; labels never overwrite each other.
+    """
     start, end = window
     aligned, markers = _markers(start, end, zone)
+    area = width - LABEL_WIDTH
+    pad = " " * LABEL_WIDTH
+
+    def column(t: float) -> int:
+        return _position(t, aligned, end, area)
+
     lines = ["", f"GPU Reservations Timeline ({stamp(now, zone, True)})", "═" * width]
-
-    axis = ["─"] * width
+    axis = ["─"] * area
     for t, _ in markers:
-        pos = _position(t, aligned, end, width)
-        if pos < width:
-            axis[pos] = "┬"
-    now_pos = _position(now, aligned, end, width)
-    if now_pos < width:
-        axis[now_pos] = "┃"
-    labels = [" "] * width
-    for t, text in markers:
-        pos = _position(t, aligned, end, width)
-        if abs(pos - now_pos) < 6:
-            continue
-        if pos < width and len(text) <= width - pos:
-            labels[pos:pos + len(text)] = list(text)
-    if now_pos >= 2 and now_pos + 2 < width:
-        labels[now_pos - 1:now_pos + 2] = list("Now")
-    lines += ["".join(axis), "".join(labels), ""]
+        if column(t) < area:
+            axis[column(t)] = "┬"
+    now_col = column(now)
+    if now_col == area and now <= end:
+        now_col = area - 1  # a window ending now (`--range -12h`) still shows where now is
+    if now_col < area:
+        axis[now_col] = "┃"
+    labels = [" "] * area
+    taken = [False] * area
 
-    bar_width = width - LABEL_WIDTH
+    def place(pos: int, text: str) -> bool:
+        lo, hi = pos, pos + len(text)
+        if lo < 0 or hi > area or any(taken[max(0, lo - 1):min(area, hi + 1)]):
+            return False  # would touch another label: leave it out rather than run them together
+        labels[lo:hi] = list(text)
+        for i in range(lo, hi):
+            taken[i] = True
+        return True
+
+    if now_col < area:
+        place(max(0, min(now_col - 1, area - 3)), "Now")
+    daily = len(markers) > 1 and markers[1][0] - markers[0][0] >= 86400
+    shown: Optional[datetime] = None
+    for t, dt in markers:
+        if place(column(t), _marker_label(dt, shown, daily)):
+            shown = dt
+    lines += [pad + "".join(axis), pad + "".join(labels).rstrip(), ""]
+
     for r in sorted(reservations, key=lambda r: r.start):
         if r.end < aligned or r.start > end:
             continue
-        first = _position(max(r.start, aligned), aligned, end, width)
-        last = _position(min(r.end, end), aligned, end, width)
-        bar = [" "] * bar_width
-        for pos in range(first, first + max(last - first, 1)):
-            if pos >= LABEL_WIDTH and pos - LABEL_WIDTH < bar_width:
-                bar[pos - LABEL_WIDTH] = _BAR[r.status]
-        label = f"{r.user} (GPU: {_gpu_label(r)})"
-        lines.append(f"{label:<15} {''.join(bar)}")
+        first = column(max(r.start, aligned))
+        last = column(min(r.end, end))
+        bar = [" "] * area
+        for pos in range(first, min(area, first + max(last - first, 1))):
+            bar[pos] = _BAR[r.status]
+        # the label column is exactly 15 wide, or every bar after a long name would shift
+        user = r.user if len(r.user) <= 15 else r.user[:14] + "…"
+        lines.append(f"{user:<15} {''.join(bar)}".rstrip())
         lines.append(
-            f"  └─ {r.status.value} ({to_zone(r.start, zone):%H:%M}→{to_zone(r.end, zone):%H:%M})"
+            f"  └─ {r.status_text()} ({to_zone(r.start, zone):%H:%M}→{to_zone(r.end, zone):%H:%M}) "
+            f"GPU: {_gpu_label(r)}"
         )
 
     active = [r for r in reservations if r.status is Status.ACTIVE]
     pending = sum(1 for r in reservations if r.status is Status.PENDING)
     lines += [
         "",
-        "─" * TIMELINE_WIDTH,
+        "─" * width,
         f"Summary: {len(active)} active, {pending} pending | {sum(r.count for r in active)} GPUs currently reserved",
         "",
-        "Legend: █ Active  ░ Pending",
+        "Legend: █ Active  ░ Pending  ▓ Completed  ▒ Cancelled",
     ]
     return "\n".join(lines)
 

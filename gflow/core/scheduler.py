@@ -1,31 +1,43 @@
-"""One scheduling pass as a pure function (SPEC 4.3–4.5): order candidates, admit greedily.
+"""One scheduling pass as a pure function (SPEC 4.3–4.5): order candidates, admit greedily,
+and optionally hold GPUs back for the first job that is short of them (backfill).
 
-The daemon gathers the inputs (eligible jobs, running jobs, GPUs, limits), calls `plan`,
+The daemon gathers the inputs (its ordered queue, running jobs, GPUs, limits), calls `plan`,
 then applies the outcome. Nothing here does IO, so every rule is unit-testable.
+
+The pass costs what it examines, not the length of the queue: candidates come from the
+lanes of a `ReadyQueue` already in order, and a lane is dropped as soon as its head cannot
+start for a reason that holds for everything behind it (its group is full, no GPU is left
+for its kind). Jobs behind that point keep the reason an earlier pass gave them; jobs never
+judged yet (`fresh`) get theirs from the state the pass ended the lane in.
 """
 from __future__ import annotations
 
-import heapq
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Collection, Optional
 
 from ..protocol import GpuSharing, Job, Reason
+from . import backfill as bf
+from . import fits
+from .queue import EXCLUSIVE, SHARED, Lane, Merge, ReadyQueue, lane_key, time_bonus
+from .reservations import ReservationGate
 
-DAY = 86400
+__all__ = ["Gpu", "PassInput", "Plan", "plan", "order", "time_bonus"]
 
 
 @dataclass(frozen=True)
 class Gpu:
     index: int
     memory_mb: Optional[int] = None
-    available: bool = True  # false when an unmanaged process holds it
+    available: bool = True  # false when an unmanaged process holds it, or its state is unknown
+    note: Optional[str] = None  # why it is unavailable, as a waiting job's reason names it
 
 
 @dataclass
 class PassInput:
-    candidates: list[Job]
-    running: list[Job]
+    # every job listed here is judged (tests and small callers); the daemon passes `queue`
+    candidates: list[Job] = field(default_factory=list)
+    running: list[Job] = field(default_factory=list)
     gpus: list[Gpu] = field(default_factory=list)
     allowed: Optional[set[int]] = None
     host_memory_mb: int = 16 * 1024
@@ -33,15 +45,24 @@ class PassInput:
     fair_share: dict[str, float] = field(default_factory=dict)
     # (job, running jobs so far) -> True if the job's quotas allow it to start now
     quota_allows: Optional[Callable[[Job, list[Job]], bool]] = None
-    # (job) -> GPU indices it may use given reservations, None when unrestricted
-    reservation_filter: Optional[Callable[[Job], Optional[set[int]]]] = None
+    # the active reservations' aggregate rule (`gctl reserve`; None: none is active),
+    # consulted per candidate that needs GPUs and told about each admission
+    reservations: Optional[ReservationGate] = None
     rng: Optional[random.Random] = None
+    # the daemon's ordered queue of eligible jobs; `fresh`: ids in it never judged yet
+    queue: Optional[ReadyQueue] = None
+    fresh: Collection[int] = ()
+    backfill: bool = False
+    now: float = 0.0  # for backfill: running jobs' ends are started_at + time_limit
+    capacity: Optional[fits.Capacity] = None  # judge jobs that can never start (NeverFits)
 
 
 @dataclass
 class Plan:
     starts: list[tuple[Job, list[int]]] = field(default_factory=list)
     waiting: dict[int, str] = field(default_factory=dict)  # job id -> reason
+    backfill: Optional[bf.Reservation] = None  # the GPUs held back for the first job short of them
+    planned: dict[int, float] = field(default_factory=dict)  # job id -> expected start
 
 
 _EXCLUSIVE = GpuSharing.EXCLUSIVE  # module constants: enum attribute lookups are slow in hot loops
@@ -49,12 +70,7 @@ _MEMORY = Reason.WAITING_FOR_MEMORY.value
 _GROUP = Reason.WAITING_FOR_RESOURCES.value
 _QUOTA = Reason.WAITING_FOR_QUOTA.value
 _GPU = Reason.WAITING_FOR_GPU.value
-
-
-def time_bonus(job: Job) -> int:
-    if job.time_limit is None:
-        return 100
-    return 200 + int(100 * (1 - min(job.time_limit / DAY, 1.0)))
+_RESERVED = Reason.RESERVED.value
 
 
 def order(candidates: list[Job], fair_share: dict[str, float]) -> list[Job]:
@@ -78,30 +94,64 @@ class _GpuState:
         self.gpus = [g for g in gpus if allowed is None or g.index in allowed]
         self.exclusive: set[int] = set()
         self.shared_mb: dict[int, int] = {}  # GPU -> VRAM budget of its shared holders
+        self.holders: dict[int, list[Job]] = {}
+        self._free: Optional[list[Gpu]] = None
+        self._shared_room: Optional[bool] = None
+        self._blocked: Optional[list[str]] = None
         for job in running:
             self.hold(job, job.gpu_ids or [])
 
     def hold(self, job: Job, indices) -> None:
         for i in indices:
+            self.holders.setdefault(i, []).append(job)
             if job.gpu_sharing_mode is _EXCLUSIVE:
                 self.exclusive.add(i)
             else:
                 self.shared_mb[i] = self.shared_mb.get(i, 0) + (job.gpu_memory_limit_mb or 0)
         self._free = None
+        self._shared_room = None
+        self._blocked = None
 
-    _free: Optional[list[Gpu]] = None
+    def blocked(self) -> list[str]:
+        """Notes of GPUs nobody in gflow holds that are unavailable for a known reason."""
+        if self._blocked is None:
+            self._blocked = [
+                g.note for g in self.gpus
+                if not g.available and g.note and g.index not in self.exclusive and g.index not in self.shared_mb
+            ]
+        return self._blocked
 
-    def usable(self, job: Job) -> list[Gpu]:
+    def free(self) -> list[Gpu]:
+        if self._free is None:
+            self._free = [
+                g for g in self.gpus
+                if g.available and g.index not in self.exclusive and g.index not in self.shared_mb
+            ]
+        return self._free
+
+    def shared_room(self) -> bool:
+        """Whether any GPU could take one more shared job of some size."""
+        if self._shared_room is None:
+            self._shared_room = any(
+                g.index not in self.exclusive
+                and (g.index in self.shared_mb or g.available)
+                and (g.memory_mb is None or self.shared_mb.get(g.index, 0) < g.memory_mb)
+                for g in self.gpus
+            )
+        return self._shared_room
+
+    def usable(self, job: Job, rng: Optional[random.Random]) -> list[Gpu]:
+        """The GPUs `job` fits on, best first. Shared jobs pack: GPUs already shared come
+        first, the tightest fit first, so whole GPUs stay free for exclusive jobs."""
         if job.gpu_sharing_mode is _EXCLUSIVE:
-            if self._free is None:
-                self._free = [
-                    g for g in self.gpus
-                    if g.available and g.index not in self.exclusive and g.index not in self.shared_mb
-                ]
-            return self._free
-        # shared: never beside an exclusive job; beside shared ones while the VRAM budget fits
+            free = self.free()
+            if rng is not None:
+                free = list(free)
+                rng.shuffle(free)
+            return free
         need = job.gpu_memory_limit_mb or 0
-        out = []
+        shared: list[tuple[float, int, Gpu]] = []
+        empty: list[Gpu] = []
         for g in self.gpus:
             if g.index in self.exclusive:
                 continue
@@ -110,135 +160,211 @@ class _GpuState:
                 continue
             if g.memory_mb is not None and (used or 0) + need > g.memory_mb:
                 continue
-            out.append(g)
-        return out
+            if used is None:
+                empty.append(g)
+            else:
+                left = g.memory_mb - used - need if g.memory_mb is not None else float("inf")
+                shared.append((left, g.index, g))
+        shared.sort(key=lambda e: (e[0], e[1]))
+        if rng is not None:
+            rng.shuffle(empty)
+        return [g for _, _, g in shared] + empty
 
 
-def _key(job: Job, share) -> tuple:
-    return (-job.priority, -share(job.user, 1.0), -time_bonus(job), job.id)
+class _Pass:
+    def __init__(self, inp: PassInput):
+        self.inp = inp
+        self.result = Plan()
+        self.running = list(inp.running)  # admitted jobs are appended: the quota hook counts them
+        self.memory_left = inp.host_memory_mb - sum(j.memory_limit_mb or 0 for j in self.running)
+        self.group_running: dict[str, int] = {}
+        for j in self.running:
+            if j.group_id:
+                self.group_running[j.group_id] = self.group_running.get(j.group_id, 0) + 1
+        self.gpus = _GpuState(inp.gpus, inp.allowed, self.running)
+        self.rng = (inp.rng or random.Random()) if inp.strategy == "random" else None
+        self.backfill: Optional[bf.Reservation] = None
 
+    # ------------------------------------------------------------------ lanes
+    def lane_blocked(self, lane: Lane) -> Optional[str]:
+        """Why nothing in `lane` can start any more in this pass, or None."""
+        if lane.max_concurrent is not None and self.group_running.get(lane.group_id, 0) >= lane.max_concurrent:
+            return _GROUP
+        if lane.kind == EXCLUSIVE:
+            free = self.gpus.free()
+            if not free:
+                return _GPU
+            res = self.backfill
+            if res is not None and all(g.index in res.gpus for g in free):
+                # only jobs over before the reserved start may use these: none without a limit
+                reserved = lane.jobs.get(res.job_id)
+                if lane.limited - (reserved is not None and reserved.time_limit is not None) == 0:
+                    return _GPU
+        if lane.kind == SHARED and not self.gpus.shared_room():
+            return _GPU
+        return None
 
-class _Source:
-    """Candidates already in order, consumed from the front (a sorted list, or the members
-    of an array whose only difference is their id)."""
+    def judge_rest(self, lane: Lane, pos: int, blocked: str, fresh: Optional[set[int]]) -> None:
+        """Reasons for the jobs of a dropped lane: all of them when every candidate must be
+        judged, else its head (the next in line, whose reason tells what the lane waits
+        for) and those never judged before."""
+        waiting = self.result.waiting
+        keys = lane.keys
+        if fresh is None:
+            ids = [keys[p][2] for p in range(pos, len(keys))]
+        else:
+            head = keys[pos]
+            # fresh jobs behind the head (those before it were examined in this pass)
+            ids = [head[2]] + [i for i in fresh if i in lane.jobs and lane_key(lane.jobs[i]) > head]
+        for job_id in ids:
+            job = lane.jobs[job_id]
+            if blocked is _GROUP:  # quotas are not asked: the group already says no
+                why = self.never(job)
+                waiting[job_id] = why or (_MEMORY if (job.memory_limit_mb or 0) > self.memory_left else _GROUP)
+            else:
+                waiting[job_id] = self.first_failure(job) or self.short_of_gpus(job)
 
-    __slots__ = ("items", "pos", "keyed")
+    # ------------------------------------------------------------------ checks
+    def never(self, job: Job) -> Optional[str]:
+        cap = self.inp.capacity
+        if cap is None:
+            return None
+        why = fits.why_never(job, cap)
+        return fits.reason(why) if why else None
 
-    def __init__(self, items: list, keyed: bool):
-        self.items, self.pos, self.keyed = items, 0, keyed
+    def first_failure(self, job: Job) -> Optional[str]:
+        """The first check (SPEC order) `job` fails short of the GPUs, without admitting it."""
+        why = self.never(job)
+        if why:
+            return why
+        if (job.memory_limit_mb or 0) > self.memory_left:
+            return _MEMORY
+        if job.group_id and job.max_concurrent is not None \
+                and self.group_running.get(job.group_id, 0) >= job.max_concurrent:
+            return _GROUP
+        if self.inp.quota_allows is not None and not self.inp.quota_allows(job, self.running):
+            return _QUOTA
+        return None
 
+    def short_of_gpus(self, job: Job) -> str:
+        """The reason of a job no GPU is left for in this pass: a reservation whose claim
+        comes first names itself (so a freed GPU that goes to it is explained)."""
+        gate = self.inp.reservations
+        if gate is not None:
+            usable = self.gpus.usable(job, None)
+            permitted, blocker = gate.permit(job.user, job.gpus, [g.index for g in usable])
+            if permitted is None and blocker is not None:
+                return f"{_RESERVED}:{blocker}"
+            return self.gpu_reason(job, len(usable))
+        return self.gpu_reason(job, 0)
 
-def _ranked(candidates: list[Job], fair_share: dict[str, float], group_running: dict[str, int]):
-    """Candidates in `order`, lazily, with the means to skip the rest of a full group.
+    def gpu_reason(self, job: Job, usable: int) -> str:
+        """WaitingForGpu, or what blocks the GPUs that would let the job start (a foreign
+        process, a GPU we cannot query), so the queue says why."""
+        notes = self.gpus.blocked()
+        if notes and usable + len(notes) >= job.gpus:
+            return notes[0]
+        return _GPU
 
-    A 10,000-task array under `--max-concurrent 2` would otherwise be ranked in full on
-    every pass (one per exit) to admit one task. Members of a group with one limit are
-    kept apart; the merge examines a group's members only while the group has room, then
-    hands back the rest at once. Members that differ only by id (an array, a sweep) are
-    already in order and cost no ranking at all; everything else is sorted once.
-    Yields (job, None) to examine a candidate and (None, [jobs]) for a full group's rest.
-    """
-    share = fair_share.get
-    loose: list[Job] = []
-    groups: dict[str, list[Job]] = {}
-    for job in candidates:
+    def examine(self, job: Job) -> None:
+        inp, result = self.inp, self.result
+        why = self.never(job)
+        if why:
+            result.waiting[job.id] = why
+            return
+        need_mem = job.memory_limit_mb or 0
+        if need_mem > self.memory_left:
+            result.waiting[job.id] = _MEMORY
+            return
+        res = self.backfill
+        if res is not None and need_mem and self.memory_left - need_mem < res.memory_mb \
+                and not res.admits(job, inp.now):
+            result.waiting[job.id] = _MEMORY  # would leave too little for the reserved job
+            return
         if job.group_id and job.max_concurrent is not None:
-            groups.setdefault(job.group_id, []).append(job)
-        else:
-            loose.append(job)
-    sources: dict[object, tuple[_Source, Optional[str]]] = {}
-    heads: list[tuple] = []
+            if self.group_running.get(job.group_id, 0) >= job.max_concurrent:
+                result.waiting[job.id] = _GROUP
+                return
+        if inp.quota_allows is not None and not inp.quota_allows(job, self.running):
+            result.waiting[job.id] = _QUOTA
+            return
+        chosen: list[int] = []
+        if job.gpus > 0:
+            usable = self.gpus.usable(job, self.rng)
+            gate = inp.reservations
+            if gate is not None:
+                permitted, blocker = gate.permit(job.user, job.gpus, [g.index for g in usable])
+                if permitted is None:
+                    if blocker is not None:
+                        result.waiting[job.id] = f"{_RESERVED}:{blocker}"
+                        return
+                    result.waiting[job.id] = self.gpu_reason(job, len(usable))
+                    if inp.backfill and res is None:
+                        self.reserve_for(job)
+                    return
+                by_index = {g.index: g for g in usable}
+                usable = [by_index[i] for i in permitted]
+            if res is not None:
+                if res.admits(job, inp.now):  # over before the reserved start: may use them, last
+                    usable = [g for g in usable if g.index not in res.gpus] + \
+                             [g for g in usable if g.index in res.gpus]
+                else:
+                    usable = [g for g in usable if g.index not in res.gpus]
+            if len(usable) < job.gpus:
+                result.waiting[job.id] = self.gpu_reason(job, len(usable))
+                if inp.backfill and res is None:
+                    self.reserve_for(job)
+                return
+            chosen = sorted(g.index for g in usable[: job.gpus])
+            self.gpus.hold(job, chosen)
+            if gate is not None:
+                gate.take(job.user, chosen)
+        result.starts.append((job, chosen))
+        self.memory_left -= need_mem
+        if job.group_id:
+            self.group_running[job.group_id] = self.group_running.get(job.group_id, 0) + 1
+        self.running.append(job)
 
-    def add(source: _Source, gid: Optional[str]) -> None:
-        sources[id(source)] = (source, gid)
-        if source.items:
-            heads.append((_head_key(source, share), id(source)))
+    def reserve_if_head(self, job: Job) -> None:
+        """Reserve for the head of a lane no GPU is left for, if GPUs are all it lacks."""
+        if self.first_failure(job) is None:
+            self.reserve_for(job)
 
-    for gid, members in groups.items():
-        first = members[0]
-        alike = all(
-            m.max_concurrent == first.max_concurrent and m.priority == first.priority
-            and m.user == first.user and m.time_limit == first.time_limit
-            for m in members
-        )
-        if alike:
-            members.sort(key=lambda m: m.id)
-            add(_Source(members, keyed=False), gid)
-        elif len({m.max_concurrent for m in members}) == 1:
-            add(_Source(sorted(((_key(m, share), m) for m in members), key=lambda e: e[0]), keyed=True), gid)
-        else:
-            loose += members  # members with different limits: judged one by one
-    add(_Source(sorted(((_key(j, share), j) for j in loose), key=lambda e: e[0]), keyed=True), None)
-    heapq.heapify(heads)
-    while heads:
-        _, sid = heapq.heappop(heads)
-        source, gid = sources[sid]
-        item = source.items[source.pos]
-        job = item[1] if source.keyed else item
-        source.pos += 1
-        yield job, None
-        if source.pos >= len(source.items):
-            continue
-        if gid is not None and group_running.get(gid, 0) >= job.max_concurrent:
-            rest = source.items[source.pos:]
-            yield None, [e[1] for e in rest] if source.keyed else rest  # full: none can start
-            continue
-        heapq.heappush(heads, (_head_key(source, share), sid))
-
-
-def _head_key(source: _Source, share) -> tuple:
-    item = source.items[source.pos]
-    return item[0] if source.keyed else _key(item, share)
+    def reserve_for(self, job: Job) -> None:
+        now = self.inp.now
+        holders = self.gpus.holders
+        gate = self.inp.reservations
+        # GPUs index-reserved for someone else are never its; count reservations are not
+        # planned ahead (they hold back idle GPUs only, pass by pass)
+        owner = gate.index_owner.get if gate is not None else (lambda i: None)
+        options = [
+            (bf.free_at(job, g.memory_mb, g.available, holders.get(g.index, ()), now), g.index)
+            for g in self.gpus.gpus
+            if owner(g.index) is None or owner(g.index).user == job.user
+        ]
+        self.backfill = bf.reserve(job, options)
+        if self.backfill is not None:
+            self.result.backfill = self.backfill
+            if self.backfill.start != bf.INF:
+                self.result.planned[job.id] = self.backfill.start
 
 
 def plan(inp: PassInput) -> Plan:
-    """Examine candidates in order, each on its own (greedy backfill, SPEC 4.3/4.4); checks in
-    SPEC order: host memory, group limit, quotas, reservations + GPUs."""
-    result = Plan()
-    running = list(inp.running)  # admitted jobs are appended: the quota hook counts them
-    memory_left = inp.host_memory_mb - sum(j.memory_limit_mb or 0 for j in running)
-    group_running: dict[str, int] = {}
-    for j in running:
-        if j.group_id:
-            group_running[j.group_id] = group_running.get(j.group_id, 0) + 1
-    gpu_state = _GpuState(inp.gpus, inp.allowed, running)
-    rng = inp.rng or random.Random()
-
-    for job, rest in _ranked(inp.candidates, inp.fair_share, group_running):
-        if rest is not None:
-            # members of a full group, each failing at its first check (memory, then group)
-            for other in rest:
-                result.waiting[other.id] = _MEMORY if (other.memory_limit_mb or 0) > memory_left else _GROUP
+    """Examine candidates in order, each on its own (SPEC 4.3/4.4); checks in SPEC order:
+    host memory, group limit, quotas, reservations + GPUs. With `backfill`, the first job
+    short of GPUs holds the GPUs it will get back (see `backfill`)."""
+    queue = inp.queue if inp.queue is not None else ReadyQueue(inp.candidates)
+    fresh = set(inp.fresh) if inp.queue is not None else None
+    state = _Pass(inp)
+    merge = Merge(queue.lanes(), inp.fair_share)
+    while merge:
+        lane, pos, share = merge.next()
+        blocked = state.lane_blocked(lane)
+        if blocked is not None:
+            if blocked is _GPU and inp.backfill and state.backfill is None:
+                state.reserve_if_head(lane.job_at(pos))  # no GPU free now, but one will be
+            state.judge_rest(lane, pos, blocked, fresh)
             continue
-        need_mem = job.memory_limit_mb or 0
-        if need_mem > memory_left:
-            result.waiting[job.id] = _MEMORY
-            continue
-        if job.group_id and job.max_concurrent is not None:
-            if group_running.get(job.group_id, 0) >= job.max_concurrent:
-                result.waiting[job.id] = _GROUP
-                continue
-        if inp.quota_allows is not None and not inp.quota_allows(job, running):
-            result.waiting[job.id] = _QUOTA
-            continue
-        chosen: list[int] = []
-        if job.gpus > 0:
-            usable = gpu_state.usable(job)
-            if inp.reservation_filter is not None:
-                permitted = inp.reservation_filter(job)
-                if permitted is not None:
-                    usable = [g for g in usable if g.index in permitted]
-            if len(usable) < job.gpus:
-                result.waiting[job.id] = _GPU
-                continue
-            if inp.strategy == "random":
-                usable = list(usable)
-                rng.shuffle(usable)
-            chosen = sorted(g.index for g in usable[: job.gpus])
-            gpu_state.hold(job, chosen)
-        result.starts.append((job, chosen))
-        memory_left -= need_mem
-        if job.group_id:
-            group_running[job.group_id] = group_running.get(job.group_id, 0) + 1
-        running.append(job)
-    return result
+        state.examine(lane.job_at(pos))
+        merge.advance(lane, pos, share)
+    return state.result

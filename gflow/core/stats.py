@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import msgspec
 from msgspec import Struct
 
 from ..protocol import Job, JobState
@@ -53,7 +54,96 @@ def _mean(values: list[float]) -> Optional[float]:
     return sum(values) / len(values) if values else None
 
 
-def compute(jobs: list[Job], now: float) -> Stats:
+class Totals(Struct, kw_only=True):
+    """The sums behind `Stats`, kept for jobs that were purged (`gctl purge`), so totals,
+    averages and GPU-hours survive a purge; top jobs and peaks are not kept."""
+
+    total_jobs: int = 0
+    completed_jobs: int = 0
+    failed_jobs: int = 0
+    cancelled_jobs: int = 0
+    timeout_jobs: int = 0
+    wait_secs: float = 0.0
+    waited_jobs: int = 0
+    runtime_secs: float = 0.0
+    ran_jobs: int = 0
+    gpu_secs: float = 0.0
+    job_secs: float = 0.0  # wall-clock seconds of every job that ran, however it ended
+    cpu_secs: float = 0.0  # CPU seconds recorded for ended jobs
+    jobs_with_gpus: int = 0
+    gpus: int = 0
+    peak_gpus: int = 0
+
+    def add(self, other: "Totals") -> "Totals":
+        fields = {f: getattr(self, f) + getattr(other, f) for f in self.__struct_fields__ if f != "peak_gpus"}
+        return Totals(peak_gpus=max(self.peak_gpus, other.peak_gpus), **fields)
+
+
+_ENDED = (JobState.FINISHED, JobState.FAILED, JobState.TIMEOUT)
+_STATE_FIELD = {
+    JobState.FINISHED: "completed_jobs", JobState.FAILED: "failed_jobs",
+    JobState.CANCELLED: "cancelled_jobs", JobState.TIMEOUT: "timeout_jobs",
+}
+
+
+def totals(jobs: list[Job], now: float) -> Totals:
+    """The sums of `jobs` (finished ones: a purge only forgets those)."""
+    t = Totals(total_jobs=len(jobs))
+    for job in jobs:
+        field = _STATE_FIELD.get(job.state)
+        if field is not None:
+            setattr(t, field, getattr(t, field) + 1)
+        if job.started_at is not None:
+            t.wait_secs += max(0.0, job.started_at - job.submitted_at)
+            t.waited_jobs += 1
+            run = runtime(job, now) or 0.0
+            t.gpu_secs += job.gpus * run
+            t.job_secs += run
+            t.cpu_secs += job.cpu_secs or 0.0
+            if job.state in _ENDED:
+                t.runtime_secs += run
+                t.ran_jobs += 1
+        t.jobs_with_gpus += job.gpus > 0
+        t.gpus += job.gpus
+        t.peak_gpus = max(t.peak_gpus, job.gpus)
+    return t
+
+
+def compute(jobs: list[Job], now: float, purged: Optional[Totals] = None) -> Stats:
+    """Statistics of `jobs`, plus the kept sums of purged jobs when given."""
+    stats = _compute(jobs, now)
+    if purged is None or purged.total_jobs == 0:
+        return stats
+    return _with_purged(stats, jobs, now, purged)
+
+
+def _with_purged(stats: Stats, jobs: list[Job], now: float, purged: Totals) -> Stats:
+    t = totals(jobs, now).add(purged)
+    completed = stats.completed_jobs + purged.completed_jobs
+    failed = stats.failed_jobs + purged.failed_jobs
+    cancelled = stats.cancelled_jobs + purged.cancelled_jobs
+    timeout = stats.timeout_jobs + purged.timeout_jobs
+    terminal = completed + failed + cancelled + timeout
+    return Stats(
+        total_jobs=t.total_jobs,
+        completed_jobs=completed,
+        failed_jobs=failed,
+        cancelled_jobs=cancelled,
+        timeout_jobs=timeout,
+        running_jobs=stats.running_jobs,
+        queued_jobs=stats.queued_jobs,
+        avg_wait_secs=t.wait_secs / t.waited_jobs if t.waited_jobs else None,
+        avg_runtime_secs=t.runtime_secs / t.ran_jobs if t.ran_jobs else None,
+        total_gpu_hours=t.gpu_secs / 3600,
+        jobs_with_gpus=t.jobs_with_gpus,
+        avg_gpus_per_job=t.gpus / t.total_jobs if t.total_jobs else 0.0,
+        peak_gpu_usage=t.peak_gpus,
+        success_rate=completed / terminal * 100 if terminal else 0.0,
+        top_jobs=stats.top_jobs,
+    )
+
+
+def _compute(jobs: list[Job], now: float) -> Stats:
     count = {state: 0 for state in JobState}
     for job in jobs:
         count[job.state] += 1
@@ -93,3 +183,60 @@ def compute(jobs: list[Job], now: float) -> Stats:
         success_rate=completed / terminal * 100 if terminal else 0.0,
         top_jobs=top,
     )
+
+
+# --------------------------------------------------------------------------- per user / project
+class StatsRow(Struct, kw_only=True):
+    """One line of `gstats -u all` / `--by project`: a user's (or project's) statistics."""
+
+    name: Optional[str]  # user name, or project code (None: jobs without a project)
+    stats: Stats
+    job_hours: float = 0.0  # wall-clock hours of every job that ran (running ones so far)
+    cpu_hours: float = 0.0  # CPU time of the ended jobs (user + system), in hours
+
+
+class StatsTable(Struct, kw_only=True):
+    by: str  # "user" | "project"
+    since: Optional[int] = None
+    rows: list[StatsRow] = []
+    total: Stats = msgspec.field(default_factory=Stats)
+    total_job_hours: float = 0.0
+    total_cpu_hours: float = 0.0
+
+
+def breakdown(jobs: list[Job], now: float, by: str,
+              purged: Optional[dict[tuple[str, Optional[str]], Totals]] = None) -> StatsTable:
+    """Statistics per user (`by="user"`) or per project, with the totals over all of them.
+    `purged` maps (user, project) to the kept sums of purged jobs."""
+    index = 0 if by == "user" else 1
+    groups: dict[Optional[str], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.user if by == "user" else job.project, []).append(job)
+    kept: dict[Optional[str], Totals] = {}
+    for key, t in (purged or {}).items():
+        name = key[index]
+        kept[name] = kept[name].add(t) if name in kept else t
+    rows = []
+    for name in sorted(set(groups) | set(kept), key=lambda n: (n is None, n or "")):
+        members = groups.get(name, [])
+        stats = compute(members, now, kept.get(name))
+        if by == "user":
+            stats.user = name
+        rows.append(StatsRow(name=name, stats=stats, job_hours=_job_hours(members, now, kept.get(name)),
+                             cpu_hours=_cpu_hours(members, kept.get(name))))
+    everything = Totals()
+    for t in kept.values():
+        everything = everything.add(t)
+    return StatsTable(by=by, rows=rows, total=compute(jobs, now, everything),
+                      total_job_hours=_job_hours(jobs, now, everything),
+                      total_cpu_hours=_cpu_hours(jobs, everything))
+
+
+def _job_hours(jobs: list[Job], now: float, purged: Optional[Totals]) -> float:
+    seconds = sum((runtime(j, now) or 0.0) for j in jobs)
+    return (seconds + (purged.job_secs if purged is not None else 0.0)) / 3600
+
+
+def _cpu_hours(jobs: list[Job], purged: Optional[Totals]) -> float:
+    seconds = sum((j.cpu_secs or 0.0) for j in jobs)
+    return (seconds + (purged.cpu_secs if purged is not None else 0.0)) / 3600

@@ -54,6 +54,8 @@ def plan(
     if "gpu_memory_limit_mb" in new and new["gpu_memory_limit_mb"] is None:
         if job.gpu_sharing_mode is GpuSharing.SHARED:
             raise UpdateError("Shared jobs must keep a GPU memory limit (--gpu-memory / --max-gpu-mem).")
+    if new.get("gpu_memory_limit_mb") == 0 and job.gpu_sharing_mode is GpuSharing.SHARED:
+        raise UpdateError("Shared jobs need a GPU memory limit above 0 (--gpu-memory).")
     if "depends_on_ids" in new:
         deps = core_deps.unique(new["depends_on_ids"])
         for dep in deps:

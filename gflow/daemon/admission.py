@@ -1,76 +1,46 @@
-"""What the server lets in: connections per account, and bytes of requests being received.
-
-Both are shared resources of the one daemon process (file descriptors, memory). Without
-these bounds one account opening a thousand connections, or starting sixteen 64 MiB requests
-and never finishing them, would take them from everybody. Root and admins are trusted to
-run the machine and are not counted per account (their bytes still count daemon-wide).
-"""
+"""Whether a job could ever start here: the machine's capacity as the scheduler sees it, and
+the refusal at submission (or `gjob update`) of jobs that exceed it."""
 from __future__ import annotations
 
-import asyncio
+from typing import Iterable, Optional
 
-# requests up to this size are read without a reservation: the per-account connection cap
-# already bounds what small unfinished requests can hold
-SMALL_REQUEST = 64 * 1024
-
-
-class ConnectionCount:
-    def __init__(self, per_user: int):
-        self.per_user = per_user
-        self._by_uid: dict[int, int] = {}
-
-    def admit(self, uid: int, exempt: bool) -> bool:
-        count = self._by_uid.get(uid, 0)
-        if not exempt and count >= self.per_user:
-            return False
-        self._by_uid[uid] = count + 1
-        return True
-
-    def leave(self, uid: int) -> None:
-        count = self._by_uid.get(uid, 0) - 1
-        if count > 0:
-            self._by_uid[uid] = count
-        else:
-            self._by_uid.pop(uid, None)
-
-    def of(self, uid: int) -> int:
-        return self._by_uid.get(uid, 0)
+from ..core import fits
+from ..core import quotas as core_quotas
+from ..protocol import ErrorCode, GflowError, Job
 
 
-class RequestBudget:
-    """Bytes announced by frame headers whose bodies are still arriving. A reservation
-    waits until it fits; the server bounds the wait by the frame timeout."""
+def capacity(engine) -> fits.Capacity:
+    gpus = [g for g in engine.gpus.devices() if engine.allowed_gpus is None or g.index in engine.allowed_gpus]
+    sizes = [g.memory_mb for g in gpus if g.memory_mb is not None]
+    policy = engine.policy
+    return fits.Capacity(
+        gpus=len(gpus),
+        largest_gpu_mb=max(sizes) if sizes and len(sizes) == len(gpus) else None,
+        host_memory_mb=engine.host_memory_mb,
+        gpu_quota=(lambda job: _gpu_quota(policy.effective, job)) if policy is not None else None,
+    )
 
-    def __init__(self, total: int, per_user: int):
-        self.per_user = per_user
-        self.total = max(total, per_user)  # one largest request must always fit
-        self.used = 0
-        self._by_uid: dict[int, int] = {}
-        self._freed = asyncio.Event()
 
-    def _fits(self, uid: int, exempt: bool, size: int) -> bool:
-        if self.used + size > self.total:
-            return False
-        return exempt or self._by_uid.get(uid, 0) + size <= self.per_user
+def _gpu_quota(effective, job: Job) -> Optional[tuple[int, str]]:
+    """The tightest running-GPU quota over the job's owner and project."""
+    found = []
+    user = core_quotas.user_limits(effective, job.user).max_running_gpus
+    if user is not None:
+        found.append((user, f"the quota of user {job.user}"))
+    project = core_quotas.project_limits(effective, job.project)
+    if project is not None and project.max_running_gpus is not None:
+        found.append((project.max_running_gpus, f"the quota of project {job.project}"))
+    return min(found) if found else None
 
-    async def reserve(self, uid: int, exempt: bool, size: int) -> int:
-        """Reserve `size` bytes for `uid`; returns what to `release` (0 for small requests)."""
-        if size <= SMALL_REQUEST:
-            return 0
-        while not self._fits(uid, exempt, size):
-            self._freed.clear()
-            await self._freed.wait()
-        self.used += size
-        self._by_uid[uid] = self._by_uid.get(uid, 0) + size
-        return size
 
-    def release(self, uid: int, size: int) -> None:
-        if not size:
-            return
-        self.used -= size
-        left = self._by_uid.get(uid, 0) - size
-        if left > 0:
-            self._by_uid[uid] = left
-        else:
-            self._by_uid.pop(uid, None)
-        self._freed.set()
+def refuse_impossible(jobs: Iterable[Job], cap: fits.Capacity, verb: str = "submit") -> None:
+    """Raise for the first job that can never start (the caller skips this for
+    `--allow-pending`)."""
+    for job in jobs:
+        why = fits.why_never(job, cap)
+        if why:
+            raise GflowError(
+                ErrorCode.BAD_REQUEST,
+                f"job can never start: {why}. Use --allow-pending to {verb} it anyway "
+                f"(if the machine or its limits will change)",
+            )

@@ -26,10 +26,14 @@ class DailyJsonHandler(logging.Handler):
             day = time.strftime("%Y-%m-%d", time.localtime(record.created))
             if day != self._day:
                 self._open(day)
+            fields = {"message": record.getMessage()}
+            audit = getattr(record, "audit", None)
+            if audit is not None:
+                fields.update(audit)  # the audit trail's structured entry (daemon/audit.py)
             line = self._encode({
                 "timestamp": datetime.fromtimestamp(record.created).astimezone().isoformat(),
                 "level": record.levelname,
-                "fields": {"message": record.getMessage()},
+                "fields": fields,
                 "target": record.name,
             })
             self._file.write(line + b"\n")

@@ -45,21 +45,18 @@ from ..protocol import (
     UpdateParams,
     UpdateResult,
 )
-from . import identity
+from . import admission, identity
 from .executor import Executor, ExitStatus, RunSpec
 from .gpu import GpuBackend
 from .launchretry import LaunchRetries
 from .memwatch import Target
+from .scheduling import SchedulingState
 from .store import JobStore
 
 log = logging.getLogger("gflow.engine")
 
 _FAILURE_STATES = {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
 _WAITING_STATES = (JobState.QUEUED, JobState.HOLD)
-# enum attribute lookups are slow in the per-job loop of a pass: look them up once
-_QUEUED, _RUNNING = JobState.QUEUED, JobState.RUNNING
-_BEGIN_TIME = Reason.WAITING_FOR_START_TIME.value
-_DEPENDENCY = Reason.WAITING_FOR_DEPENDENCY.value
 # shepherds started per loop iteration: a pass that admits 10,000 jobs must not stall the
 # daemon for the seconds all those spawns take
 _LAUNCH_SLICE = 64
@@ -109,6 +106,7 @@ class Engine:
         self._dependents: dict[int, set[int]] = {}
         self._names: set[str] = set()  # run names of active jobs (collision set, SPEC 3.11)
         self._launch_queue: list[Job] = []
+        self.sched = SchedulingState()  # ordered queue and running index for the pass
         self.stopping: dict[int, Job] = {}  # terminal, but the process is still winding down
         self._terminal_states: dict[int, JobState] = {}
         self._timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
@@ -128,6 +126,8 @@ class Engine:
         self._usage_changed = False
         # told about every slice of launched jobs (the server's GPU poll and memory watch)
         self.on_launch: list[Callable[[list[Job]], None]] = []
+        # told about GPUs that jobs gave back (the GPU poll looks at them before reuse)
+        self.on_gpus_freed: list[Callable[[set[int]], None]] = []
         self.host_memory_mb = _host_memory_mb()
         self._launch_retries = LaunchRetries()
 
@@ -154,10 +154,17 @@ class Engine:
 
     def gpu_holders(self) -> dict[int, Job]:
         holders: dict[int, Job] = {}
-        for job in list(self.jobs.values()) + list(self.stopping.values()):
-            if job.state is JobState.RUNNING or job.id in self.stopping:
-                for i in job.gpu_ids or []:
-                    holders.setdefault(i, job)
+        for job in list(self.sched.running.values()) + list(self.stopping.values()):
+            for i in job.gpu_ids or []:
+                holders.setdefault(i, job)
+        return holders
+
+    def gpu_holders_all(self) -> dict[int, list[Job]]:
+        """Every job on each GPU (several shared jobs may hold one)."""
+        holders: dict[int, list[Job]] = {}
+        for job in list(self.sched.running.values()) + list(self.stopping.values()):
+            for i in job.gpu_ids or []:
+                holders.setdefault(i, []).append(job)
         return holders
 
     # ------------------------------------------------------------------ start-up
@@ -191,6 +198,7 @@ class Engine:
         ]
         for job in unlaunched:
             job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+            self.sched.requeued(job)
         self._launch_queue = []
         self._commit(unlaunched)
         for handle in self._timers.values():
@@ -221,6 +229,15 @@ class Engine:
             if state is not None and state in TERMINAL_STATES:
                 self._terminal_states[job_id] = state
         return state
+
+    def purgeable(self, job: Job) -> bool:
+        """A finished job may be forgotten unless an active job depends on it or its
+        process is still winding down."""
+        return job.id not in self.stopping and not self._dependents.get(job.id)
+
+    def forget(self, ids: Iterable[int]) -> None:
+        for job_id in ids:
+            self._terminal_states.pop(job_id, None)
 
     def resolve_ref(self, caller: identity.Caller, ref: str | int) -> int:
         """An id, or `@` / `@~N` against the caller's own jobs (`@~1` is `@`, as upstream)."""
@@ -282,6 +299,9 @@ class Engine:
                 jobs.append(job)
                 next_id += 1
             self._check_queue_quota(jobs)
+            strict = [job for job, spec in zip(jobs, params.jobs) if not spec.allow_pending]
+            if strict:
+                admission.refuse_impossible(strict, admission.capacity(self))
         except BaseException:
             if sliced and self.next_id == first + len(params.jobs):
                 self.next_id = first  # nobody took ids meanwhile: leave no gap
@@ -315,6 +335,8 @@ class Engine:
             raise bad_request(
                 "Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared."
             )
+        if spec.shared and spec.gpu_memory_limit_mb == 0:
+            raise bad_request("Shared jobs need a GPU memory limit above 0 (--gpu-memory).")
         caller = ctx.caller
         if spec.run_dir not in ctx.dirs:
             ctx.dirs[spec.run_dir] = identity.can_enter(spec.run_dir, caller.uid, ctx.gids)
@@ -459,6 +481,7 @@ class Engine:
             if at is not None:
                 job.scheduled_at = at
             changed.append(job)
+            self.sched.touch([job.id])
             result.done.append(job_id)
         self._commit(changed)
         if target is JobState.QUEUED:
@@ -492,15 +515,30 @@ class Engine:
             except core_update.UpdateError as e:
                 result.errors.append((job_id, str(e)))
                 continue
+            problem = self._never_fits_after(job, values, params.allow_pending)
+            if problem:
+                result.errors.append((job_id, problem))
+                continue
             self._unindex(job)
             core_update.apply(job, values)
             self._index(job)
+            self.sched.touch([job.id])
             changed.append(job)
             result.updated.append((job_id, core_update.changed_fields(values)))
         self._commit(changed)
         # judged again like a new submission: new dependencies may be done, or impossible
         self._settle(changed)
         return result
+
+    def _never_fits_after(self, job: Job, values: dict, allow_pending: bool) -> Optional[str]:
+        """Why an update that changes resources would leave the job unable to ever start."""
+        if allow_pending or not _RESOURCE_FIELDS.intersection(values):
+            return None
+        try:
+            admission.refuse_impossible([msgspec.structs.replace(job, **values)], admission.capacity(self), "update")
+        except GflowError as e:
+            return e.message
+        return None
 
     def redo(self, caller: identity.Caller, params: RedoParams) -> RedoResult:
         """`gjob redo`: a new job from a finished one; with `cascade`, also new jobs for the
@@ -627,6 +665,7 @@ class Engine:
             identity.require_owner(caller, job, "set-limit")
         for job in members:
             job.max_concurrent = limit
+        self.sched.touch(j.id for j in members)
         self._commit(members)
         self.request_pass()
         return {"group_id": group_id, "updated": len(members), "found_job": found_job}
@@ -678,6 +717,7 @@ class Engine:
         job.state = state
         job.reason = reason
         job.finished_at = now
+        self.sched.touch(self._dependents.get(job.id, ()))
         self._deactivate(job)
         if was_running and self.executor.is_watched(job.id):
             self.stopping[job.id] = job
@@ -692,11 +732,13 @@ class Engine:
         self.jobs[job.id] = job
         self._names.add(job.run_name)
         self._index(job)
+        self.sched.activated(job)
 
     def _deactivate(self, job: Job) -> None:
         if self.jobs.pop(job.id, None) is not None:
             self._names.discard(job.run_name)
             self._unindex(job)
+            self.sched.deactivated(job)
 
     def _index(self, job: Job) -> None:
         for dep in job.depends_on_ids:
@@ -739,39 +781,28 @@ class Engine:
             asyncio.get_running_loop().call_soon(self._run_pass)
 
     def _run_pass(self) -> None:
-        """One scheduling pass: O(active jobs) per pass, whatever the queue holds (it runs
-        after every exit, so anything quadratic here would stall a 10,000-task array)."""
+        """One scheduling pass. It costs what changed plus what it examines: the jobs touched
+        since the last pass are settled, the ordered queue is walked only while something
+        could still start (see core.scheduler), running jobs come from their index."""
         self._pass_pending = False
         now = time.time()
-        candidates: list[Job] = []
-        running: list[Job] = []
-        changed: list[Job] = []
-        queued, begin, dependency = _QUEUED, _BEGIN_TIME, _DEPENDENCY
-        for job in self.jobs.values():
-            state = job.state
-            if state is not queued:
-                if state is _RUNNING:
-                    running.append(job)
-                continue
-            if job.scheduled_at is not None and job.scheduled_at > now:
-                if job.reason != begin:
-                    job.reason = begin
-                    changed.append(job)
-                continue
-            if job.depends_on_ids and core_deps.outcome(job, self.state_of)[0] != core_deps.SATISFIED:
-                if job.reason != dependency:
-                    job.reason = dependency
-                    changed.append(job)
-                continue
-            if self._launch_retries.waiting(job.id):
-                continue  # its launch failed for want of fds or memory: retried by a timer
-            candidates.append(job)
+        sched = self.sched
+        changed = sched.settle(self.jobs, now, self.state_of)
+        running = list(sched.running.values())
         share = self.config.daemon.fair_share
         # before the stopping jobs join: their usage is already charged to the ledger
         factors = fairshare.factors(self.usage, running, now, share.half_life_secs) if share.enabled else {}
         running += self.stopping.values()
+        freed = sched.gpus_given_back(running)
+        if freed:
+            self.gpus.freed(freed)
+            for listener in self.on_gpus_freed:
+                listener(freed)
+        capacity = admission.capacity(self)
+        sched.capacity_changed(capacity, self.policy.effective if self.policy else None)
         plan = core_scheduler.plan(core_scheduler.PassInput(
-            candidates=candidates,
+            queue=sched.queue,
+            fresh=sched.fresh,
             running=running,
             fair_share=factors,
             gpus=self.gpus.devices(),
@@ -779,8 +810,12 @@ class Engine:
             host_memory_mb=self.host_memory_mb,
             strategy=self.config.daemon.gpu_allocation_strategy,
             quota_allows=self.policy.quota_allows if self.policy else None,
-            reservation_filter=self.policy.reservation_filter if self.policy else None,
+            reservations=self.policy.reservation_gate(running) if self.policy else None,
+            backfill=self.config.scheduler.backfill,
+            now=now,
+            capacity=capacity,
         ))
+        sched.judged(plan, self.jobs)
         jobs = self.jobs
         for job_id, reason in plan.waiting.items():
             job = jobs[job_id]
@@ -793,6 +828,7 @@ class Engine:
             job.reason = None
             job.started_at = now
             job.gpu_ids = gpu_ids
+            sched.started(job)
             started.append(job)
         # persisted before launching, so a crash never leaves an unrecorded process
         self._commit(changed + started)
@@ -841,7 +877,13 @@ class Engine:
         """Back to the queue, never started: the machine is out of fds or memory for now."""
         log.warning("job %d not launched now (%s); trying again in %g s", job.id, error, delay)
         job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
-        self._arm("launch-retry", job.id, time.time() + delay, self.request_pass)
+        # out of the scheduler's sight until the timer: no pass re-admits it meanwhile
+        self.sched.deactivated(job)
+        self._arm("launch-retry", job.id, time.time() + delay, lambda: self._retry_launch(job.id))
+
+    def _retry_launch(self, job_id: int) -> None:
+        self.sched.touch([job_id])
+        self.request_pass()
 
     def _run_spec(self, job: Job) -> RunSpec:
         entry = pwd.getpwuid(job.owner_uid)
@@ -855,7 +897,13 @@ class Engine:
             GFLOW_JOB_NAME=job.run_name,
             GFLOW_ARRAY_TASK_ID=str(job.task_id if job.task_id is not None else 0),
             CUDA_VISIBLE_DEVICES=",".join(str(i) for i in job.gpu_ids or []),
+            # CUDA numbers devices fastest-first unless told otherwise; NVML (our indices)
+            # numbers them by PCI bus: on a mixed machine index 1 could be another GPU
+            CUDA_DEVICE_ORDER="PCI_BUS_ID",
         )
+        uuids = [self.gpus.uuid(i) for i in job.gpu_ids or []]
+        if uuids and all(uuids):
+            env["GFLOW_GPU_UUIDS"] = ",".join(uuids)
         if job.script is not None:
             payload = f"bash {_shell_word(job.script)}"
         else:
@@ -909,6 +957,7 @@ class Engine:
     def _finish_running(self, job: Job, status: ExitStatus) -> None:
         now = status.finished_at or time.time()
         job.exit_code, job.exit_signal = status.exit_code, status.signal
+        job.cpu_secs = status.cpu_secs
         if status.vanished:
             state, reason = JobState.FAILED, Reason.RUNNER_VANISHED.value
         elif status.launch_error:
@@ -971,13 +1020,18 @@ class Engine:
             self._unindex(job)
             job.depends_on_ids = core_deps.remap(job.depends_on_ids, {old: new})
             self._index(job)
+            self.sched.touch([job.id])
             moved.append(job)
         return moved
 
     # ------------------------------------------------------------------ timers
     def _arm_begin(self, job: Job) -> None:
         if job.scheduled_at is not None and job.scheduled_at > time.time():
-            self._arm("begin", job.id, job.scheduled_at, self.request_pass)
+            self._arm("begin", job.id, job.scheduled_at, lambda: self._begin_reached(job.id))
+
+    def _begin_reached(self, job_id: int) -> None:
+        self.sched.touch([job_id])
+        self.request_pass()
 
     def _arm_time_limit(self, job: Job) -> None:
         if job.time_limit is not None and job.started_at is not None:
@@ -1082,6 +1136,7 @@ class Engine:
 
 
 _USAGE_KEY = "fair_share_usage"
+_RESOURCE_FIELDS = frozenset({"gpus", "memory_limit_mb", "gpu_memory_limit_mb"})
 
 
 class _Taken:

@@ -54,6 +54,7 @@ class ExitStatus(msgspec.Struct, kw_only=True):
     finished_at: float
     launch_error: Optional[str] = None  # the job never ran (exit_code 127 then)
     vanished: bool = False  # shepherd gone without leaving a status
+    cpu_secs: Optional[float] = None  # user + system CPU time of the job (older shepherds: None)
 
 
 class _StatusFile(msgspec.Struct):
@@ -64,6 +65,7 @@ class _StatusFile(msgspec.Struct):
     started_at: Optional[float]
     finished_at: float
     launch_error: Optional[str] = None
+    cpu_secs: Optional[float] = None
 
 
 @dataclass
@@ -219,7 +221,7 @@ class Executor:
             return _vanished()
         return ExitStatus(exit_code=rec.exit_code, signal=rec.signal,
                           started_at=rec.started_at, finished_at=rec.finished_at,
-                          launch_error=rec.launch_error)
+                          launch_error=rec.launch_error, cpu_secs=rec.cpu_secs)
 
     def is_watched(self, job_id: int) -> bool:
         return job_id in self._watched
@@ -248,7 +250,15 @@ class Executor:
     # -- housekeeping ---------------------------------------------------------------------------
     def cleanup(self, job_id: int) -> None:
         """Remove the runner files; only once the outcome is committed (a crash before keeps
-        the status file for the next start)."""
+        the status file for the next start). In a worker thread while the loop runs: three
+        unlinks cost milliseconds on a slow disk, time the next job's start would wait."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.run_in_executor(None, self._remove_files, job_id)
+        else:
+            self._remove_files(job_id)
+
+    def _remove_files(self, job_id: int) -> None:
         for suffix in ("spec.json", "status.json", "err"):
             try:
                 os.unlink(self._path(job_id, suffix))

@@ -9,7 +9,6 @@ _MAX_MISSING_ACCOUNT tries (several minutes) fails the job.
 from __future__ import annotations
 
 import errno
-import time
 from typing import Optional
 
 _TRANSIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.ENOBUFS})
@@ -21,7 +20,6 @@ _MAX_MISSING_ACCOUNT = 8
 class LaunchRetries:
     def __init__(self) -> None:
         self._attempts: dict[int, int] = {}
-        self._not_before: dict[int, float] = {}
 
     def defer(self, job_id: int, error: BaseException) -> Optional[float]:
         """Seconds until the next try if `error` is worth retrying, else None."""
@@ -32,20 +30,7 @@ class LaunchRetries:
         elif not (isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS):
             return None
         self._attempts[job_id] = attempts + 1
-        delay = min(_MAX_DELAY, _FIRST_DELAY * 2 ** attempts)
-        self._not_before[job_id] = time.monotonic() + delay
-        return delay
-
-    def waiting(self, job_id: int) -> bool:
-        """Whether the job's next try is still in the future (the pass leaves it queued)."""
-        until = self._not_before.get(job_id)
-        if until is None:
-            return False
-        if time.monotonic() < until:
-            return True
-        del self._not_before[job_id]
-        return False
+        return min(_MAX_DELAY, _FIRST_DELAY * 2 ** attempts)
 
     def forget(self, job_id: int) -> None:
         self._attempts.pop(job_id, None)
-        self._not_before.pop(job_id, None)

@@ -4,8 +4,8 @@ Owned by the loop like the engine. Rules come from `gflow.core.quotas` and
 `gflow.core.reservations`; this class keeps their state, persists every change with
 `store.set_meta` before the caller replies, arms a timer for the next reservation edge, and
 asks the engine for a scheduling pass after every change (upstream waited for an unrelated
-event, 8.16). The scheduler reaches it through two hooks: `quota_allows` and
-`reservation_filter`.
+event, 8.16). The scheduler reaches it through `quota_allows` and the `reservation_gate`
+built for each pass.
 """
 from __future__ import annotations
 
@@ -164,28 +164,44 @@ class Policy:
         self._save_overrides(overrides)
 
     # ------------------------------------------------------------------ reservations
-    def reservation_filter(self, job: Job) -> Optional[set[int]]:
-        """Scheduler hook: the GPU indices `job` may use under the active reservations."""
-        if job.gpus <= 0 or not self.reservations:
-            return None
+    def active_reservations(self) -> list[Reservation]:
         now = self.clock()
-        active = [r for r in self.reservations if r.status_at(now) is Status.ACTIVE]
+        return [r for r in self.reservations if r.status_at(now) is Status.ACTIVE]
+
+    def reservation_gate(self, running: Iterable[Job]) -> Optional[core_res.ReservationGate]:
+        """For the scheduling pass: the aggregate rule over the active reservations, the
+        GPUs the daemon may hand out now, and what `running` jobs already hold."""
+        active = self.active_reservations()
         if not active:
             return None
-        indices = [g.index for g in self.engine.gpus.devices()]
-        return core_res.usable_gpus(job.user, job.gpus, indices, active)
+        use: dict[str, list[int]] = {}
+        for job in running:
+            if job.gpu_ids:
+                use.setdefault(job.user, []).extend(job.gpu_ids)
+        allowed = self.engine.allowed_gpus
+        usable = [g.index for g in self.engine.gpus.devices()
+                  if g.available and (allowed is None or g.index in allowed)]
+        return core_res.ReservationGate(active, usable, use)
+
+    def reservation_shortfalls(self) -> dict[int, int]:
+        """Active reservation id -> GPUs its holder is still waiting for."""
+        gate = self.reservation_gate(self._running_jobs())
+        return gate.shortfalls() if gate is not None else {}
 
     def list_reservations(
         self, user: Optional[str] = None, status: Optional[Status] = None, active_only: bool = False
     ) -> list[Reservation]:
         now = self.clock()
         out = []
+        waiting = self.reservation_shortfalls()
         for r in sorted(self.reservations, key=lambda r: r.id):
-            view = r.at(now)
+            view = self._view(r, now, waiting)
             if user is not None and r.user != user:
                 continue
             if status is not None and view.status is not status:
                 continue
+            if status is None and view.status is Status.CANCELLED:
+                continue  # kept only to answer a second cancel; `--status cancelled` shows them
             if active_only and view.status is not Status.ACTIVE:
                 continue
             out.append(view)
@@ -194,8 +210,15 @@ class Policy:
     def get_reservation(self, reservation_id: int) -> Optional[Reservation]:
         for r in self.reservations:
             if r.id == reservation_id:
-                return r.at(self.clock())
+                return self._view(r, self.clock(), self.reservation_shortfalls())
         return None
+
+    @staticmethod
+    def _view(r: Reservation, now: float, waiting: dict[int, int]) -> Reservation:
+        view = r.at(now)
+        if view.status is Status.ACTIVE:
+            view.waiting_gpus = waiting.get(r.id, 0)
+        return view
 
     def create_reservation(
         self,
@@ -210,6 +233,7 @@ class Policy:
             core_res.validate_new(
                 gpu_count=gpu_count, gpu_indices=gpu_indices, start=start, duration=duration,
                 now=now, total_gpus=len(self.engine.gpus.devices()), existing=self.reservations,
+                allowed=self.engine.allowed_gpus,
             )
         except ReservationError as e:
             raise bad_request(str(e)) from None

@@ -32,18 +32,21 @@ from ..protocol import (
     RpcError,
     frame,
 )
-from . import identity
-from .admission import ConnectionCount, RequestBudget
+from . import audit, identity, systemd
 from .engine import Engine
 from .executor import Executor
 from .gpu import open_backend
+from .gpu_poll import GpuPoll
 from .handlers import Method, Stream, load as load_handlers
+from .intake import ConnectionCount, RequestBudget
 from .logread import LogReader
 from .ratelimit import RateLimitedLog
 from .policy import Policy
+from .retention import Retention
 from .store import JobStore, StoreError
 
 log = logging.getLogger("gflow.server")
+RELOAD_GRACE_SECS = 5.0
 
 # bytes a reply may leave in our buffer before we wait for the client to read them
 _WRITE_HIGH_WATER = 256 * 1024
@@ -117,15 +120,21 @@ class Server:
         self.methods: dict[str, Method] = load_handlers()
         self.engine: Optional[Engine] = None
         self.policy: Optional[Policy] = None
+        self.retention: Optional[Retention] = None
         self._stop: Optional[asyncio.Event] = None
         self._lock = InstanceLock(dirs.lock)
         self._decode_request = msgspec.msgpack.Decoder(Request).decode
         self._encode = msgspec.msgpack.Encoder().encode
         self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
-        self._poll_task: Optional[asyncio.Task] = None
+        self.gpu_poll: Optional[GpuPoll] = None
         self._memory_task: Optional[asyncio.Task] = None
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._notify = systemd.take_notify_socket()
+        self.owns_socket_file = True
+        self.handover_fd: Optional[int] = None  # set by request_reload: the listener to pass on
+        self._connections: set[asyncio.Task] = set()  # served now (a reload lets them finish)
         daemon = config.daemon
-        self._connections = ConnectionCount(daemon.max_connections_per_user)
+        self._per_user = ConnectionCount(daemon.max_connections_per_user)
         self._request_bytes = RequestBudget(daemon.max_buffered_request_bytes, daemon.max_frame_bytes)
         self._log_limited = RateLimitedLog(log)
         self.log_reader = LogReader(daemon.max_log_read_bytes, daemon.log_read_timeout_secs)
@@ -139,11 +148,11 @@ class Server:
     def prepare(self) -> None:
         """Everything that can fail before serving, with clear messages."""
         socket_dir = os.path.dirname(self.dirs.socket)
-        os.makedirs(socket_dir, mode=0o755 if self.system else 0o700, exist_ok=True)
+        make_dir(socket_dir, 0o755 if self.system else 0o700)
         self._lock.acquire()
         self._nofile_soft = raise_fd_limit()
         for d in (self.dirs.state_dir, self.dirs.logs_dir):
-            os.makedirs(d, mode=0o755 if self.system else 0o700, exist_ok=True)
+            make_dir(d, 0o755 if self.system else 0o700)
         try:
             store = JobStore(self.dirs.database)
         except StoreError as e:
@@ -164,19 +173,14 @@ class Server:
         )
         self.policy = Policy(self.store, self.config, self.engine)
         self.engine.policy = self.policy
-        inherited = systemd_socket()
-        if inherited is not None:
-            # socket activation: systemd created the socket with the unit's mode and owner
-            server = await asyncio.start_unix_server(self._client, sock=inherited, backlog=1024)
-        else:
-            if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
-                os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
-            server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
-            self._secure_socket()
+        self.retention = Retention(self.engine, self.store, self.config)
+        server = self._server = await self._listen()
         self.engine.start()
         self.policy.start()
+        self.retention.start()
         if self.engine.gpus.devices():
-            self._poll_task = asyncio.create_task(self._poll_gpu_processes())
+            self.gpu_poll = GpuPoll(self.engine, self.policy, self.config.daemon.gpu_poll_interval_secs, self.gpu_pool)
+            self.gpu_poll.start()
         self._memory_task = asyncio.create_task(self._watch_memory())
         # SPEC 6.6: SIGTERM, SIGINT and SIGHUP stop the daemon, SIGUSR2 hands over (save and
         # exit keeping the runners). Every change is already committed and jobs are never
@@ -187,19 +191,23 @@ class Server:
             log.warning("executor.type 'tmux' is not available in this gflow; jobs run with the process "
                         "executor (output goes to the log file directly)")
         log.info("gflowd serving on %s (%s mode, pid %d)", self.dirs.socket, self.dirs.mode, os.getpid())
+        systemd.notify(self._notify, "READY=1", f"STATUS=serving on {self.dirs.socket}")
         try:
             await self._stop.wait()
         finally:
+            if self.handover_fd is None:
+                systemd.notify(self._notify, "STOPPING=1")
             server.close()
-            if self._poll_task is not None:
-                self._poll_task.cancel()
+            if self.gpu_poll is not None:
+                self.gpu_poll.close()
             self._memory_task.cancel()
             self.log_reader.close()
             self.gpu_pool.shutdown(wait=False)
             self._memory_pool.shutdown(wait=False)
             self.policy.close()
+            self.retention.close()
             self.engine.close()
-            if inherited is None:
+            if self.owns_socket_file and self.handover_fd is None:
                 try:
                     os.unlink(self.dirs.socket)
                 except FileNotFoundError:
@@ -207,24 +215,6 @@ class Server:
             self.store.close()
             self._lock.release()
             log.info("gflowd stopped; running jobs keep running and are re-adopted at the next start")
-
-    async def _poll_gpu_processes(self) -> None:
-        """NVML offers no events: ask for compute processes periodically, off the loop, and
-        at once after GPU jobs start (SPEC 4.6), so the picture never lags a launch."""
-        loop = asyncio.get_running_loop()
-        backend = self.engine.gpus
-        wake = asyncio.Event()
-        self.engine.on_launch.append(lambda jobs: wake.set() if any(job.gpus for job in jobs) else None)
-        while True:
-            wake.clear()
-            pids = await loop.run_in_executor(self.gpu_pool, backend.compute_pids)
-            pids = self.policy.observe_gpu_processes(pids)
-            if backend.apply_processes(pids, set(self.engine.gpu_holders())):
-                self.engine.request_pass()
-            try:
-                await asyncio.wait_for(wake.wait(), self.config.daemon.gpu_poll_interval_secs)
-            except asyncio.TimeoutError:
-                pass
 
     async def _watch_memory(self) -> None:
         """Enforce `--memory` (see memwatch); idle until a limited job runs."""
@@ -242,6 +232,53 @@ class Server:
             for job_id, used in await loop.run_in_executor(self._memory_pool, memwatch.over_limit, targets):
                 self.engine.memory_exceeded(job_id, used)
             await asyncio.sleep(memwatch.CHECK_INTERVAL_SECS)
+
+    async def _listen(self) -> asyncio.AbstractServer:
+        inherited = systemd.listen_socket()
+        if inherited is not None:
+            # socket activation (systemd made the socket with the unit's mode and owner), or
+            # our own reload, which hands over the socket it made
+            sock, self.owns_socket_file = inherited
+            return await asyncio.start_unix_server(self._client, sock=sock, backlog=1024)
+        if os.path.exists(self.dirs.socket) or os.path.islink(self.dirs.socket):
+            os.unlink(self.dirs.socket)  # stale: we hold the lock, so nobody serves it
+        # created owner-only, then opened up as configured: no window with the umask's mode
+        old_umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._client, path=self.dirs.socket, backlog=1024)
+        finally:
+            os.umask(old_umask)
+        self._secure_socket()
+        return server
+
+    def request_reload(self) -> None:
+        """Stop accepting, stop cleanly, then re-execute (run_foreground) with the listening
+        socket: connections made meanwhile queue in its backlog for the new image."""
+        if self._server is None or self.handover_fd is not None:
+            return
+        listener = self._server.sockets[0].fileno()
+        self.handover_fd = os.dup(listener)  # outlives server.close()
+        # stop accepting, but leave the server open: a connection accepted in this loop turn
+        # still has to attach to it (a closed asyncio server drops it with a reset)
+        asyncio.get_running_loop().remove_reader(listener)
+        systemd.notify(self._notify, "RELOADING=1", "STATUS=reloading")
+        log.info("reload requested: re-executing with the listening socket (running jobs keep running)")
+        asyncio.get_running_loop().create_task(self._stop_when_served())
+
+    async def _stop_when_served(self) -> None:
+        """Connections already accepted finish (one-shot CLI calls take milliseconds); ones
+        still open after the grace period (a long `gjob wait`) are closed, as on any stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RELOAD_GRACE_SECS
+        while True:
+            # sockets accepted just before the listener closed become connection tasks only a
+            # few loop turns later; closing them unread would reset the client
+            for _ in range(10):
+                await asyncio.sleep(0)
+            if not self._connections or loop.time() >= deadline:
+                break
+            await asyncio.wait(set(self._connections), timeout=deadline - loop.time())
+        self.request_stop()
 
     def _secure_socket(self) -> None:
         path = self.dirs.socket
@@ -277,6 +314,7 @@ class Server:
 
     # ------------------------------------------------------------------ connections
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(asyncio.current_task())
         caller: Optional[identity.Caller] = None
         admitted = False
         try:
@@ -285,13 +323,13 @@ class Server:
                 self._refuse(writer, ErrorCode.FORBIDDEN,
                              "this gflowd is a personal daemon of another user; it accepts only its owner and root")
                 return
-            if not self._connections.admit(caller.uid, caller.admin):
+            if not self._per_user.admit(caller.uid, caller.admin):
                 self._log_limited(logging.WARNING, f"conn-cap-{caller.uid}",
                                   "refused a connection of %s: %d already open (daemon.max_connections_per_user)",
-                                  caller.user, self._connections.of(caller.uid))
+                                  caller.user, self._per_user.of(caller.uid))
                 self._refuse(writer, ErrorCode.BUSY,
                              f"too many connections from {caller.user}: at most "
-                             f"{self._connections.per_user} per user (daemon.max_connections_per_user)")
+                             f"{self._per_user.per_user} per user (daemon.max_connections_per_user)")
                 return
             admitted = True
             # replies are written a part at a time and drained: this is how much may wait
@@ -324,8 +362,9 @@ class Server:
             pass
         finally:
             if admitted:
-                self._connections.leave(caller.uid)
+                self._per_user.leave(caller.uid)
             writer.close()
+            self._connections.discard(asyncio.current_task())
 
     async def _read_frame(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                           caller: identity.Caller, first: bool) -> Optional[bytes]:
@@ -442,22 +481,29 @@ class Server:
 
     async def _dispatch(self, caller: identity.Caller, request: Request) -> Response:
         method = self.methods.get(request.method)
+        params = None
         try:
             if method is None:
                 raise GflowError(ErrorCode.UNKNOWN_METHOD, f"unknown method '{request.method}'")
             if method.admin:
-                identity.require_admin(caller, f"'{method.name}'")
+                identity.require_admin(caller, method.what)
             params = self._decode_params(method, request.params)
             result = method.fn(self, caller, params)
             if inspect.isawaitable(result):
                 result = await result
+            if method.audit:
+                audit.record(caller, method.name, params, result)
             return Response(id=request.id, result=result)
         except GflowError as e:
+            if method is not None and method.audit:
+                audit.record(caller, method.name, params, error=e)
             return Response(id=request.id, error=e.to_wire())
         except RecursionError:
             return Response(id=request.id, error=RpcError(code=ErrorCode.BAD_REQUEST, message=_TOO_DEEP))
         except Exception as e:  # a bug must cost one request, never the daemon
             self._log_internal(request.method, e)
+            if method is not None and method.audit:
+                audit.record(caller, method.name, params, error=GflowError(ErrorCode.INTERNAL, f"internal error: {e}"))
             return Response(id=request.id, error=RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}"))
 
     def _log_internal(self, method: str, error: Exception) -> None:
@@ -488,15 +534,13 @@ def raise_fd_limit() -> Optional[int]:
     return soft
 
 
-def systemd_socket() -> Optional[socket.socket]:
-    """The listening socket systemd passed (sd_listen_fds protocol), if any."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
-        return None
-    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(name, None)  # not for the jobs' shepherds
-    sock = socket.socket(fileno=3)
-    os.set_inheritable(3, False)
-    return sock
+def make_dir(path: str, mode: int) -> None:
+    """makedirs with exactly `mode` for what it creates: the unit's UMask=0077 must not make
+    the system daemon's socket and log directories unreachable for its users."""
+    created = not os.path.isdir(path)
+    os.makedirs(path, mode=mode, exist_ok=True)
+    if created:
+        os.chmod(path, mode)
 
 
 def run_foreground(config: Config, dirs: DaemonPaths) -> int:
@@ -513,4 +557,7 @@ def run_foreground(config: Config, dirs: DaemonPaths) -> int:
         log.error("%s", e)
         raise StartupError(str(e)) from None
     asyncio.run(server.serve())
+    if server.handover_fd is not None:
+        logging.shutdown()
+        systemd.reexec(server.handover_fd, server.owns_socket_file, server._notify)
     return 0

@@ -41,6 +41,7 @@ class _State:
     done = False  # job reaped: requests are moot
     pending = None  # signals still to send, one per grace period
     grace = 5.0
+    cpu_secs = None  # user + system CPU seconds of the reaped job
 
 
 def _killpg(sig):
@@ -218,7 +219,9 @@ def _run(spec):
         pass  # the child already did it (or already exec'd)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)  # pending requests run now
     launch_error = _read_error(err_r)
-    _, status = os.waitpid(pid, 0)  # EINTR retried (PEP 475)
+    # wait4: the job's CPU time (its own and its waited-for children's) for `gstats`
+    _, status, usage = os.wait4(pid, 0)  # EINTR retried (PEP 475)
+    _State.cpu_secs = usage.ru_utime + usage.ru_stime
     _State.done = True
     signal.setitimer(signal.ITIMER_REAL, 0)
     _killpg(signal.SIGKILL)  # leftovers of the job's process group (background children)
@@ -329,6 +332,7 @@ def main(argv):
         "started_at": started_at,
         "finished_at": time.time(),
         "launch_error": launch_error,
+        "cpu_secs": _State.cpu_secs,
     })
     return 0
 

@@ -42,8 +42,17 @@ _MIGRATIONS = {
 _SET_META = "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
 
 
+MAX_PURGED_ID_KEY = "max_purged_id"
+
+
 class StoreError(Exception):
     pass
+
+
+class _EnvFrom(msgspec.Struct):
+    """Only the field a purge needs of a stored job (decoding the rest would be waste)."""
+
+    env_from: Optional[int] = None
 
 
 class JobStore:
@@ -53,6 +62,7 @@ class JobStore:
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode_job = msgspec.msgpack.Decoder(Job).decode
         self._decode_env = msgspec.msgpack.Decoder(dict[str, str]).decode
+        self._decode_env_from = msgspec.msgpack.Decoder(_EnvFrom).decode
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -139,7 +149,44 @@ class JobStore:
         return default if row is None else msgspec.msgpack.decode(row[0])
 
     def max_id(self) -> int:
-        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0]
+        """The highest id ever used: purged jobs' ids are remembered, never reused."""
+        highest = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0]
+        return max(highest, int(self.get_meta(MAX_PURGED_ID_KEY, 0)))
+
+    def finished_before(self, before: float, users: Optional[list[str]] = None) -> list[Job]:
+        """Terminal jobs that ended before `before` (submitted before it, to use the index
+        of neither: a purge is rare), oldest first."""
+        states = sorted(_TERMINAL_VALUES)
+        sql = f"SELECT data FROM jobs WHERE state IN ({','.join('?' * len(states))}) AND submitted_at < ?"
+        args: list = [*states, before]
+        if users is not None:
+            sql += f" AND user IN ({','.join('?' * len(users))})"
+            args += users
+        out = []
+        for (blob,) in self.db.execute(sql + " ORDER BY id", args):
+            job = self._decode_job(blob)
+            ended = job.finished_at if job.finished_at is not None else job.submitted_at
+            if ended < before:
+                out.append(job)
+        return out
+
+    def purge(self, ids: Sequence[int], meta: dict[str, object]) -> None:
+        """Delete these jobs, the environments nobody else shares, and save `meta` (the
+        purged jobs' kept totals, the highest id) in one transaction."""
+        if not ids:
+            return
+        gone = set(ids)
+        # retries and redos share their source's environment row (Job.env_from)
+        shared = set()
+        for job_id, blob in self.db.execute("SELECT id, data FROM jobs"):
+            if job_id not in gone:
+                shared.add(self._decode_env_from(blob).env_from)
+        with self.transaction():
+            self.db.executemany("DELETE FROM jobs WHERE id=?", [(i,) for i in ids])
+            self.db.executemany(
+                "DELETE FROM job_env WHERE id=?", [(i,) for i in ids if i not in shared]
+            )
+            self.db.executemany(_SET_META, [(k, self._encode(v)) for k, v in meta.items()])
 
     def load_active(self) -> list[Job]:
         states = tuple(s.value for s in ACTIVE_STATES)

@@ -2,7 +2,10 @@
 
 Devices and their compute processes come from the JSON file named by $GFLOW_FAKE_NVML
 (`{"memory_mb": [81920, 81920], "processes": {"1": [4242]}}`), re-read on every call so a
-test can make a foreign process appear and disappear.
+test can make a foreign process appear and disappear. `"fail": {"1": "GPU is lost"}` makes
+the process query of GPU 1 raise NVMLError; `"crash": "text"` makes every process query
+raise a RuntimeError (not an NVMLError: a driver surprise the daemon must survive).
+`"uuids": [...]` names the devices (default GPU-fake-<index>).
 """
 import json
 import os
@@ -44,6 +47,20 @@ def nvmlDeviceGetMemoryInfo(handle):
     return SimpleNamespace(total=total, used=0, free=total)
 
 
+def nvmlDeviceGetName(handle):
+    return f"Fake GPU {handle}"
+
+
+def nvmlDeviceGetUUID(handle):
+    uuids = _state().get("uuids")
+    return uuids[handle] if uuids else f"GPU-fake-{handle}"
+
+
 def nvmlDeviceGetComputeRunningProcesses(handle):
-    pids = _state().get("processes", {}).get(str(handle), [])
+    state = _state()
+    if state.get("crash"):
+        raise RuntimeError(state["crash"])
+    if str(handle) in state.get("fail", {}):
+        raise NVMLError(state["fail"][str(handle)])
+    pids = state.get("processes", {}).get(str(handle), [])
     return [SimpleNamespace(pid=p, usedGpuMemory=None) for p in pids]

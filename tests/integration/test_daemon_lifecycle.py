@@ -47,6 +47,7 @@ def test_service_without_a_user_systemd_manager(daemon):
     install = daemon.cli("gflowd", "service", "install")
     assert install.returncode == 1
     assert "systemd user services are not available here (no user systemd manager)" in install.stderr
+    assert "`gflowd up`" in install.stderr and "loginctl enable-linger" in install.stderr
     assert not (daemon.home / ".config" / "systemd" / "user" / "gflowd.service").exists()
     uninstall = daemon.cli("gflowd", "service", "uninstall")
     assert uninstall.returncode == 1

@@ -95,7 +95,8 @@ def test_largest_u32_is_accepted(shared):
         (["--begin", "10:00:00:00"], "Invalid begin time. Expected HH:MM[:SS], YYYY-MM-DD[THH:MM[:SS]], or now+N"),
         (["--begin", "now + 5"], "Invalid begin date. Expected YYYY-MM-DD"),
         (["--begin", "2026-01-01T25:00"], "Invalid begin time. Expected HH:MM[:SS]"),
-        (["--begin", "now+5w"], "Expected now+N[s|m|h|d] (e.g. now+30, now+2h): invalid digit found in string"),
+        (["--begin", "now+5x"], "Invalid begin time now+5x: 'x' is not a unit (s, m, h, d or w)"),
+        (["--time", "4x"], "--time '4x': 'x' is not a unit (s, m, h, d or w); use e.g. 90m, 4h"),
     ],
 )
 def test_bad_values_are_runtime_errors_with_upstream_messages(shared, argv, needle):

@@ -41,7 +41,7 @@ def test_gpu_allocation_and_unmanaged_processes(make_daemon, short_tmp):
     assert "(unmanaged(pid=4242))" in d.cli("ginfo", check=True).stdout
     d.cli("gbatch", "--gpus", "1", "sh -c 'echo $CUDA_VISIBLE_DEVICES'", check=True)
     with d.client() as c:
-        wait_for(lambda: c.get(2).reason == "WaitingForGpu")
+        wait_for(lambda: c.get(2).reason == "Unmanaged: pid 4242")
         state.write_text(json.dumps({"memory_mb": [81920, 81920]}))
         (job,) = c.wait([2], timeout=15)
         assert job.state is JobState.FINISHED and job.gpu_ids == [1]

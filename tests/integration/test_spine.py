@@ -138,16 +138,19 @@ def test_time_limit_gives_timeout(daemon):
     assert job.finished_at - job.started_at < 5
 
 
-def test_gpu_job_waits_on_a_machine_without_gpus(daemon):
-    daemon.cli("gbatch", "--gpus", "1", "true", check=True)
+def test_gpu_job_on_a_machine_without_gpus_is_refused_or_waits_if_allowed(daemon):
+    out = daemon.cli("gbatch", "--gpus", "1", "true")
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith("gbatch: error: job can never start: 1 GPU > 0 allowed. Use --allow-pending")
+    daemon.cli("gbatch", "--allow-pending", "--gpus", "1", "true", check=True)
     daemon.cli("gbatch", "--gpus", "0", "true", check=True)
     with daemon.client() as c:
         (second,) = c.wait([2], timeout=20)
         assert second.state is JobState.FINISHED
         first = c.get(1)
-    assert first.state is JobState.QUEUED and first.reason == "WaitingForGpu"
+    assert first.id == 1 and first.state is JobState.QUEUED and first.reason == "NeverFits: 1 GPU > 0 allowed"
     row = daemon.cli("gqueue", check=True).stdout.splitlines()[1]
-    assert row.split()[-1] == "(Resources)"
+    assert row.rstrip().endswith("(NeverFits: 1 GPU > 0 allowed)")
 
 
 def test_hold_release_and_priority_order(daemon):
@@ -174,7 +177,7 @@ def test_gqueue_views(daemon):
     assert [l.split()[:3] for l in everything[1:]] == [["1", "gjob-1-a", "PD"], ["2", "gjob-2-b", "CD"]]
     assert daemon.cli("gqueue", "-s", "CD", "-f", "JOBID", check=True).stdout.split()[1:] == ["2"]
     assert daemon.cli("gqueue", "-a", "-j", "2", "-f", "JOBID", check=True).stdout.split()[1:] == ["2"]
-    assert daemon.cli("gqueue", "-u", "somebody-else", check=True).stdout.strip() == "No jobs found."
+    assert daemon.cli("gqueue", "-u", "nobody", check=True).stdout.strip() == "No jobs found."
 
 
 def test_gcancel_lists_ranges_and_dry_run(daemon):
@@ -194,7 +197,7 @@ def test_gcancel_lists_ranges_and_dry_run(daemon):
 @pytest.mark.parametrize(
     "tool,args,needle",
     [
-        ("gbatch", ["--time", "abc", "true"], "Invalid time format"),
+        ("gbatch", ["--time", "abc", "true"], "is not a length of time"),
         ("gjob", ["show", "999"], "Job 999 not found"),
         ("gjob", ["hold", "5-2"], "Start of the range cannot be bigger than the end"),
         ("gcancel", ["x"], "Invalid job ID or range"),
@@ -221,7 +224,8 @@ def test_second_up_is_refused_and_stale_lock_recovered(daemon):
     status = daemon.cli("gflowd", "status", check=True).stdout
     assert "Status: Running" in status and str(daemon.socket) in status
     assert daemon.cli("gflowd", "down", check=True).stdout.strip() == "gflowd stopped."
-    assert "Not running" in daemon.cli("gflowd", "status", check=True).stdout
+    stopped = daemon.cli("gflowd", "status")
+    assert stopped.returncode == 3 and "Not running" in stopped.stdout
 
 
 def _raw(path) -> socket.socket:

@@ -95,6 +95,8 @@ def test_only_owner_or_admin_may_change_a_job(system_daemon, accounts):
 
     refused = system_daemon.run(alice, "gctl", "set-gpus", "0")
     assert refused.returncode != 0 and "reserved to administrators" in refused.stderr
+    # in a person's words, never the internal method name
+    assert "gctl set-gpus" in refused.stderr and "gpus.set_allowed" not in refused.stderr
     allowed = system_daemon.run(carol, "gctl", "set-gpus", "0")
     assert allowed.returncode == 0, allowed.stderr
     assert "only GPUs [0]" in allowed.stdout
@@ -164,6 +166,7 @@ def test_user_mode_daemon_refuses_other_users(runtime, accounts):
         "PATH": "/usr/bin:/bin", "PYTHONPATH": pythonpath, "HOME": alice.home,
         "XDG_RUNTIME_DIR": str(runtime_dir), "XDG_DATA_HOME": str(runtime_dir / "data"),
         "XDG_CONFIG_HOME": str(runtime_dir / "config"),
+        "GFLOW_SYSTEM_SOCKET": str(base / "no-system-daemon.sock"),  # a live host one would win
     }
     proc = subprocess.Popen(
         [python, "-m", "gflow", "gflowd", "up", "--foreground"], env=env, user=alice.uid, group=alice.gid,

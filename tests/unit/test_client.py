@@ -75,12 +75,14 @@ def _bound(path) -> socket.socket:
 
 def test_socket_discovery_order(short_tmp, monkeypatch):
     from gflow import paths
-    from gflow.client import find_socket
+    from gflow.client import find_socket, locate_socket
 
     user, system = short_tmp / "user.sock", short_tmp / "system.sock"
     monkeypatch.setattr(paths, "user_socket", lambda: str(user))
     monkeypatch.setattr(paths, "SYSTEM_SOCKET", str(system))
+    monkeypatch.setattr(paths, "user_config_files", lambda: [])
     monkeypatch.delenv("GFLOW_SOCKET", raising=False)
+    monkeypatch.delenv("GFLOW_SYSTEM_SOCKET", raising=False)
     assert find_socket("/explicit") == "/explicit"
     monkeypatch.setenv("GFLOW_SOCKET", "/from/env")
     assert find_socket() == "/from/env"
@@ -92,6 +94,27 @@ def test_socket_discovery_order(short_tmp, monkeypatch):
     stale = _bound(user)  # a crashed personal daemon: the file is there, nobody listens
     assert find_socket() == str(system)
     stale.listen()
-    assert find_socket() == str(user)  # a live personal daemon wins
-    system_listener.close()
+    # one daemon per machine: a live system daemon wins over a personal one
+    assert locate_socket() == (str(system), "system daemon")
+    system_listener.close()  # the system daemon is gone (its socket file stays behind)
+    assert locate_socket() == (str(user), "personal daemon")
     stale.close()
+
+
+def test_a_socket_named_in_the_users_config_wins_over_the_system_daemon(short_tmp, monkeypatch):
+    from gflow import paths
+    from gflow.client import locate_socket
+
+    system = short_tmp / "system.sock"
+    listener = _bound(system)
+    listener.listen()
+    config = short_tmp / "gflow.yaml"
+    config.write_text(f"daemon:\n  socket: {short_tmp}/mine.sock\n")
+    monkeypatch.setenv("GFLOW_SYSTEM_SOCKET", str(system))
+    monkeypatch.delenv("GFLOW_SOCKET", raising=False)
+    monkeypatch.setattr(paths, "user_config_files", lambda: [str(config)])
+    monkeypatch.setattr(paths, "config_dir", lambda: str(short_tmp))
+    assert locate_socket() == (f"{short_tmp}/mine.sock", "daemon.socket in your config")
+    config.write_text("timezone: UTC\n")  # mentions no socket: not even parsed
+    assert locate_socket() == (str(system), "system daemon")
+    listener.close()

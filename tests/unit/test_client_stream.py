@@ -1,7 +1,7 @@
 """Replies the daemon streams in several frames are joined by the client."""
 import msgspec
 
-from gflow.client import _join_arrays
+from gflow.wire import join_arrays as _join_arrays
 
 
 def test_parts_of_a_streamed_list_join_into_one_array():

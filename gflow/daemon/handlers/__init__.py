@@ -7,7 +7,7 @@ decided in one table rather than inside each handler.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, AsyncIterable, Callable, Iterable, Union
+from typing import Any, AsyncIterable, Callable, Iterable, Optional, Union
 
 from ...protocol import Empty
 
@@ -19,6 +19,26 @@ class Method:
     params: type
     admin: bool
     writes: bool
+    audit: bool  # one line in the audit trail per request (daemon/audit.py)
+
+    @property
+    def what(self) -> str:
+        """The action in a person's words, for refusals (a method name means nothing to a user)."""
+        return ADMIN_ACTIONS.get(self.name, "This operation")
+
+
+# what a refused admin-only method was about to do, as `gctl`/`gflowd` users know it
+ADMIN_ACTIONS = {
+    "daemon.shutdown": "Stopping the daemon",
+    "daemon.reload": "Reloading the daemon (gflowd reload)",
+    "gpus.set_allowed": "Choosing which GPUs gflow may use (gctl set-gpus)",
+    "gpus.ignore": "Ignoring a GPU process (gctl gpu-process ignore)",
+    "gpus.unignore": "Un-ignoring a GPU process (gctl gpu-process unignore)",
+    "quotas.set": "Setting a quota (gctl quota set)",
+    "quotas.remove": "Removing a quota (gctl quota remove)",
+    "reservations.create": "Creating a reservation (gctl reserve create)",
+    "audit.read": "Reading the audit log (gctl audit)",
+}
 
 
 class Stream:
@@ -33,15 +53,17 @@ class Stream:
 METHODS: dict[str, Method] = {}
 
 
-def rpc(name: str, params: type = Empty, *, admin: bool = False, writes: bool = False):
+def rpc(name: str, params: type = Empty, *, admin: bool = False, writes: bool = False,
+        audit: Optional[bool] = None):
+    """`audit` defaults to `writes`: every request that changes something is recorded."""
     def register(fn):
-        METHODS[name] = Method(name, fn, params, admin, writes)
+        METHODS[name] = Method(name, fn, params, admin, writes, writes if audit is None else audit)
         return fn
 
     return register
 
 
 def load() -> dict[str, Method]:
-    from . import daemon, gpus, gpus_ignore, groups, jobs, quotas, reservations, stats  # noqa: F401  (registration happens on import)
+    from . import admin, daemon, gpus, gpus_ignore, groups, jobs, quotas, reservations, stats  # noqa: F401  (registration happens on import)
 
     return METHODS

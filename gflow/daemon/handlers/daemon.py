@@ -1,4 +1,4 @@
-"""Daemon-level methods: hello, status, shutdown."""
+"""Daemon-level methods: hello, status, reload, shutdown."""
 from __future__ import annotations
 
 import os
@@ -27,8 +27,8 @@ def hello(ctx, caller, params: Hello) -> HelloResult:
 def status(ctx, caller, params) -> StatusResult:
     engine = ctx.engine
     devices = engine.gpus.devices()
-    busy = {i for j in engine.jobs.values() for i in (j.gpu_ids or [])}
-    busy |= {i for j in engine.stopping.values() for i in (j.gpu_ids or [])}
+    busy = set(engine.gpu_holders())
+    poll = ctx.gpu_poll
     return StatusResult(
         version=__version__,
         pid=os.getpid(),
@@ -40,10 +40,21 @@ def status(ctx, caller, params) -> StatusResult:
         gpu_total=len(devices),
         gpu_available=sum(1 for g in devices if g.available and g.index not in busy),
         jobs_active=len(engine.jobs),
+        gpu_poll_ok_at=poll.last_ok if poll is not None else None,
+        gpu_poll_error=poll.last_error if poll is not None else None,
     )
 
 
-@rpc("daemon.shutdown", admin=True)
+@rpc("daemon.reload", admin=True, audit=True)
+def reload(ctx, caller, params) -> None:
+    """Re-execute in place (see daemon/systemd.py); the reply goes out before the old image
+    stops, and the listener stops accepting first, so the caller's next connection is
+    answered by the new image."""
+    ctx.request_reload()
+    return None
+
+
+@rpc("daemon.shutdown", admin=True, audit=True)
 def shutdown(ctx, caller, params) -> None:
     ctx.request_stop()
     return None

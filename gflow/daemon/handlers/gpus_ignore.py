@@ -2,7 +2,7 @@
 ignored (anyone). Runtime only: the list is empty after a daemon restart."""
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 from typing import Annotated
 
 from msgspec import Meta, Struct
@@ -22,33 +22,33 @@ class IgnoredProcess(Struct, kw_only=True):
     pid: int
 
 
-async def _refresh(ctx):
-    """Ask NVML now (in a worker thread) so the answer reflects the GPU as it is, and apply
-    the ignore list at once instead of at the next poll."""
-    backend = ctx.engine.gpus
-    pids = await asyncio.get_running_loop().run_in_executor(None, backend.compute_pids)
-    return backend, pids
+async def _ask(ctx):
+    """Ask the driver now (in a worker thread, applied as a poll round) so the answer
+    reflects the GPU as it is; None without a process-listing backend."""
+    poll = ctx.gpu_poll
+    return await poll.poll() if poll is not None else None
 
 
-def _apply(ctx, backend, pids) -> None:
-    visible = ctx.policy.observe_gpu_processes(pids)
-    backend.apply_processes(visible, set(ctx.engine.gpu_holders()))
+def _reapply(ctx, answer) -> None:
+    """The same answer again under the changed ignore list, so it applies at once."""
+    if answer is not None:
+        ctx.gpu_poll.apply(dataclasses.replace(answer, pids=dict(answer.pids)), full=True)
     ctx.engine.request_pass()
 
 
 @rpc("gpus.ignore", GpuProcess, admin=True, writes=True)
 async def ignore(ctx, caller, params: GpuProcess) -> IgnoredProcess:
-    backend, pids = await _refresh(ctx)
+    answer = await _ask(ctx)
+    pids = answer.pids if answer is not None and not answer.failed else None
     ctx.policy.ignore_gpu_process(params.gpu, params.pid, pids)
-    _apply(ctx, backend, pids)
+    _reapply(ctx, answer)
     return IgnoredProcess(gpu=params.gpu, pid=params.pid)
 
 
 @rpc("gpus.unignore", GpuProcess, admin=True, writes=True)
 async def unignore(ctx, caller, params: GpuProcess) -> None:
     ctx.policy.unignore_gpu_process(params.gpu, params.pid)
-    backend, pids = await _refresh(ctx)
-    _apply(ctx, backend, pids)
+    _reapply(ctx, await _ask(ctx))
 
 
 @rpc("gpus.ignored")

@@ -1,30 +1,59 @@
-"""stats.get: usage statistics (gstats). Anyone may ask about anyone, as with jobs.list."""
+"""stats.get and stats.by: usage statistics (gstats). Anyone may ask about anyone, as with
+jobs.list. Jobs removed by a purge still count through their kept sums (without --since:
+their submission times are gone)."""
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Literal, Optional
 
 import msgspec
 from msgspec import Struct
 
-from ...core.stats import compute
-from ...protocol import Job, ShortList, Timestamp
+from ...core.stats import StatsTable, Totals, breakdown, compute
+from ...protocol import Job, ShortList, ShortText, Timestamp
 from . import rpc
 
 
 class StatsParams(Struct, kw_only=True, forbid_unknown_fields=True):
     users: Optional[ShortList] = None  # None = every user
     since: Optional[Timestamp] = None  # only jobs submitted at/after this unix time
+    project: Optional[ShortText] = None  # only this project
 
 
-@rpc("stats.get", StatsParams)
-def get(ctx, caller, params: StatsParams):
+class StatsByParams(StatsParams, kw_only=True, forbid_unknown_fields=True):
+    by: Literal["user", "project"] = "user"
+
+
+def _jobs(ctx, params: StatsParams) -> list[Job]:
     # the same listing as jobs.list (every state), so both always agree on which jobs exist
     raw = ctx.engine.encoded_jobs(None, params.users, None, params.since)
     decoder = msgspec.msgpack.Decoder(Job)
     jobs = [decoder.decode(blob) for blob in raw]
-    stats = compute(jobs, time.time())
+    if params.project is not None:
+        jobs = [j for j in jobs if j.project == params.project]
+    return jobs
+
+
+def _purged(ctx, params: StatsParams) -> dict:
+    if params.since is not None or ctx.retention is None:
+        return {}
+    return ctx.retention.purged_totals(params.users, params.project, params.project is not None)
+
+
+@rpc("stats.get", StatsParams)
+def get(ctx, caller, params: StatsParams):
+    purged = Totals()
+    for kept in _purged(ctx, params).values():
+        purged = purged.add(kept)
+    stats = compute(_jobs(ctx, params), time.time(), purged)
     # one named user is echoed back; a list of several has no single name to show
     stats.user = params.users[0] if params.users is not None and len(params.users) == 1 else None
     stats.since = int(params.since) if params.since is not None else None
     return stats
+
+
+@rpc("stats.by", StatsByParams)
+def by(ctx, caller, params: StatsByParams) -> StatsTable:
+    table = breakdown(_jobs(ctx, params), time.time(), params.by, _purged(ctx, params))
+    table.since = int(params.since) if params.since is not None else None
+    return table

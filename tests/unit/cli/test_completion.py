@@ -100,3 +100,13 @@ def _elvish_protocol(line: str, tmp_path) -> list[str]:
 def test_the_elvish_completer_protocol_yields_candidates(tmp_path):
     assert {"release", "redo"} <= set(_elvish_protocol("gjob re", tmp_path))
     assert "--format" in _elvish_protocol("gqueue --fo", tmp_path)
+
+
+# ------------------------------------------------------------------ values (issue 13 item 5)
+def test_comma_lists_complete_their_last_item():
+    from gflow.cli import completers
+
+    assert set(completers.states("R,P")) == {"R,PD"}
+    assert "JOBID,NAME" in completers.gqueue_fields("JOBID,N")
+    assert completers.outputs("table", "json", "csv", "yaml")("j") == ["json"]
+    assert "root" in completers.users("ro")

@@ -17,7 +17,10 @@ def test_unit_runs_the_foreground_daemon_with_overrides_and_keeps_jobs_on_stop(t
         f"ExecStart={sys.executable} -m gflow.cli.gflowd -c \"{tmp_path}/my 50%% conf.yaml\" "
         "up --foreground --gpus 0,2 --gpu-allocation-strategy random --gpu-poll-interval-secs 3"
     )
-    for line in ("Type=simple", "KillMode=process", "Restart=on-failure", "RestartSec=2",
+    # Type=notify: the daemon reports READY=1, so `systemctl --user start` returns once it serves
+    reload_line = next(l for l in text.splitlines() if l.startswith("ExecReload="))
+    assert reload_line == f"ExecReload={sys.executable} -m gflow.cli.gflowd -c \"{tmp_path}/my 50%% conf.yaml\" reload"
+    for line in ("Type=notify", "KillMode=process", "Restart=on-failure", "RestartSec=2",
                  "WantedBy=default.target"):
         assert line in text.splitlines()
 

@@ -353,16 +353,16 @@ def csv_jobs() -> list[Job]:
 
 def test_csv_sample_is_byte_exact():
     assert render.gqueue_csv(csv_jobs(), NOW) == "\n".join([
-        "id,name,state,time,gpus,user,submitted_at,reason",
-        "10,gjob-10,Running,00:00:36,[],tester,2026-11-24T11:34:33Z,-",
-        "11,gjob-11,Queued,-,[],tester,2026-11-24T11:34:33Z,Dependency",
+        "id,name,state,time,gpus,user,submitted_at,reason,time_limit,project,memory_mb",
+        "10,gjob-10,Running,00:00:36,[],tester,2026-11-24T11:34:33Z,-,-,-,-",
+        "11,gjob-11,Queued,-,[],tester,2026-11-24T11:34:33Z,Dependency,-,-,-",
     ])
 
 
 def test_csv_quotes_gpu_lists_with_commas():
     j = job(3, JobState.FINISHED, started_at=NOW - 5, finished_at=NOW, gpu_ids=[0, 1], submitted_at=0.0)
     line = render.gqueue_csv([j], NOW).split("\n")[1]
-    assert line == '3,gjob-3,Finished,00:00:05,"[0,1]",tester,-,-'
+    assert line == '3,gjob-3,Finished,00:00:05,"[0,1]",tester,-,-,-,-,-'
     assert next(csv.reader(io.StringIO(line)))[4] == "[0,1]"
 
 
@@ -409,13 +409,14 @@ _NoTimestampLoader.yaml_implicit_resolvers = {
 }
 
 
-def test_yaml_quotes_like_serde_yaml():
-    """Timestamps and clock times stay plain (PyYAML's YAML 1.1 rules would quote them), `-`
-    and number-like strings are quoted, and the document keeps its final newline."""
+def test_yaml_quotes_what_any_reader_would_misread():
+    """Strings a YAML 1.2 reader (serde_yaml) or a YAML 1.1 one (PyYAML: timestamps, `yes`,
+    `12:00:00` as base 60) would read as something else are quoted, so the YAML parses back
+    to the JSON's values; the document keeps its final newline."""
     j = job(17, time_limit=12 * 3600, project="yes", submitted_at=SAMPLE_SUBMIT, reason="WaitingForStartTime")
     k = job(18, project="123", submitted_at=SAMPLE_SUBMIT, reason="WaitingForStartTime")
     text = render.gqueue_yaml([j, k], NOW)
-    assert text.endswith("\ntimestamp: 2026-02-04T12:00:00.000000000+00:00\n")
+    assert text.endswith("\ntimestamp: '2026-02-04T12:00:00.000000000+00:00'\n")
     lines = text.split("\n")
     assert lines[:11] == [
         "jobs:",
@@ -425,16 +426,19 @@ def test_yaml_quotes_like_serde_yaml():
         "  time: '-'",
         "  gpus: []",
         "  user: tester",
-        "  project: yes",
-        "  submitted_at: 2026-11-24T11:34:33Z",
+        "  project: 'yes'",
+        "  submitted_at: '2026-11-24T11:34:33Z'",
         "  reason: BeginTime",
-        "  time_limit: 12:00:00",
+        "  time_limit: '12:00:00'",
     ]
     assert "  project: '123'" in lines
+    assert yaml.safe_load(text) == json.loads(render.gqueue_json([j, k], NOW))
 
 
 @pytest.mark.parametrize("value,quoted", [
-    ("on", False), ("007", False), ("1_000", False), ("a-b", False),
+    ("a-b", False), ("gjob-3", False), ("Queued", False),
+    # what PyYAML (YAML 1.1) would read as a boolean, a number or a date
+    ("on", True), ("007", True), ("1_000", True), ("12:34:56", True), ("2026-01-01", True),
     ("true", True), ("~", True), ("null", True), ("0x1F", True), ("1.5", True), ("1e3", True),
     (".inf", True), ("-", True), ("", True), ("a: b", True),
 ])
@@ -447,7 +451,7 @@ def test_yaml_string_quoting_rules(value, quoted):
 
 def test_empty_machine_outputs():
     assert json.loads(render.gqueue_json([], NOW))["jobs"] == []
-    assert render.gqueue_csv([], NOW) == "id,name,state,time,gpus,user,submitted_at,reason"
+    assert render.gqueue_csv([], NOW) == "id,name,state,time,gpus,user,submitted_at,reason,time_limit,project,memory_mb"
 
 
 # --------------------------------------------------------------------------- gjob show

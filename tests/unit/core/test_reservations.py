@@ -107,32 +107,17 @@ def test_cancelled_and_finished_reservations_do_not_conflict():
 
 
 # --------------------------------------------------------------------------- scheduling effect
-ALL = range(4)
-
-
-def test_no_active_reservation_or_no_gpus_means_unrestricted():
-    assert R.usable_gpus("bob", 1, ALL, []) is None
-    assert R.usable_gpus("bob", 0, ALL, [res(1, indices=[0, 1, 2, 3])]) is None
-
-
-def test_owner_of_index_reservations_uses_only_those_indices():
-    active = [res(1, "alice", indices=[1, 2])]
-    assert R.usable_gpus("alice", 2, ALL, active) == {1, 2}
-    assert R.usable_gpus("alice", 3, ALL, active) == set()
-
-
-def test_owner_of_count_reservations_may_use_any_gpu_not_index_reserved_by_others():
-    active = [res(1, "alice", count=2), res(2, "bob", indices=[0])]
-    assert R.usable_gpus("alice", 2, ALL, active) == {1, 2, 3}
-    assert R.usable_gpus("alice", 3, ALL, active) == set()
-
-
-def test_others_are_held_off_reserved_indices_and_counts():
-    active = [res(1, "alice", count=1), res(2, "bob", indices=[0])]
-    assert R.usable_gpus("carol", 2, ALL, active) == {1, 2, 3}
-    assert R.usable_gpus("carol", 3, ALL, active) == set()  # 4 - 1 index - 1 counted
-    assert R.count_allows("carol", 2, 4, active) and not R.count_allows("carol", 3, 4, active)
-    assert R.usable_gpus("carol", 1, ALL, [res(3, "alice", indices=[0, 1, 2, 3])]) == set()
+# (the aggregate rule has its own module: test_reservation_gate.py)
+def test_creation_counts_against_the_allowed_set():
+    with pytest.raises(ReservationError, match="^Requested 4 GPUs but only 3 GPUs available$"):
+        R.validate_new(gpu_count=4, gpu_indices=None, start=T0, duration=H, now=T0 - H,
+                       total_gpus=4, existing=[], allowed=[0, 1, 2])
+    with pytest.raises(ReservationError, match="^GPU index 3 is not in the allowed set"):
+        R.validate_new(gpu_count=None, gpu_indices=[3], start=T0, duration=H, now=T0 - H,
+                       total_gpus=4, existing=[], allowed=[0, 1, 2])
+    with pytest.raises(ReservationError, match=r"available: 3\)$"):
+        R.validate_new(gpu_count=3, gpu_indices=None, start=T0, duration=H, now=T0 - H,
+                       total_gpus=4, existing=[res(1, count=1)], allowed=[0, 1, 2])
 
 
 def test_edges_and_pruning():
@@ -177,18 +162,20 @@ def test_zones():
         R.resolve_zone("Mars/Base")
 
 
-@pytest.mark.parametrize("text, seconds", [("1h", 3600), ("30m", 1800), ("2h30m", 9000), ("90M", 5400), ("1H30m", 5400)])
+@pytest.mark.parametrize("text, seconds", [
+    ("1h", 3600), ("30m", 1800), ("2h30m", 9000), ("90M", 5400), ("1H30m", 5400),
+    # the one duration grammar of every command: days, spaces, Slurm's D-HH:MM, bare minutes
+    ("1d", 86400), ("1h 30m", 5400), ("0-02:30", 9000), ("90", 5400),
+])
 def test_duration(text, seconds):
     assert R.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text, message", [
     ("90s", "Seconds are not allowed in reservation duration. Use hours (h) or minutes (m) only."),
-    ("1d", "Invalid character in duration: d"),
-    ("1h 30m", "Invalid character in duration:  "),
-    ("90", "Duration must end with a unit (h or m)"),
+    ("1x", "Invalid duration '1x': 'x' is not a unit (s, m, h, d or w); use e.g. 90m, 4h, 7d, 1h30m, HH:MM:SS or D-HH:MM:SS"),
     ("0h", "Duration must be greater than 0"),
-    ("", "Duration must be greater than 0"),
+    ("", "Invalid duration '': no length of time given; use e.g. 90m, 4h, 7d, 1h30m, HH:MM:SS or D-HH:MM:SS"),
     ("45m", "Reservation duration must be a multiple of 30 minutes (e.g., 30m, 1h, 1h30m, 2h). Got: 45m"),
 ])
 def test_duration_errors(text, message):
@@ -203,8 +190,12 @@ def test_range():
     assert R.parse_range("-1h:+2h", T0) == (T0 - H, T0 + 2 * H)
     with pytest.raises(ReservationError, match="^Invalid time range: end time must be after start time$"):
         R.parse_range("2h:1h", T0)
-    with pytest.raises(ReservationError, match="multiple of 30 minutes"):
-        R.parse_range("20m", T0)
+    # a window is any length, in days and weeks too (`--range 7d` was refused)
+    assert R.parse_range("7d", T0) == (T0, T0 + 7 * 24 * H)
+    assert R.parse_range("-1w:2d", T0) == (T0 - 7 * 24 * H, T0 + 2 * 24 * H)
+    assert R.parse_range("20m", T0) == (T0, T0 + 1200)
+    with pytest.raises(ReservationError, match="^Invalid character in duration: x$"):
+        R.parse_range("7x", T0)
     assert R.window_from(T0, UTC, None, None, None) == (T0 - 12 * H, T0 + 12 * H)
     assert R.window_from(T0, UTC, None, "2026-01-28 14:00", "2026-01-28 16:00") == (T0, T0 + 2 * H)
 
@@ -236,7 +227,26 @@ def test_table_rows_sorted_by_id_in_the_display_zone():
     ]
 
 
-def test_timeline_layout():
+GOLDEN_TIMELINE = """
+GPU Reservations Timeline (2026-01-28 14:10:00 UTC)
+════════════════════════════════════════════════════════════════════════════════
+                ┬─────────┬─────────┬────────┬─────┃───┬─────────┬─────────┬────
+                01/28 00:00         08:00         Now  16:00     20:00
+
+carol                               ▓▓
+  └─ Completed (08:00→09:00) GPU: 1 GPU
+alice                                             █████
+  └─ Active (14:00→16:00) GPU: 2 GPUs
+bob                                                         ░░
+  └─ Pending (18:00→19:00) GPU: GPU[0,2]
+
+────────────────────────────────────────────────────────────────────────────────
+Summary: 1 active, 2 pending | 2 GPUs currently reserved
+
+Legend: █ Active  ░ Pending  ▓ Completed  ▒ Cancelled"""
+
+
+def test_timeline_golden_with_a_fixed_clock():
     now = T0 + 600  # 14:10
     rs = [
         res(1, "alice", start=T0, hours=2, count=2).at(now),
@@ -244,37 +254,62 @@ def test_timeline_layout():
         res(3, "carol", start=T0 - 6 * H, hours=1).at(now),
         res(4, "dave", start=T0 + 30 * H, hours=1).at(now),  # outside the window
     ]
-    out = R.render_timeline(rs, now, R.default_window(now), UTC)
-    lines = out.split("\n")
-    assert lines[0] == ""
-    assert lines[1] == "GPU Reservations Timeline (2026-01-28 14:10:00 UTC)"
-    assert lines[2] == "═" * 80
-    # 24 h window → markers every 4 h from 00:00 (one interval before 02:10)
-    assert lines[3] == "┬───────────┬───────────┬────────────┬─────┃─────┬───────────┬───────────┬──────"
-    assert lines[4] == "01/28 00:00 04:00       08:00        12:00Now    16:00       20:00              "
-    assert lines[5] == ""
-    assert lines[6] == "carol (GPU: 1 GPU)" + " " + " " * 8 + "▓" * 4 + " " * 52
-    assert lines[7] == "  └─ Completed (08:00→09:00)"
-    assert lines[8].startswith("alice (GPU: 2 GPUs) ") and lines[8].count("█") == 6
-    assert lines[9] == "  └─ Active (14:00→16:00)"
-    assert lines[10].startswith("bob (GPU: GPU[0,2]) ") and lines[10].count("░") == 3
-    assert lines[11] == "  └─ Pending (18:00→19:00)"
-    assert lines[12:] == [
-        "",
-        "─" * 80,
-        "Summary: 1 active, 2 pending | 2 GPUs currently reserved",  # counts every listed one
-        "",
-        "Legend: █ Active  ░ Pending",
-    ]
-    assert all(len(l) == 80 for l in lines[2:5])
+    assert R.render_timeline(rs, now, R.default_window(now), UTC) == GOLDEN_TIMELINE
 
 
-def test_timeline_bar_positions_follow_the_axis():
+def test_timeline_bar_of_an_active_reservation_early_in_the_window_is_drawn():
+    """`--range 12h` with a reservation that started before now: its bar starts in the
+    first columns, which upstream never drew."""
+    now = T0 + 600
+    lines = R.render_timeline([res(1, start=T0, hours=2).at(now)], now, R.parse_range("12h", now), UTC).split("\n")
+    assert lines[6].startswith("alice           █")
+    assert lines[6].count("█") == 11
+
+
+def test_timeline_bars_sit_under_their_times_on_the_axis():
     now = T0
-    r = res(1, "al", start=T0, hours=2).at(now)
+    r = res(1, "al", start=T0 + 2 * H, hours=2).at(now)
     lines = R.render_timeline([r], now, (T0 - 6 * H, T0 + 6 * H), UTC).split("\n")
-    axis, bar = lines[3], lines[6]
-    # 12 h window: 2 h markers from 06:00; axis spans 06:00..20:00 (14 h) over 80 columns
-    start_col = round(8 / 14 * 80)
-    assert axis[start_col] == "┃"
-    assert bar.index("█") == start_col and bar.count("█") == round(10 / 14 * 80) - start_col
+    axis, labels, bar = lines[3], lines[4], lines[6]
+    # 12 h window: 2 h markers from 06:00; the 16:00 marker and the bar's start share a column
+    assert axis[bar.index("░")] == "┬" and labels[bar.index("░"):].startswith("16:00")
+    assert axis[bar.rindex("░") + 1] == "┬" and labels[bar.rindex("░") + 1:].startswith("18:00")
+
+
+@pytest.mark.parametrize("spec", ["12h", "-12h", "24h", "48h", "7d", "-30d:1d", "2w"])
+def test_timeline_labels_never_run_together(spec):
+    now = T0 + 600
+    lines = R.render_timeline([], now, R.parse_range(spec, now), UTC).split("\n")
+    labels = lines[4].split()
+    assert all(":" in w or "/" in w or w == "Now" for w in labels), labels
+    assert all(len(w) <= 5 for w in labels if w != "Now"), labels  # no `Now00`, no `00:06:00`
+    assert "Now" in labels or spec.startswith("-30d")
+    assert len(lines[3]) == 80
+
+
+def test_a_long_user_name_does_not_shift_its_bar():
+    now = T0
+    a = R.render_timeline([res(1, "a" * 30, start=T0, hours=2).at(now)], now, (T0 - 6 * H, T0 + 6 * H), UTC)
+    b = R.render_timeline([res(1, "b", start=T0, hours=2).at(now)], now, (T0 - 6 * H, T0 + 6 * H), UTC)
+    assert a.split("\n")[6].index("█") == b.split("\n")[6].index("█")
+
+
+def test_start_now_means_the_current_half_hour_slot():
+    assert R.parse_time("now", UTC, now=T0 + 25 * 60) == T0
+    assert R.parse_time("NOW", UTC, now=T0 + 35 * 60) == T0 + 1800
+    assert R.parse_time("now", ZoneInfo("Asia/Kathmandu"), now=T0) == T0 - 15 * 60  # :45 offset
+    with pytest.raises(ReservationError, match="^Invalid time format: now"):
+        R.parse_time("now", UTC)  # without a clock it is not a time
+
+
+def test_json_of_a_pending_reservation_carries_its_status():
+    import msgspec
+
+    assert msgspec.json.decode(msgspec.json.encode(res(1).at(T0 - 1)))["status"] == "Pending"
+
+
+def test_waiting_gpus_show_in_table_and_detail():
+    r = res(1, count=3).at(T0)
+    r.waiting_gpus = 2
+    assert R.table_rows([r], UTC)[0][-1] == "Active (waiting for 2 GPUs)"
+    assert "  Status=Active (waiting for 2 GPUs)" in R.render_detail(r, UTC)

@@ -194,15 +194,18 @@ def test_quota_hook_sees_jobs_admitted_earlier_in_the_pass():
     assert seen[:2] == [(2, [1]), (3, [1, 2])]
 
 
-def test_reservation_filter_restricts_usable_gpus():
+def test_reservations_restrict_usable_gpus_and_name_the_blocking_reservation():
+    from gflow.core.reservations import Reservation, ReservationGate
+
     gpus = [Gpu(0), Gpu(1), Gpu(2)]
+    active = [Reservation(id=5, user="alice", start=0, duration=1800, gpu_indices=[2]),
+              Reservation(id=6, user="carol", start=0, duration=1800, gpu_count=1)]
     p = plan(PassInput(
         candidates=[job(1, gpus=1, user="alice"), job(2, gpus=2, user="bob")],
-        running=[], gpus=gpus,
-        reservation_filter=lambda j: {2} if j.user == "alice" else {0},
+        running=[], gpus=gpus, reservations=ReservationGate(active, [0, 1, 2], {}),
     ))
     assert [(j.id, ids) for j, ids in p.starts] == [(1, [2])]
-    assert p.waiting == {2: "WaitingForGpu"}
+    assert p.waiting == {2: "Reserved:6"}  # GPU 2 is alice's, and carol's claim holds one
 
 
 # ---------------------------------------------------------------------- ranking shortcuts
@@ -283,6 +286,14 @@ def _reference_plan(inp: PassInput):
             if len(usable) < j.gpus:
                 waiting[j.id] = "WaitingForGpu"
                 continue
+            if j.gpu_sharing_mode is S.SHARED:  # pack: GPUs already shared first, tightest first
+                def left(g):
+                    used = [h.gpu_memory_limit_mb or 0 for h in run if g.index in (h.gpu_ids or [])]
+                    if not used:
+                        return (1, 0, g.index)
+                    room = g.memory_mb - sum(used) if g.memory_mb is not None else float("inf")
+                    return (0, room, g.index)
+                usable.sort(key=left)
             chosen = sorted(g.index for g in usable[: j.gpus])
         j2 = Job(id=j.id, state=JobState.RUNNING, gpu_ids=chosen, group_id=j.group_id,
                  gpu_sharing_mode=j.gpu_sharing_mode, gpu_memory_limit_mb=j.gpu_memory_limit_mb,
@@ -330,7 +341,90 @@ def test_plan_matches_the_plain_rules_on_random_queues():
         got = plan(inp)
         want_starts, want_waiting = _reference_plan(inp)
         assert [(j.id, ids) for j, ids in got.starts] == want_starts
-        # a full group's rest may name the group where the plain walk, reaching them after
-        # more memory was taken, names memory: both are the same "Resources" to users
-        assert {k: reason_label(v) for k, v in got.waiting.items()} == \
-            {k: reason_label(v) for k, v in want_waiting.items()}
+        # A lane dropped early (its group full, no GPU left for its kind) is judged when it is
+        # dropped: a job there may name the group where the plain walk, reaching it after
+        # more memory was taken, names memory (the same "Resources" to users), or name the
+        # GPUs it lacks where the walk, after more jobs started, names its quota.
+        assert got.waiting.keys() == want_waiting.keys()
+        for k, v in got.waiting.items():
+            want = reason_label(want_waiting[k])
+            assert reason_label(v) == want or (want == "Quota" and v == "WaitingForGpu")
+
+
+# ---------------------------------------------------------------------- packing, early stop, reasons
+
+
+def shared(job_id: int, mb: int, **fields) -> Job:
+    return Job(id=job_id, gpus=1, gpu_sharing_mode=GpuSharing.SHARED, gpu_memory_limit_mb=mb, **fields)
+
+
+def test_shared_jobs_pack_onto_gpus_already_shared_tightest_first():
+    gpus = [Gpu(0, memory_mb=80_000), Gpu(1, memory_mb=80_000), Gpu(2, memory_mb=80_000)]
+    on1 = Job(id=90, state=JobState.RUNNING, gpu_ids=[1], gpus=1, gpu_sharing_mode=GpuSharing.SHARED,
+              gpu_memory_limit_mb=20_000)
+    on2 = Job(id=91, state=JobState.RUNNING, gpu_ids=[2], gpus=1, gpu_sharing_mode=GpuSharing.SHARED,
+              gpu_memory_limit_mb=50_000)
+    for strategy in ("sequential", "random"):
+        p = plan(PassInput(candidates=[shared(1, 20_000), job(2, gpus=1)], running=[on1, on2], gpus=gpus,
+                           strategy=strategy, rng=random.Random(3)))
+        # GPU 2 has 30G left (the tightest fit), GPU 0 stays whole for the exclusive job
+        assert [(j.id, ids) for j, ids in p.starts] == [(1, [2]), (2, [0])]
+    p = plan(PassInput(candidates=[shared(1, 40_000)], running=[on1, on2], gpus=gpus))
+    assert [(j.id, ids) for j, ids in p.starts] == [(1, [1])]  # only GPU 1 (and 0) have room
+
+
+def test_with_the_daemons_queue_only_the_heads_and_new_jobs_are_judged():
+    from gflow.core.queue import ReadyQueue
+
+    busy = [running(100 + i, [i], gpus=1) for i in range(2)]
+    queue = ReadyQueue([job(i, gpus=1, reason="old") for i in range(1, 1001)] + [job(2000), job(2001, gpus=1)])
+    p = plan(PassInput(queue=queue, fresh={2000, 2001}, running=busy, gpus=[Gpu(0), Gpu(1)]))
+    assert [j.id for j, _ in p.starts] == [2000]
+    # no GPU is free: the lane is dropped after its head; job 2001 is new and gets its reason
+    assert p.waiting == {1: "WaitingForGpu", 2001: "WaitingForGpu"}
+
+
+def test_a_job_short_of_gpus_names_a_foreign_process_that_blocks_them():
+    gpus = [Gpu(0), Gpu(1, available=False, note="Unmanaged: pid 4242"), Gpu(2, available=False)]
+    p = plan(PassInput(candidates=[job(1, gpus=2), job(2, gpus=3)], running=[], gpus=gpus))
+    assert p.waiting == {1: "Unmanaged: pid 4242", 2: "WaitingForGpu"}  # 2 lacks more than that
+
+
+def test_never_fitting_jobs_say_why_and_hold_nothing_back():
+    from gflow.core.fits import Capacity
+
+    cap = Capacity(gpus=2, largest_gpu_mb=1000, host_memory_mb=4096,
+                   gpu_quota=lambda j: (1, "the quota of user ann") if j.user == "ann" else None)
+    p = plan(PassInput(
+        candidates=[job(1, gpus=3, priority=99), shared(2, 2000), job(3, memory_limit_mb=5000),
+                    job(4, gpus=2, user="ann"), job(5, gpus=1)],
+        running=[], gpus=[Gpu(0, 1000), Gpu(1, 1000)], capacity=cap, backfill=True,
+    ))
+    assert p.waiting == {
+        1: "NeverFits: 3 GPUs > 2 allowed",
+        2: "NeverFits: 2000M GPU memory > 1000M per GPU",
+        3: "NeverFits: 5000M memory > 4G on this host",
+        4: "NeverFits: 2 GPUs > 1 allowed by the quota of user ann",
+    }
+    assert [j.id for j, _ in p.starts] == [5] and p.backfill is None
+
+
+def test_new_jobs_started_before_their_lane_ran_out_of_gpus_get_no_reason():
+    from gflow.core.queue import ReadyQueue
+
+    jobs = [job(i, gpus=1) for i in (1, 2, 3)]
+    p = plan(PassInput(queue=ReadyQueue(jobs), fresh={1, 2, 3}, running=[], gpus=[Gpu(0), Gpu(1)]))
+    assert [j.id for j, _ in p.starts] == [1, 2]
+    assert p.waiting == {3: "WaitingForGpu"}
+
+
+def test_a_job_no_gpu_is_left_for_names_the_reservation_that_comes_first():
+    from gflow.core.queue import ReadyQueue
+    from gflow.core.reservations import Reservation, ReservationGate
+
+    busy = [running(100 + i, [i], gpus=1, user="bob") for i in range(2)]
+    claim = Reservation(id=7, user="alice", start=0.0, duration=3600, gpu_count=1)
+    queue = ReadyQueue([job(1, gpus=1, user="alice"), job(2, gpus=1, user="bob")])
+    p = plan(PassInput(queue=queue, fresh={1, 2}, running=busy, gpus=[Gpu(0), Gpu(1)],
+                       reservations=ReservationGate([claim], [0, 1], {"bob": [0, 1]})))
+    assert p.starts == [] and p.waiting == {1: "WaitingForGpu", 2: "Reserved:7"}

@@ -1,6 +1,6 @@
 import asyncio
 
-from gflow.daemon.admission import SMALL_REQUEST, ConnectionCount, RequestBudget
+from gflow.daemon.intake import SMALL_REQUEST, ConnectionCount, RequestBudget
 
 
 def test_connections_are_capped_per_user_but_not_for_admins():

@@ -1,0 +1,59 @@
+"""The ordered ready queue: lanes kept sorted as jobs come and go, merged in scheduling order."""
+from __future__ import annotations
+
+import random
+
+from gflow.core import scheduler
+from gflow.core.queue import Merge, ReadyQueue
+from gflow.protocol import GpuSharing, Job
+
+
+def _walk(queue: ReadyQueue, shares: dict[str, float]) -> list[int]:
+    merge, out = Merge(queue.lanes(), shares), []
+    while merge:
+        lane, pos, share = merge.next()
+        out.append(lane.job_at(pos).id)
+        merge.advance(lane, pos, share)
+    return out
+
+
+def _random_job(rng: random.Random, job_id: int) -> Job:
+    group = rng.choice([None, "g1", "g2"])
+    shared = rng.random() < 0.3
+    return Job(
+        id=job_id, user=rng.choice(["ann", "bob", "cy"]), priority=rng.choice([1, 10, 10, 50]),
+        time_limit=rng.choice([None, 60, 7200, 10**6]), gpus=rng.choice([0, 1, 2]),
+        gpu_sharing_mode=GpuSharing.SHARED if shared else GpuSharing.EXCLUSIVE,
+        group_id=group, max_concurrent=rng.choice([1, 2]) if group else None,
+    )
+
+
+def test_merge_gives_the_order_of_a_full_sort_through_adds_updates_and_removals():
+    rng = random.Random(11)
+    for _ in range(200):
+        jobs = {i: _random_job(rng, i) for i in range(1, rng.randint(2, 60))}
+        queue = ReadyQueue(jobs.values())
+        for _ in range(rng.randint(0, 20)):  # removals, re-adds and changed priorities
+            job_id = rng.choice(list(jobs))
+            action = rng.random()
+            if action < 0.4:
+                queue.discard(job_id)
+                jobs.pop(job_id)
+                if not jobs:
+                    break
+            else:
+                jobs[job_id].priority = rng.choice([1, 10, 50, 99])
+                queue.add(jobs[job_id])
+        shares = {u: rng.random() for u in ("ann", "bob") if rng.random() < 0.7}
+        assert len(queue) == len(jobs)
+        for lane in queue.lanes():
+            assert lane.limited == sum(j.time_limit is not None for j in lane.jobs.values())
+        assert _walk(queue, shares) == [j.id for j in scheduler.order(list(jobs.values()), shares)]
+
+
+def test_discarding_an_unknown_job_is_harmless():
+    queue = ReadyQueue([Job(id=1)])
+    queue.discard(7)
+    queue.discard(1)
+    queue.discard(1)
+    assert len(queue) == 0 and list(queue.lanes()) == []
