@@ -35,7 +35,7 @@ def _checked(check, params):
 @rpc("jobs.submit", SubmitParams, writes=True)
 async def submit(ctx, caller, params: SubmitParams):
     _checked(limits.check_submit, params)
-    return await ctx.engine.submit(caller, params)
+    return await ctx.engine.submit_in_turns(caller, params)
 
 
 @rpc("jobs.list", ListParams)
@@ -89,7 +89,7 @@ def outcome(ctx, caller, params: OutcomeParams):
 @rpc("jobs.wait", WaitParams)
 async def wait(ctx, caller, params: WaitParams):
     engine = ctx.engine
-    await engine.wait(params.ids, params.timeout)
+    await engine.wait_until_done(params.ids, params.timeout)
     ids = params.ids
     # read back a page at a time: finished jobs come from SQLite, 100k of them at once
     # would be built in memory for as long as a slow reader takes
