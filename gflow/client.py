@@ -217,31 +217,47 @@ class Client:
 
     def call(self, method: str, params=None, result_type=None):
         """Send one request and return its decoded result (raises GflowError on an error)."""
-        request_id = self._request(method, params)
-        reply = self._receive()
-        if reply.id != request_id and reply.error is None:
-            self.close()
-            raise DaemonUnavailable(f"gflowd answered request {reply.id}, expected {request_id}")
-        if reply.error is not None:
-            raise GflowError(reply.error.code, reply.error.message)
         import msgspec
 
+        parts = self._call_parts(method, params)
+        # several parts: a streamed list (a big listing), joined into one array
+        raw = parts[0] if len(parts) == 1 else wire.join_arrays(parts)
         if result_type is None:
-            return msgspec.msgpack.decode(reply.result)
-        return msgspec.msgpack.decode(reply.result, type=result_type)
+            return msgspec.msgpack.decode(raw)
+        return msgspec.msgpack.decode(raw, type=result_type)
+
+    def _call_parts(self, method: str, params) -> list:
+        """The undecoded result of each frame of the reply: one, or several when the daemon
+        streams a big answer (`more` on every frame but the last)."""
+        request_id = self._request(method, params)
+        parts = []
+        while True:
+            reply = self._receive()
+            if reply.id != request_id and reply.error is None:
+                self.close()
+                raise DaemonUnavailable(f"gflowd answered request {reply.id}, expected {request_id}")
+            if reply.error is not None:
+                raise GflowError(reply.error.code, reply.error.message)
+            parts.append(reply.result)
+            if not reply.more:
+                return parts
 
     def call_lean(self, method: str, params: Optional[dict] = None) -> bytes:
         """Send a request of plain values (the fields of the method's params Struct; see
         `gflow.cli.lean`) and return the raw msgpack of its result, without msgspec."""
         request_id = self._request(method, params)
-        envelope, result = self._receive_lean()
-        error = envelope.get("error")
-        if error is not None:
-            raise GflowError(error.get("code", ErrorCode.INTERNAL), error.get("message", "unknown error"))
-        if envelope.get("id") != request_id:
-            self.close()
-            raise DaemonUnavailable(f"gflowd answered request {envelope.get('id')}, expected {request_id}")
-        return result if result is not None else b"\xc0"
+        parts = []
+        while True:
+            envelope, result = self._receive_lean()
+            error = envelope.get("error")
+            if error is not None:
+                raise GflowError(error.get("code", ErrorCode.INTERNAL), error.get("message", "unknown error"))
+            if envelope.get("id") != request_id:
+                self.close()
+                raise DaemonUnavailable(f"gflowd answered request {envelope.get('id')}, expected {request_id}")
+            parts.append(result if result is not None else b"\xc0")
+            if not envelope.get("more"):
+                return parts[0] if len(parts) == 1 else wire.join_arrays(parts)
 
     def _request(self, method: str, params) -> int:
         if self._sock is None:
@@ -424,9 +440,16 @@ class Client:
 
     def log(self, ref: int | str, first: Optional[int] = None, last: Optional[int] = None) -> Optional[bytes]:
         """The job's output so far, or None if it has not started yet."""
+        import msgspec
+
         from .protocol import LogParams, LogResult
 
-        return self.call("jobs.log", LogParams(ref=str(ref), first=first, last=last), LogResult).content
+        # streamed: a chunk of the log per frame
+        parts = self._call_parts("jobs.log", LogParams(ref=str(ref), first=first, last=last))
+        chunks = [msgspec.msgpack.decode(part, type=LogResult).content for part in parts]
+        if chunks == [None]:
+            return None
+        return b"".join(chunk for chunk in chunks if chunk)
 
     def wait(self, ids: Iterable[int], timeout: Optional[float] = None) -> list[Job]:
         """Block until every job is in a terminal state (or `timeout` seconds pass)."""

@@ -16,6 +16,7 @@ from . import paths
 
 PositiveInt = Annotated[int, Meta(ge=1)]
 NonNegativeInt = Annotated[int, Meta(ge=0)]
+PositiveSecs = Annotated[float, Meta(gt=0, le=86400)]
 
 
 class _Section(Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -40,6 +41,14 @@ class DaemonConfig(_Section):
     fair_share: FairShare = FairShare()
     max_frame_bytes: PositiveInt = 64 * 1024 * 1024
     kill_grace_secs: Annotated[float, Meta(ge=0)] = 5.0
+    # bounds that keep one account from starving the others (README "Sharing one machine")
+    max_connections_per_user: PositiveInt = 64  # root and admins are not counted
+    first_request_timeout_secs: PositiveSecs = 10.0  # a connection that never asks is closed
+    frame_timeout_secs: PositiveSecs = 30.0  # a request must arrive whole within this
+    send_timeout_secs: PositiveSecs = 30.0  # a client that stops reading its answer is dropped
+    max_buffered_request_bytes: PositiveInt = 128 * 1024 * 1024  # all unfinished requests
+    max_log_read_bytes: PositiveInt = 64 * 1024 * 1024  # one `gjob log` answer
+    log_read_timeout_secs: PositiveSecs = 10.0
 
 
 class ExecutorConfig(_Section):

@@ -15,6 +15,7 @@ class ErrorCode:
     VERSION = "version_mismatch"
     INTERNAL = "internal"
     TOO_LARGE = "too_large"
+    BUSY = "busy"  # a per-account or daemon-wide limit is reached for now: try again later
     DISK_FULL = "disk_full"  # the state filesystem is full: nothing was changed; retry later
 
 

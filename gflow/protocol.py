@@ -19,9 +19,36 @@ from .errors import ErrorCode, GflowError  # noqa: F401 - part of the schema's p
 from .wire import PROTOCOL_VERSION  # noqa: E402,F401 - the lean client needs it without msgspec
 HEADER = struct.Struct(">I")
 
+# --------------------------------------------------------------------------- limits
+# What one request may carry. The daemon is shared: without bounds one account's request
+# could hold the loop for seconds or fill memory, and values past what SQLite or the clock
+# can hold would surface later as crashes in unrelated code. Checked while decoding (numbers,
+# list lengths) and by `gflow.core.limits` (text sizes, NUL bytes); documented in README.
+MAX_BATCH_JOBS = 100_000  # jobs per submission (the CLI caps arrays alike)
+MAX_IDS = 100_000  # job ids per cancel/hold/release/update/wait/list request
+MAX_INT = 2**53  # ids, counts and sizes: exact in JSON, far inside SQLite's 64 bits
+MAX_SECONDS = 100 * 365 * 86400  # durations (time limits, waits)
+MAX_TIMESTAMP = 1e11  # Unix seconds, the year 5138: finite, and within datetime's range
+MAX_COMMAND_BYTES = 1024 * 1024
+MAX_PATH_BYTES = 4096  # run dir, script path (PATH_MAX)
+MAX_NAME_CHARS = 512  # job names, projects, conda environments, users, refs
+MAX_ENV_VARS = 4096
+MAX_ENV_BYTES = 1024 * 1024  # one environment snapshot, names and values together
+MAX_PARAMETERS = 1024  # `--param` entries; their text counts toward the command limit
+MAX_LIST_ITEMS = 1024  # dependencies, notification addresses and events per job
+
 Priority = Annotated[int, Meta(ge=0, le=255)]
-NonNegative = Annotated[int, Meta(ge=0)]
-Positive = Annotated[int, Meta(ge=1)]
+NonNegative = Annotated[int, Meta(ge=0, le=MAX_INT)]
+Positive = Annotated[int, Meta(ge=1, le=MAX_INT)]
+JobId = NonNegative
+Seconds = Annotated[int, Meta(ge=0, le=MAX_SECONDS)]
+Timestamp = Annotated[float, Meta(ge=0, le=MAX_TIMESTAMP)]  # also refuses NaN and inf
+Duration = Annotated[float, Meta(ge=0, le=MAX_SECONDS)]
+Ids = Annotated[list[JobId], Meta(max_length=MAX_IDS)]
+ShortText = Annotated[str, Meta(max_length=MAX_NAME_CHARS)]
+ShortList = Annotated[list[ShortText], Meta(max_length=MAX_LIST_ITEMS)]
+Env = Annotated[dict[str, str], Meta(max_length=MAX_ENV_VARS)]
+Parameters = Annotated[dict[ShortText, str], Meta(max_length=MAX_PARAMETERS)]
 
 
 class JobState(str, enum.Enum):
@@ -158,26 +185,26 @@ class JobSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     script: Optional[str] = None
     run_dir: str
     # None: the request's shared `SubmitParams.env` (a 10,000-job array sends it once)
-    env: Optional[dict[str, str]] = None
-    conda_env: Optional[str] = None
-    parameters: dict[str, str] = {}
-    task_id: Optional[int] = None
-    name: Optional[str] = None
+    env: Optional[Env] = None
+    conda_env: Optional[ShortText] = None
+    parameters: Parameters = {}
+    task_id: Optional[NonNegative] = None
+    name: Optional[ShortText] = None
     priority: Priority = 10
     gpus: NonNegative = 0
     shared: bool = False
     gpu_memory_limit_mb: Optional[NonNegative] = None
     memory_limit_mb: Optional[NonNegative] = None
-    time_limit: Optional[NonNegative] = None
-    depends_on: list[str] = []
+    time_limit: Optional[Seconds] = None
+    depends_on: ShortList = []
     dependency_mode: DependencyMode = DependencyMode.ALL
     auto_cancel_on_dependency_failure: bool = True
-    scheduled_at: Optional[float] = None
+    scheduled_at: Optional[Timestamp] = None
     hold: bool = False
     max_retries: NonNegative = 0
-    project: Optional[str] = None
-    notify_emails: list[str] = []
-    notify_on: list[str] = []
+    project: Optional[ShortText] = None
+    notify_emails: ShortList = []
+    notify_on: ShortList = []
     auto_close_tmux: bool = False
     max_concurrent: Optional[Positive] = None
     # queue it even if it exceeds what the machine or its limits allow today
@@ -185,9 +212,9 @@ class JobSpec(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class SubmitParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    jobs: list[JobSpec]
+    jobs: Annotated[list[JobSpec], Meta(max_length=MAX_BATCH_JOBS)]
     # environment snapshot for every job whose spec carries none; stored once per request
-    env: Optional[dict[str, str]] = None
+    env: Optional[Env] = None
     # one group (fresh UUID) for all jobs of this request, limited to max_concurrent
     group_max_concurrent: Optional[NonNegative] = None
 
@@ -199,24 +226,24 @@ class SubmitResult(Struct, kw_only=True):
 
 class ListParams(Struct, kw_only=True, forbid_unknown_fields=True):
     states: Optional[list[JobState]] = None  # None = every state
-    users: Optional[list[str]] = None  # None = every user
-    ids: Optional[list[int]] = None
-    since: Optional[float] = None
+    users: Optional[ShortList] = None  # None = every user
+    ids: Optional[Ids] = None
+    since: Optional[Timestamp] = None
 
 
 class IdsParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    ids: list[int]
+    ids: Ids
 
 
 class JobRef(Struct, kw_only=True, forbid_unknown_fields=True):
     """One job by id or by `@`/`@~N` shorthand (resolved against the caller's jobs)."""
 
-    ref: str
+    ref: ShortText
 
 
 class ReleaseParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    ids: list[int]
-    at: Optional[float] = None
+    ids: Ids
+    at: Optional[Timestamp] = None
 
 
 class ActionResult(Struct, kw_only=True):
@@ -227,7 +254,7 @@ class ActionResult(Struct, kw_only=True):
 
 
 class LogParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    ref: str
+    ref: ShortText
     first: Optional[Positive] = None
     last: Optional[Positive] = None
     max_bytes: Positive = 64 * 1024 * 1024
@@ -240,8 +267,8 @@ class LogResult(Struct, kw_only=True):
 
 
 class WaitParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    ids: list[int]
-    timeout: Optional[float] = None
+    ids: Ids
+    timeout: Optional[Duration] = None
 
 
 class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -251,17 +278,17 @@ class UpdateParams(Struct, kw_only=True, forbid_unknown_fields=True):
     there is no second slot that an update could forget to replace.
     """
 
-    ids: list[int]
+    ids: Ids
     command: Union[str, UnsetType] = UNSET
     script: Union[str, UnsetType] = UNSET
     gpus: Union[NonNegative, UnsetType] = UNSET
-    conda_env: Union[Optional[str], UnsetType] = UNSET
+    conda_env: Union[Optional[ShortText], UnsetType] = UNSET
     priority: Union[Priority, UnsetType] = UNSET
-    parameters: Union[dict[str, str], UnsetType] = UNSET  # replaces the whole map
-    time_limit: Union[Optional[NonNegative], UnsetType] = UNSET
+    parameters: Union[Parameters, UnsetType] = UNSET  # replaces the whole map
+    time_limit: Union[Optional[Seconds], UnsetType] = UNSET
     memory_limit_mb: Union[Optional[NonNegative], UnsetType] = UNSET
     gpu_memory_limit_mb: Union[Optional[NonNegative], UnsetType] = UNSET
-    depends_on_ids: Union[list[Positive], UnsetType] = UNSET
+    depends_on_ids: Union[Annotated[list[Positive], Meta(max_length=MAX_LIST_ITEMS)], UnsetType] = UNSET
     dependency_mode: Union[DependencyMode, UnsetType] = UNSET
     auto_cancel_on_dependency_failure: Union[bool, UnsetType] = UNSET
     max_concurrent: Union[Optional[Positive], UnsetType] = UNSET
@@ -280,18 +307,18 @@ class UpdateResult(Struct, kw_only=True):
 class RedoParams(Struct, kw_only=True, forbid_unknown_fields=True):
     """`gjob redo`: a new job from a finished one, with optional overrides."""
 
-    ref: str  # id, `@` or `@~N`
+    ref: ShortText  # id, `@` or `@~N`
     gpus: Optional[NonNegative] = None
     priority: Optional[Priority] = None
-    depends_on: Optional[str] = None  # replaces the dependencies with this one job (id, @, @~N)
+    depends_on: Optional[ShortText] = None  # replaces the dependencies with this one job (id, @, @~N)
     clear_deps: bool = False  # wins over depends_on
-    time_limit: Optional[NonNegative] = None
+    time_limit: Optional[Seconds] = None
     memory_limit_mb: Optional[NonNegative] = None
     gpu_memory_limit_mb: Optional[NonNegative] = None
-    conda_env: Optional[str] = None
+    conda_env: Optional[ShortText] = None
     cascade: bool = False
     # the caller's environment; None: the source job's stored one
-    env: Optional[dict[str, str]] = None
+    env: Optional[Env] = None
 
 
 class RedoResult(Struct, kw_only=True):
@@ -306,7 +333,7 @@ class RedoResult(Struct, kw_only=True):
 class OutcomeParams(Struct, kw_only=True, forbid_unknown_fields=True):
     """`gcancel --finish/--fail`: report how a Running job's payload ended."""
 
-    id: int
+    id: JobId
     success: bool
 
 
@@ -316,7 +343,7 @@ class Empty(Struct, forbid_unknown_fields=True):
 
 class Hello(Struct, kw_only=True, forbid_unknown_fields=True):
     protocol: int
-    client: str = "gflow"
+    client: ShortText = "gflow"
 
 
 class HelloResult(Struct, kw_only=True):
@@ -359,9 +386,10 @@ class RpcError(Struct, kw_only=True):
 
 class Response(Struct, kw_only=True, omit_defaults=True):
     id: int
-    result: Any = None
-    error: Optional[RpcError] = None
     more: bool = False  # streaming: further frames follow for this id
+    error: Optional[RpcError] = None
+    # last on the wire: the lean client takes the result's bytes as the rest of the frame
+    result: Any = None
 
 
 def frame(payload: bytes) -> bytes:

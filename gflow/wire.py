@@ -13,7 +13,9 @@ from _struct import error as _StructError
 from _struct import pack, unpack_from
 
 
-PROTOCOL_VERSION = 1  # announced in `hello`; a daemon speaking another refuses the client
+# announced in `hello`; a daemon speaking another refuses the client.
+# 2: big replies (listings, logs, waits) are streamed in several frames (`more`)
+PROTOCOL_VERSION = 2
 
 
 class WireError(ValueError):
@@ -195,13 +197,17 @@ def split_reply(data: bytes):
     empty array) without decoding it here. Any other layout is decoded whole.
     """
     try:
-        if data[:1] == b"\x82":
+        if data[:1] in (b"\x82", b"\x83"):  # {id, result} or, streamed, {id, more, result}
             key, i = _unpack(data, 1)
             if key == "id":
-                ident, i = _unpack(data, i)
+                envelope = {}
+                envelope["id"], i = _unpack(data, i)
                 key, j = _unpack(data, i)
-                if key == "result":
-                    return {"id": ident}, data[j:]
+                if key == "more" and data[:1] == b"\x83":
+                    envelope["more"], i = _unpack(data, j)
+                    key, j = _unpack(data, i)
+                if key == "result" and len(envelope) == (data[0] & 0x0F) - 1:
+                    return envelope, data[j:]
         envelope = unpackb(data)
     except (IndexError, UnicodeDecodeError, _StructError) as e:
         raise WireError(f"truncated or invalid msgpack: {e}") from None
@@ -209,3 +215,22 @@ def split_reply(data: bytes):
         raise WireError("a reply is not a map")
     raw = envelope.pop("result", None)
     return envelope, None if raw is None else packb(raw)
+
+
+def join_arrays(parts) -> bytes:
+    """One msgpack array holding the items of several: the parts of a streamed list."""
+    count, bodies = 0, []
+    for part in parts:
+        data = bytes(part)
+        tag = data[0] if data else 0
+        if 0x90 <= tag <= 0x9F:
+            n, skip = tag & 0x0F, 1
+        elif tag == 0xDC:
+            n, skip = unpack_from(">H", data, 1)[0], 3
+        elif tag == 0xDD:
+            n, skip = unpack_from(">I", data, 1)[0], 5
+        else:
+            raise WireError("a streamed reply is not a list")
+        count += n
+        bodies.append(memoryview(data)[skip:])
+    return b"".join([pack(">BI", 0xDD, count), *bodies])

@@ -33,6 +33,7 @@ from .jobs.lifecycle import Lifecycle
 from .jobs.scheduling import Scheduling
 from .jobs.table import USAGE_KEY, JobTable
 from .later import Later
+from .launchretry import LaunchRetries
 from .policy import Policy
 from .refusals import bad_request
 from .scheduling import SchedulingState
@@ -94,6 +95,7 @@ class Engine(Lifecycle, Creation, Scheduling, JobTable):
         # their status file) but not yet recorded
         self._later = Later()
         self._unrecorded_exits: set[int] = set()
+        self._launch_retries = LaunchRetries()
         self._subscribe_lifecycle()
         if policy is not None:
             try:

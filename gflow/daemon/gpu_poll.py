@@ -46,8 +46,9 @@ def process_trees(runners: dict[int, list[int]]) -> dict[int, set[int]]:
 
 
 class GpuPoll:
-    def __init__(self, engine, policy, interval_secs: float):
+    def __init__(self, engine, policy, interval_secs: float, pool=None):
         self.engine = engine
+        self._pool = pool  # a thread of its own (the server's): no client IO can queue ahead
         self.policy = policy
         self.backend: GpuBackend = engine.gpus
         self.interval = interval_secs
@@ -102,7 +103,7 @@ class GpuPoll:
                 for gpu, holders in self.engine.gpu_holders_all().items()
             }
             loop = asyncio.get_running_loop()
-            answer = await loop.run_in_executor(None, self._ask, indices, runners)
+            answer = await loop.run_in_executor(self._pool, self._ask, indices, runners)
             if answer is None:
                 return None
             raw = dict(answer.pids)

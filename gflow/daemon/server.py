@@ -11,9 +11,12 @@ import grp
 import inspect
 import logging
 import os
+import resource
 import signal
 import socket
 import sqlite3
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import msgspec
@@ -36,8 +39,11 @@ from .events import Started
 from .executors.process import Executor
 from .gpu import open_backend
 from .gpu_poll import GpuPoll
-from .handlers import Method, load as load_handlers
+from .handlers import Method, Stream, load as load_handlers
 from .instancelock import InstanceLock, LockBusy
+from .intake import ConnectionCount, RequestBudget
+from .logread import LogReader
+from .ratelimit import RateLimitedLog
 from .policy import Policy
 from . import statedir
 from .retention import Retention
@@ -45,6 +51,18 @@ from .store import JobStore, StoreError, is_corruption
 
 log = logging.getLogger("gflow.server")
 RELOAD_GRACE_SECS = 5.0
+
+# bytes a reply may leave in our buffer before we wait for the client to read them
+_WRITE_HIGH_WATER = 256 * 1024
+_NOTHING = object()
+_TOO_DEEP = (
+    f"request nested too deeply: the daemon decodes at most about {sys.getrecursionlimit()} levels "
+    "of msgpack arrays and maps (no gflow request needs more than a handful)"
+)
+
+
+class _Dropped(Exception):
+    """The connection was cut on our side (a client that stopped reading)."""
 
 
 class StartupError(Exception):
@@ -76,6 +94,16 @@ class Server:
         self.owns_socket_file = True
         self.handover_fd: Optional[int] = None  # set by request_reload: the listener to pass on
         self._connections: set[asyncio.Task] = set()  # served now (a reload lets them finish)
+        daemon = config.daemon
+        self._per_user = ConnectionCount(daemon.max_connections_per_user)
+        self._request_bytes = RequestBudget(daemon.max_buffered_request_bytes, daemon.max_frame_bytes)
+        self._log_limited = RateLimitedLog(log)
+        self.log_reader = LogReader(daemon.max_log_read_bytes, daemon.log_read_timeout_secs)
+        # the memory watch and the GPU poll each have a thread of their own: nothing a
+        # client asks (a log read stuck on a FIFO, say) can delay limits being enforced
+        self.gpu_pool = ThreadPoolExecutor(1, thread_name_prefix="gflow-gpu")
+        self._memory_pool = ThreadPoolExecutor(1, thread_name_prefix="gflow-memwatch")
+        self._nofile_soft: Optional[int] = None
 
     # ------------------------------------------------------------------ lifecycle
     def prepare(self) -> None:
@@ -87,6 +115,7 @@ class Server:
         except (statedir.StateDirError, OSError) as e:
             raise StartupError(f"cannot use the state directory {self.dirs.state_dir}: {e}") from None
         self._take_locks()
+        self._nofile_soft = raise_fd_limit()
         try:
             statedir.check_not_emptied(self.dirs, self.force_empty_state)
             self.store = JobStore(self.dirs.database)
@@ -122,10 +151,11 @@ class Server:
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
         self._stop = asyncio.Event()
         server = self._server = await self._start()
         if self.engine.gpus.devices():
-            self.gpu_poll = GpuPoll(self.engine, self.policy, self.config.daemon.gpu_poll_interval_secs)
+            self.gpu_poll = GpuPoll(self.engine, self.policy, self.config.daemon.gpu_poll_interval_secs, self.gpu_pool)
             self.gpu_poll.start()
         self._memory_task = asyncio.create_task(self._watch_memory())
         # SPEC 6.6: SIGTERM, SIGINT and SIGHUP stop the daemon, SIGUSR2 hands over (save and
@@ -147,6 +177,9 @@ class Server:
             if self.gpu_poll is not None:
                 self.gpu_poll.close()
             self._memory_task.cancel()
+            self.log_reader.close()
+            self.gpu_pool.shutdown(wait=False)
+            self._memory_pool.shutdown(wait=False)
             self.policy.close()
             self.retention.close()
             self.engine.close()
@@ -170,7 +203,7 @@ class Server:
                 self.dirs,
                 self.store,
                 open_backend(self.config.gpu),
-                lambda on_exit: Executor(self.dirs.runners_dir, on_exit),
+                lambda on_exit: Executor(self.dirs.runners_dir, on_exit, nofile_soft=self._nofile_soft),
             )
             self.engine, self.policy, self.retention = app.engine, app.policy, app.retention
             app.start()
@@ -208,7 +241,7 @@ class Server:
             if not targets:
                 await wake.wait()
                 continue
-            for job_id, used in await loop.run_in_executor(None, memwatch.over_limit, targets):
+            for job_id, used in await loop.run_in_executor(self._memory_pool, memwatch.over_limit, targets):
                 self.engine.memory_exceeded(job_id, used)
             await asyncio.sleep(memwatch.CHECK_INTERVAL_SECS)
 
@@ -275,6 +308,14 @@ class Server:
         else:
             os.chmod(path, 0o666)
 
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """asyncio reports accept() failures (EMFILE at the fd limit) here, once per try:
+        at most one line per kind every few seconds."""
+        error = context.get("exception")
+        key = f"loop-{context.get('message', '')}-{type(error).__name__}"
+        self._log_limited(logging.ERROR, key, "%s%s", context.get("message", "event loop error"),
+                          f": {error}" if error is not None else "")
+
     def _stop_on_signal(self, sig: int) -> None:
         log.info("%s received: stopping (running jobs keep running)", signal.Signals(sig).name)
         self.request_stop()
@@ -286,24 +327,32 @@ class Server:
     # ------------------------------------------------------------------ connections
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections.add(asyncio.current_task())
+        caller: Optional[identity.Caller] = None
+        admitted = False
         try:
             caller = self._identify(writer)
             if caller is None:
-                await self._send(writer, Response(id=0, error=RpcError(
-                    code=ErrorCode.FORBIDDEN,
-                    message="this gflowd is a personal daemon of another user; it accepts only its owner and root",
-                )))
+                self._refuse(writer, ErrorCode.FORBIDDEN,
+                             "this gflowd is a personal daemon of another user; it accepts only its owner and root")
                 return
+            if not self._per_user.admit(caller.uid, caller.admin):
+                self._log_limited(logging.WARNING, f"conn-cap-{caller.uid}",
+                                  "refused a connection of %s: %d already open (daemon.max_connections_per_user)",
+                                  caller.user, self._per_user.of(caller.uid))
+                self._refuse(writer, ErrorCode.BUSY,
+                             f"too many connections from {caller.user}: at most "
+                             f"{self._per_user.per_user} per user (daemon.max_connections_per_user)")
+                return
+            admitted = True
+            # replies are written a part at a time and drained: this is how much may wait
+            # in our buffer for a slow reader before we wait for it
+            writer.transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+            first = True
             while True:
-                header = await reader.readexactly(HEADER.size)
-                (length,) = HEADER.unpack(header)
-                if length > self.config.daemon.max_frame_bytes:
-                    await self._send(writer, Response(id=0, error=RpcError(
-                        code=ErrorCode.TOO_LARGE,
-                        message=f"frame of {length} bytes exceeds the limit of {self.config.daemon.max_frame_bytes}",
-                    )))
+                body = await self._read_frame(reader, writer, caller, first)
+                if body is None:
                     return
-                body = await reader.readexactly(length)
+                first = False
                 try:
                     request = self._decode_request(body)
                 except (msgspec.DecodeError, msgspec.ValidationError) as e:
@@ -311,17 +360,108 @@ class Server:
                         code=ErrorCode.BAD_REQUEST, message=f"undecodable request: {e}",
                     )))
                     return
-                response = await self._dispatch(caller, request)
-                await self._send(writer, response)
-                if request.method == "hello" and response.error is not None:
+                except RecursionError:
+                    await self._send(writer, Response(id=0, error=RpcError(
+                        code=ErrorCode.BAD_REQUEST, message=_TOO_DEEP)))
+                    return
+                del body
+                failed = await self._answer(writer, caller, request)
+                if request.method == "hello" and failed:
                     # another protocol version: what it sends next cannot be read safely, and
                     # clients pipeline their first request behind hello
                     return
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, _Dropped):
             pass
         finally:
+            if admitted:
+                self._per_user.leave(caller.uid)
             writer.close()
             self._connections.discard(asyncio.current_task())
+
+    async def _read_frame(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          caller: identity.Caller, first: bool) -> Optional[bytes]:
+        """The next request's body; None when the connection is to be closed. Between
+        requests a client may stay silent (scripts keep a Client open); a connection that
+        never asks anything, or a request that trickles in, is closed."""
+        daemon = self.config.daemon
+        try:
+            start = await asyncio.wait_for(reader.readexactly(1), daemon.first_request_timeout_secs if first else None)
+        except asyncio.TimeoutError:
+            self._refuse(writer, ErrorCode.BAD_REQUEST,
+                         f"no request within {daemon.first_request_timeout_secs:g} s (daemon.first_request_timeout_secs)")
+            return None
+        held = [0]  # bytes reserved for this request, released whatever happens
+        try:
+            return await asyncio.wait_for(self._receive(reader, writer, caller, start, held), daemon.frame_timeout_secs)
+        except asyncio.TimeoutError:
+            self._log_limited(logging.INFO, f"slow-{caller.uid}", "closed a connection of %s: its request did not "
+                              "arrive within %g s (daemon.frame_timeout_secs)", caller.user, daemon.frame_timeout_secs)
+            self._refuse(writer, ErrorCode.BAD_REQUEST,
+                         f"request not received within {daemon.frame_timeout_secs:g} s (daemon.frame_timeout_secs)")
+            return None
+        finally:
+            self._request_bytes.release(caller.uid, held[0])
+
+    async def _receive(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       caller: identity.Caller, start: bytes, held: list[int]) -> Optional[bytes]:
+        (length,) = HEADER.unpack(start + await reader.readexactly(HEADER.size - 1))
+        limit = self.config.daemon.max_frame_bytes
+        if length > limit:
+            await self._send(writer, Response(id=0, error=RpcError(
+                code=ErrorCode.TOO_LARGE,
+                message=f"frame of {length} bytes exceeds the limit of {limit} (daemon.max_frame_bytes)",
+            )))
+            return None
+        # reserved before reading: the body accumulates in the stream reader's buffer
+        held[0] = await self._request_bytes.reserve(caller.uid, caller.admin, length)
+        return await reader.readexactly(length)
+
+    def _refuse(self, writer: asyncio.StreamWriter, code: str, message: str) -> None:
+        """A last word before closing, without waiting for a client that may never read it."""
+        try:
+            writer.write(frame(self._encode(Response(id=0, error=RpcError(code=code, message=message)))))
+        except (ConnectionError, RuntimeError):
+            pass
+
+    async def _answer(self, writer: asyncio.StreamWriter, caller: identity.Caller, request: Request) -> bool:
+        """Dispatch one request and send its reply (several frames for a Stream); True when
+        the reply was an error."""
+        response = await self._dispatch(caller, request)
+        if not isinstance(response.result, Stream):
+            await self._send(writer, response)
+            return response.error is not None
+        parts = response.result.parts
+        pending = _NOTHING
+        error: Optional[RpcError] = None
+        try:
+            if hasattr(parts, "__aiter__"):
+                async for part in parts:
+                    if pending is not _NOTHING:
+                        await self._send(writer, Response(id=request.id, result=pending, more=True))
+                    pending = part
+            else:
+                for part in parts:
+                    if pending is not _NOTHING:
+                        await self._send(writer, Response(id=request.id, result=pending, more=True))
+                    pending = part
+        except GflowError as e:
+            error = e.to_wire()
+        except (_Dropped, ConnectionError):
+            raise
+        except Exception as e:  # a bug must cost one request, never the daemon
+            self._log_internal(request.method, e)
+            error = RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}")
+        finally:
+            closer = getattr(parts, "aclose", None) or getattr(parts, "close", None)
+            if closer is not None:
+                result = closer()
+                if inspect.isawaitable(result):
+                    await result
+        if error is not None:
+            await self._send(writer, Response(id=request.id, error=error))
+            return True
+        await self._send(writer, Response(id=request.id, result=[] if pending is _NOTHING else pending))
+        return False
 
     def _identify(self, writer: asyncio.StreamWriter) -> Optional[identity.Caller]:
         sock: socket.socket = writer.get_extra_info("socket")
@@ -333,8 +473,23 @@ class Server:
         return identity.Caller(pid=pid, uid=uid, gid=gid, user=identity.user_name(uid), admin=admin)
 
     async def _send(self, writer: asyncio.StreamWriter, response: Response) -> None:
+        """Write one frame; a client that leaves it unread for send_timeout_secs is dropped,
+        so what it did not read stops costing memory."""
+        transport = writer.transport
+        if transport.is_closing():
+            # the client left mid-stream: stop building pages nobody will read
+            raise ConnectionResetError("the client closed the connection")
         writer.write(frame(self._encode(response)))
-        await writer.drain()
+        if transport.get_write_buffer_size() <= _WRITE_HIGH_WATER:
+            return
+        timeout = self.config.daemon.send_timeout_secs
+        try:
+            await asyncio.wait_for(writer.drain(), timeout)
+        except asyncio.TimeoutError:
+            self._log_limited(logging.INFO, "drop-reader", "dropped a connection that did not read its reply "
+                              "for %g s (daemon.send_timeout_secs)", timeout)
+            transport.abort()
+            raise _Dropped() from None
 
     async def _dispatch(self, caller: identity.Caller, request: Request) -> Response:
         method = self.methods.get(request.method)
@@ -355,11 +510,18 @@ class Server:
             if method is not None and method.audit:
                 audit.record(caller, method.name, params, error=e)
             return Response(id=request.id, error=e.to_wire())
+        except RecursionError:
+            return Response(id=request.id, error=RpcError(code=ErrorCode.BAD_REQUEST, message=_TOO_DEEP))
         except Exception as e:  # a bug must cost one request, never the daemon
-            log.exception("internal error in %s", request.method)
+            self._log_internal(request.method, e)
             if method is not None and method.audit:
                 audit.record(caller, method.name, params, error=GflowError(ErrorCode.INTERNAL, f"internal error: {e}"))
             return Response(id=request.id, error=RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}"))
+
+    def _log_internal(self, method: str, error: Exception) -> None:
+        # a client that found a bug may repeat it thousands of times a second
+        self._log_limited(logging.ERROR, f"internal-{method}-{type(error).__name__}",
+                          "internal error in %s", method, exc_info=error)
 
     def _decode_params(self, method: Method, raw: msgspec.Raw):
         decoder = self._param_decoders.get(method.name)
@@ -369,6 +531,19 @@ class Server:
             return decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
+
+
+def raise_fd_limit() -> Optional[int]:
+    """Soft RLIMIT_NOFILE up to the hard limit, so connections and shepherds' pidfds have room;
+    returns the previous soft limit (jobs get it back) or None when unchanged."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == hard:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        return None
+    return soft
 
 
 def make_dir(path: str, mode: int) -> None:

@@ -286,10 +286,16 @@ class JobStore:
         users: Optional[list[str]] = None,
         ids: Optional[list[int]] = None,
         since: Optional[float] = None,
+        after_id: Optional[int] = None,
+        limit: Optional[int] = None,
     ) -> list[tuple[int, bytes]]:
         """(id, encoded job) for every job matching every given filter, ascending id; the
-        blobs are passed to clients undecoded, the ids spare the caller a decode to merge."""
+        blobs are passed to clients undecoded, the ids spare the caller a decode to merge.
+        `after_id`/`limit` read one page (ids above `after_id`, at most `limit` rows)."""
         where, args = [], []
+        if after_id is not None:
+            where.append("id > ?")
+            args.append(after_id)
         if states is not None:
             values = sorted({s.value for s in states})
             # Asking for every terminal state (`gqueue -a`) matches nearly the whole table:
@@ -309,7 +315,11 @@ class JobStore:
         sql = "SELECT id, data FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return self.db.execute(sql + " ORDER BY id", args).fetchall()
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return self.db.execute(sql, args).fetchall()
 
 
 class _Transaction:

@@ -69,7 +69,8 @@ def _vanished() -> ExitStatus:
 
 
 class Executor:
-    def __init__(self, runners_dir: str, on_exit: Callable[[int, ExitStatus], None]) -> None:
+    def __init__(self, runners_dir: str, on_exit: Callable[[int, ExitStatus], None],
+                 nofile_soft: Optional[int] = None) -> None:
         self._dir = os.path.abspath(runners_dir)
         os.makedirs(self._dir, mode=0o700, exist_ok=True)
         os.chmod(self._dir, 0o700)  # specs carry whole environments: keep them private
@@ -77,6 +78,8 @@ class Executor:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._watched: dict[int, _Watch] = {}
         self._encoder = msgspec.json.Encoder()
+        # the daemon raised its own fd limit; jobs get the limit it started with
+        self._nofile_soft = nofile_soft
 
     # -- paths -----------------------------------------------------------------------------
     def _path(self, job_id: int, suffix: str) -> str:
@@ -103,6 +106,8 @@ class Executor:
         reserve_path = self._path(job_id, "status.reserve")
         doc = msgspec.structs.asdict(spec)
         doc["status_path"] = status_path
+        if self._nofile_soft is not None:
+            doc["nofile_soft"] = self._nofile_soft
         doc["status_reserve"] = reserve_path
         try:
             self._write_private(reserve_path, b" " * STATUS_RESERVE_BYTES)
@@ -127,7 +132,16 @@ class Executor:
         except OSError:
             self.remove_files(job_id)
             raise
-        pidfd = os.pidfd_open(pid)  # our child and not yet reaped: it is this process
+        try:
+            pidfd = os.pidfd_open(pid)  # our child and not yet reaped: it is this process
+        except OSError:
+            # out of fds: unwatched, it would run unsupervised, so it must not run at all.
+            # It is killed long before it could start the payload (an interpreter start-up
+            # away), and the caller launches the job again later.
+            os.kill(pid, _signal.SIGKILL)
+            os.waitpid(pid, 0)
+            self.cleanup(job_id)
+            raise
         try:
             create_time = psutil.Process(pid).create_time()
         except psutil.Error:

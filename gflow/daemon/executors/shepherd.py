@@ -151,6 +151,17 @@ def _child(spec, err_w):
     except OSError as e:
         _fail(err_w, "cannot enter working directory %s: %s" % (cwd, e.strerror), 2)
     os.umask(0o022)
+    nofile = spec.get("nofile_soft")
+    if nofile is not None:
+        # the daemon raised its soft fd limit for its own connections; a job gets what it
+        # would have had (programs that use select() or close every fd expect a small one)
+        try:
+            import resource
+
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(nofile, hard), hard))
+        except (ValueError, OSError):
+            pass
     argv = spec["argv"]
     try:
         _execvpe(argv[0], argv, spec["env"])

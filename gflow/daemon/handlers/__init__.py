@@ -7,7 +7,7 @@ decided in one table rather than inside each handler.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, AsyncIterable, Callable, Iterable, Optional, Union
 
 from ...methods import METHODS as TABLE
 from ...protocol import Empty
@@ -40,6 +40,15 @@ ADMIN_ACTIONS = {
     "reservations.create": "Creating a reservation (gctl reserve create)",
     "audit.read": "Reading the audit log (gctl audit)",
 }
+
+
+class Stream:
+    """A reply sent as several frames, one per part: every frame but the last says
+    `more=True`. The server pulls a part only when the previous one has left, so a big
+    answer (a 100k-job listing, a log) never sits whole in memory; the client joins parts."""
+
+    def __init__(self, parts: Union[Iterable[Any], AsyncIterable[Any]]):
+        self.parts = parts
 
 
 METHODS: dict[str, Method] = {}

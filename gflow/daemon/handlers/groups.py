@@ -5,12 +5,13 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from ...protocol import MAX_INT, ShortText
 from . import rpc
 
 
 class SetLimitParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    target: str  # a job id of the group, or the group UUID
-    limit: Annotated[int, Meta(ge=0)]
+    target: ShortText  # a job id of the group, or the group UUID
+    limit: Annotated[int, Meta(ge=0, le=MAX_INT)]
 
 
 @rpc("groups.set_limit", SetLimitParams)

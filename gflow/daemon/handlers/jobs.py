@@ -1,9 +1,7 @@
 """Job methods: submit, list, get, cancel, hold, release, update, redo, outcome, log, wait, resolve."""
 from __future__ import annotations
 
-import asyncio
-import os
-
+from ...core import limits
 from ...protocol import (
     ActionResult,
     ErrorCode,
@@ -23,18 +21,30 @@ from ...protocol import (
     UpdateParams,
     WaitParams,
 )
-from .. import identity
-from . import rpc
+from .. import identity, listing
+from . import Stream, rpc
+
+# jobs per frame of a streamed listing: small enough that a reader who stops reading costs
+# little, big enough that a 100k-job `gqueue -a` is a few hundred frames
+_PAGE = 1000
+
+
+def _checked(check, params):
+    try:
+        check(params)
+    except limits.LimitError as e:
+        raise GflowError(ErrorCode.BAD_REQUEST, str(e)) from None
 
 
 @rpc("jobs.submit", SubmitParams)
-def submit(ctx, caller, params: SubmitParams):
-    return ctx.engine.submit(caller, params)
+async def submit(ctx, caller, params: SubmitParams):
+    _checked(limits.check_submit, params)
+    return await ctx.engine.submit_in_turns(caller, params)
 
 
 @rpc("jobs.list", ListParams)
 def list_jobs(ctx, caller, params: ListParams):
-    return ctx.engine.encoded_jobs(params.states, params.users, params.ids, params.since)
+    return Stream(listing.pages(ctx.engine, params.states, params.users, params.ids, params.since, _PAGE))
 
 
 @rpc("jobs.get", JobRef)
@@ -92,11 +102,13 @@ def release(ctx, caller, params: ReleaseParams):
 
 @rpc("jobs.update", UpdateParams)
 def update(ctx, caller, params: UpdateParams):
+    _checked(limits.check_update, params)
     return ctx.engine.update(caller, params)
 
 
 @rpc("jobs.redo", RedoParams)
 def redo(ctx, caller, params: RedoParams):
+    _checked(limits.check_redo, params)
     return ctx.engine.redo(caller, params)
 
 
@@ -108,42 +120,27 @@ def outcome(ctx, caller, params: OutcomeParams):
 
 @rpc("jobs.wait", WaitParams)
 async def wait(ctx, caller, params: WaitParams):
-    return await ctx.engine.wait(params.ids, params.timeout)
+    engine = ctx.engine
+    await engine.wait_until_done(params.ids, params.timeout)
+    ids = params.ids
+    # read back a page at a time: finished jobs come from SQLite, 100k of them at once
+    # would be built in memory for as long as a slow reader takes
+    return Stream([engine.get(i) for i in ids[at:at + _PAGE]] for at in range(0, max(len(ids), 1), _PAGE))
 
 
 @rpc("jobs.log", LogParams)
-async def log(ctx, caller, params: LogParams) -> LogResult:
+async def log(ctx, caller, params: LogParams):
     engine = ctx.engine
     job = engine.get(engine.resolve_ref(caller, params.ref))
     identity.require_owner(caller, job, "log")
     path = engine.log_path(job)
-    loop = asyncio.get_running_loop()
-    content = await loop.run_in_executor(None, _read_log, path, params)
-    return LogResult(job_id=job.id, path=path, content=content)
+    chunks = ctx.log_reader.read(caller.uid, path, job.owner_uid, params.first, params.last, params.max_bytes)
+    return Stream(_log_parts(chunks, job.id, path))
 
 
-def _read_log(path: str, params: LogParams):
-    """Read without following a symlink: the log directory may belong to the job's owner."""
+async def _log_parts(chunks, job_id: int, path: str):
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise GflowError(ErrorCode.CONFLICT, f"Failed to open log file '{path}': {e.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if params.first is not None:
-            lines = []
-            for _ in range(params.first):
-                line = f.readline()
-                if not line:
-                    break
-                lines.append(line)
-            return b"".join(lines)
-        if size > params.max_bytes:
-            f.seek(size - params.max_bytes)
-        data = f.read()
-    if params.last is not None:
-        lines = data.splitlines(keepends=True)
-        return b"".join(lines[-params.last:])
-    return data
+        async for chunk in chunks:
+            yield LogResult(job_id=job_id, path=path, content=chunk)
+    finally:
+        await chunks.aclose()  # closes the file now, even when the client went away

@@ -10,14 +10,14 @@ import msgspec
 from msgspec import Struct
 
 from ...core.stats import StatsTable, Totals, breakdown, compute
-from ...protocol import Job
+from ...protocol import Job, ShortList, ShortText, Timestamp
 from . import rpc
 
 
 class StatsParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    users: Optional[list[str]] = None  # None = every user
-    since: Optional[float] = None  # only jobs submitted at/after this unix time
-    project: Optional[str] = None  # only this project
+    users: Optional[ShortList] = None  # None = every user
+    since: Optional[Timestamp] = None  # only jobs submitted at/after this unix time
+    project: Optional[ShortText] = None  # only this project
 
 
 class StatsByParams(StatsParams, kw_only=True, forbid_unknown_fields=True):

@@ -2,6 +2,7 @@
 like the other (run directory, project policy, queue quota, can it ever start)."""
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Optional
@@ -29,6 +30,9 @@ from ..events import Submitted
 from ..refusals import bad_request, conflict
 
 _WAITING_STATES = (JobState.QUEUED, JobState.HOLD)
+# a submission bigger than this is committed in slices, the loop serving others in between
+_COMMIT_SLICE = 10_000
+_BUILD_SLICE = 2_000
 
 # just enough of a stored job to find the ones `redo --cascade` needs, without decoding all
 _CancelledRow = msgspec.defstruct(
@@ -41,7 +45,29 @@ class Creation:
     """Mixin of the Engine (see engine.py for the attributes it sets up)."""
 
     def submit(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
-        """Create every job of the request in one transaction (all or nothing)."""
+        """Create every job of the request at once (see `_submit_steps`)."""
+        steps = self._submit_steps(caller, params)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    async def submit_in_turns(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
+        """`submit`, letting the loop serve other clients between the slices of a big batch."""
+        steps = self._submit_steps(caller, params)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+            await asyncio.sleep(0)
+
+    def _submit_steps(self, caller: identity.Caller, params: SubmitParams):
+        """Create every job of the request; a generator that pauses (yields) where others may
+        be served. Up to _COMMIT_SLICE jobs: one transaction, all or nothing. A bigger batch
+        would hold the loop for seconds, so it is built and then committed a slice at a time;
+        every job is validated and the quota checked before the first slice is committed."""
         if not params.jobs:
             raise bad_request("a submission needs at least one job")
         now = time.time()
@@ -50,31 +76,53 @@ class Creation:
         jobs: list[Job] = []
         envs: dict[int, dict[str, str]] = {}
         taken = _Taken(self._names)
-        next_id = self.next_id
+        first = next_id = self.next_id
+        sliced = len(params.jobs) > _COMMIT_SLICE
+        if sliced:  # requests served between slices take ids after this batch
+            self.next_id += len(params.jobs)
         # one stored environment per distinct snapshot: the jobs of an array share one row
         last_env: Optional[tuple[dict[str, str], int]] = None
-        for spec in params.jobs:
-            job = self._job_from_spec(ctx, spec, next_id, now)
-            if group_id:
-                job.group_id = group_id
-                job.max_concurrent = params.group_max_concurrent
-            job.run_name = names.run_name(next_id, job.requested_name, taken)
-            taken.add(job.run_name)
-            env = spec.env if spec.env is not None else (params.env or {})
-            if last_env is not None and (env is last_env[0] or env == last_env[0]):
-                job.env_from = last_env[1]
-            else:
-                envs[next_id] = env
-                last_env = (env, next_id)
-            jobs.append(job)
-            next_id += 1
-        self._check_queue_quota(jobs)
-        strict = [job for job, spec in zip(jobs, params.jobs) if not spec.allow_pending]
-        if strict:
-            admission.refuse_impossible(strict, admission.capacity(self))
-        self.store.write(new=jobs, envs=envs)
-        self.next_id = next_id
-        self._admit_new(jobs)
+        try:
+            for spec in params.jobs:
+                if sliced and (next_id - first) % _BUILD_SLICE == 0 and next_id > first:
+                    yield
+                job = self._job_from_spec(ctx, spec, next_id, now)
+                if group_id:
+                    job.group_id = group_id
+                    job.max_concurrent = params.group_max_concurrent
+                job.run_name = names.run_name(next_id, job.requested_name, taken)
+                taken.add(job.run_name)
+                env = spec.env if spec.env is not None else (params.env or {})
+                if last_env is not None and (env is last_env[0] or env == last_env[0]):
+                    job.env_from = last_env[1]
+                else:
+                    envs[next_id] = env
+                    last_env = (env, next_id)
+                jobs.append(job)
+                next_id += 1
+            self._check_queue_quota(jobs)
+            strict = [job for job, spec in zip(jobs, params.jobs) if not spec.allow_pending]
+            if strict:
+                admission.refuse_impossible(strict, admission.capacity(self))
+        except BaseException:
+            if sliced and self.next_id == first + len(params.jobs):
+                self.next_id = first  # nobody took ids meanwhile: leave no gap
+            raise
+        if not sliced:
+            self.store.write(new=jobs, envs=envs)
+            self.next_id = next_id
+            self._admit_new(jobs)
+        else:
+            for start in range(0, len(jobs), _COMMIT_SLICE):
+                part = jobs[start:start + _COMMIT_SLICE]
+                try:
+                    self.store.write(new=part, envs={i: envs[i] for i in range(part[0].id, part[-1].id + 1) if i in envs})
+                except GflowError as e:
+                    if start:
+                        e.message += f" (jobs {first}-{part[0].id - 1} of this batch were already submitted)"
+                    raise
+                self._admit_new(part)
+                yield
         return SubmitResult(jobs=[(j.id, j.run_name) for j in jobs], group_id=group_id)
 
     def _admit_new(self, jobs: list[Job]) -> None:

@@ -293,7 +293,7 @@ class Lifecycle:
     def set_group_limit(self, caller: identity.Caller, target: str, limit: int) -> dict:
         found_job = None
         text = target.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             job = self.get(int(text))
             if not job.group_id:
                 raise bad_request(f"Job {job.id} is not part of a group")
@@ -418,8 +418,15 @@ class Lifecycle:
 
     # ------------------------------------------------------------------ waiting
     async def wait(self, ids: list[int], timeout: Optional[float]) -> list[Job]:
+        await self.wait_until_done(ids, timeout)
+        return [self.get(i) for i in ids]
+
+    async def wait_until_done(self, ids: list[int], timeout: Optional[float]) -> None:
+        """Until every job of `ids` is terminal or `timeout` passes; the caller reads them
+        (`jobs.wait` a page at a time)."""
         for job_id in ids:
-            self.get(job_id)
+            if self.state_of(job_id) is None:
+                raise not_found(job_id)
         loop = asyncio.get_running_loop()
         futures = []
         for job_id in ids:
@@ -432,4 +439,3 @@ class Lifecycle:
                 await asyncio.wait_for(asyncio.gather(*futures), timeout)
             except asyncio.TimeoutError:
                 pass
-        return [self.get(i) for i in ids]

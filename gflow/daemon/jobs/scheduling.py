@@ -109,6 +109,7 @@ class Scheduling:
         batch, self._launch_queue = self._launch_queue[:_LAUNCH_SLICE], self._launch_queue[_LAUNCH_SLICE:]
         launched: list[Job] = []
         requeued: list[Job] = []
+        deferred: list[Job] = []
         for job in batch:
             if self.jobs.get(job.id) is not job or job.state is not JobState.RUNNING:
                 continue
@@ -122,18 +123,37 @@ class Scheduling:
                     self.sched.requeued(job)
                     requeued.append(job)
                     continue
+                delay = self._launch_retries.defer(job.id, e)
+                if delay is not None:
+                    self._defer_launch(job, e, delay)
+                    deferred.append(job)
+                    continue
                 log.error("job %d could not be launched: %s", job.id, e)
+                self._launch_retries.forget(job.id)
                 self.events.emit(LaunchFailed(job, f"{Reason.SYSTEM_ERROR.value}:{e}"))
                 continue
+            self._launch_retries.forget(job.id)
             job.runner_pid, job.runner_started = pid, created
             self._arm_time_limit(job)
             launched.append(job)
-        if launched or requeued:
-            self._save_facts(launched + requeued)
+        if launched or requeued or deferred:
+            self._save_facts(launched + requeued + deferred)
         if launched:
             self.events.emit(Started(tuple(launched)))
         if self._launch_queue:
             asyncio.get_running_loop().call_soon(self._launch_slice)
+
+    def _defer_launch(self, job: Job, error: BaseException, delay: float) -> None:
+        """Back to the queue, never started: the machine is out of fds or memory for now."""
+        log.warning("job %d not launched now (%s); trying again in %g s", job.id, error, delay)
+        job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+        # out of the scheduler's sight until the timer: no pass re-admits it meanwhile
+        self.sched.deactivated(job)
+        self._arm("launch-retry", job.id, time.time() + delay, lambda: self._retry_launch(job.id))
+
+    def _retry_launch(self, job_id: int) -> None:
+        self.sched.touch([job_id])
+        self.request_pass()
 
     def _run_spec(self, job: Job):
         env = self.store.get_env(job.env_from if job.env_from is not None else job.id)

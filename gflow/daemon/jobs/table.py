@@ -12,7 +12,7 @@ from typing import Iterable, Optional
 
 import msgspec
 
-from ...protocol import ACTIVE_STATES, TERMINAL_STATES, Job, JobState
+from ...protocol import ACTIVE_STATES, MAX_IDS, MAX_INT, TERMINAL_STATES, Job, JobState
 from .. import identity
 from ..refusals import bad_request, not_found
 from ..store import DiskFull
@@ -31,7 +31,9 @@ class JobTable:
     # ------------------------------------------------------------------ lookups
     def find(self, job_id: int) -> Optional[Job]:
         job = self.jobs.get(job_id) or self.stopping.get(job_id)
-        return job if job is not None else self.store.get(job_id)
+        if job is not None or not 0 <= job_id <= MAX_INT:  # SQLite cannot even look beyond
+            return job
+        return self.store.get(job_id)
 
     def get(self, job_id: int) -> Job:
         job = self.find(job_id)
@@ -64,12 +66,15 @@ class JobTable:
         if isinstance(ref, int):
             return ref
         text = ref.strip()
-        if text.isdigit():
-            return int(text)
+        if text.isascii() and text.isdigit():  # "²" is a digit to isdigit, not to int()
+            job_id = int(text)
+            if job_id > MAX_INT:  # beyond any id (and SQLite's integers): no such job
+                raise not_found(job_id)
+            return job_id
         count = None
         if text == "@":
             count = 1
-        elif text.startswith("@~") and text[2:].isdigit() and int(text[2:]) >= 1:
+        elif text.startswith("@~") and text[2:].isascii() and text[2:].isdigit() and 1 <= int(text[2:]) <= MAX_IDS:
             count = int(text[2:])
         if count is not None:
             ids = self.store.recent_ids_of(caller.uid, count)
