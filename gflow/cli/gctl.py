@@ -346,19 +346,23 @@ def cmd_reserve_list(args, client) -> int:
     if args.timeline:
         # the window is read only when there is something to draw, as upstream does
         now = time.time()
-        window = core.window_from(now, zone, args.range, args.from_, args.to)
-        print(core.render_timeline(found, now, window, zone))
-        return 0
-    from .render import table
+        from .render.reservations import render_timeline
 
-    print(table(core.TABLE_HEADERS, core.table_rows(found, zone)))
+        window = core.window_from(now, zone, args.range, args.from_, args.to)
+        print(render_timeline(found, now, window, zone))
+        return 0
+    from .render.reservations import TABLE_HEADERS, table_rows
+    from .render.table import table
+
+    print(table(TABLE_HEADERS, table_rows(found, zone)))
     return 0
 
 
 def cmd_reserve_get(args, client) -> int:
     from typing import Optional
 
-    from ..core.reservations import Reservation, render_detail
+    from ..core.reservations import Reservation
+    from .render.reservations import render_detail
 
     r = _call(client, "Failed to get reservation", "reservations.get", {"id": args.id}, Optional[Reservation])
     if args.json:
@@ -395,7 +399,8 @@ def _named(scope: str, name: str | None) -> str:
 
 
 def cmd_quota_list(args, client) -> int:
-    from ..core.quotas import QuotaRow, render_rows
+    from ..core.quotas import QuotaRow
+    from .render.quotas import render_rows
 
     rows = _call(client, "Failed to list quotas", "quotas.list", None, list[QuotaRow])
     if args.json:
@@ -479,7 +484,7 @@ def cmd_audit(args, client) -> int:
     if not entries:
         print("No audited requests.")
         return 0
-    from .render import table
+    from .render.table import table
 
     rows = [
         [datetime.fromtimestamp(e.time).strftime("%Y-%m-%d %H:%M:%S"), f"{e.user}({e.uid})", e.method,

@@ -299,7 +299,7 @@ def cmd_show(args, client) -> int:
             status = 1
             continue
         if not args.json:
-            from .show import job_show, show_separator
+            from .render.show import job_show, show_separator
 
             print((show_separator()[1:] if found else "") + job_show(job, time.time()))
         found.append(job)

@@ -160,29 +160,29 @@ def _tmux_sessions() -> set:
 def render(args, jobs, now: float, color: bool) -> str:
     if not jobs and args.output == "table":
         return "No jobs found."  # the machine formats give an empty document instead
-    from . import render as r
+    from .render import queue
 
     key = args.sort.lower()
-    if key not in r.SORT_KEYS:
+    if key not in queue.SORT_KEYS:
         print(f"Warning: Unknown sort field '{args.sort}', using default 'id'", file=sys.stderr)
         key = "id"
-    jobs = r.sort_jobs(jobs, key)
+    jobs = queue.sort_jobs(jobs, key)
     banner = None
     if args.limit:
-        jobs, banner = r.limit_jobs(jobs, args.limit)
-    if args.output == "json":
-        return r.gqueue_json(jobs, now)
-    if args.output == "yaml":
-        return r.gqueue_yaml(jobs, now)
-    if args.output == "csv":
-        return r.gqueue_csv(jobs, now)
+        jobs, banner = queue.limit_jobs(jobs, args.limit)
+    if args.output != "table":
+        from .render import formats
+
+        return {"json": formats.gqueue_json, "yaml": formats.gqueue_yaml, "csv": formats.gqueue_csv}[args.output](jobs, now)
     fields = _check_fields(args.format if args.format is not None else _default_format(args))
     if args.group:
-        body = r.gqueue_grouped(jobs, fields, now, color)
+        body = queue.gqueue_grouped(jobs, fields, now, color)
     elif args.tree:
-        body = r.gqueue_tree(jobs, fields, now, color)
+        from .render.tree import gqueue_tree
+
+        body = gqueue_tree(jobs, fields, now, color)
     else:
-        body = r.gqueue_table(jobs, fields, now, color)
+        body = queue.gqueue_table(jobs, fields, now, color)
     return f"{banner}\n\n{body}" if banner else body
 
 

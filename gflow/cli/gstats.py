@@ -76,7 +76,7 @@ def _truncate(text: str, width: int) -> str:
 
 def render_table(stats, color: bool) -> str:
     from ..core import display
-    from .render import Style
+    from .render.table import Style
 
     style = Style(color)
     bold = lambda text: style.paint(str(text), "bold")  # noqa: E731
@@ -199,7 +199,7 @@ def render_breakdown_csv(table) -> str:
 
 def render_breakdown_table(table, color: bool) -> str:
     from ..core import display
-    from .render import Style
+    from .render.table import Style
 
     style = Style(color)
     bold = lambda text: style.paint(str(text), "bold")  # noqa: E731
