@@ -216,10 +216,10 @@ def cmd(args) -> int:
     if args.format is not None:
         _check_fields(args.format)  # before connecting: a typo never needs a daemon
     color = use_color()
-    if args.watch and _ONE_SHOT:
+    if args.watch:
         import gc
 
-        gc.enable()  # a long-running view collects its garbage after all
+        gc.enable()  # a long-running view collects its garbage after all (main() disabled it)
     with connect(args) as client:
         # the caller's name from the local account database: the daemon would answer the same
         # for our uid (SO_PEERCRED), and asking it first would cost a round trip before `list`
@@ -253,9 +253,6 @@ def cmd(args) -> int:
             time.sleep(interval)
 
 
-_ONE_SHOT = []  # non-empty when main() owns the process and disabled the collector
-
-
 def main(argv=None) -> int:
     one_shot = argv is None  # the `gqueue` process itself, not a caller passing arguments
     if one_shot:
@@ -265,7 +262,6 @@ def main(argv=None) -> int:
         import gc
 
         gc.disable()
-        _ONE_SHOT.append(True)
     code = run(PROG, build_parser, cmd, argv, fast=PROG)
     if one_shot:
         from .common import exit_now

@@ -2,6 +2,7 @@
 are imported where they are used."""
 from __future__ import annotations
 
+import functools
 import re
 from typing import Sequence
 
@@ -59,8 +60,6 @@ def gqueue_yaml(jobs: Sequence[Job], now: float) -> str:
     return yaml.dump(_document(jobs, now), Dumper=_yaml_dumper(), sort_keys=False, allow_unicode=True)
 
 
-_YAML_DUMPER: list = []
-
 # What serde_yaml reads as something other than a string (YAML 1.2 core schema, Rust number
 # syntax): such strings are written quoted.
 _YAML_NULL = frozenset({"", "~", "null", "Null", "NULL"})
@@ -83,24 +82,24 @@ def _yaml_plain_tag(value: str) -> str:
     return "tag:yaml.org,2002:str"
 
 
+@functools.cache
 def _yaml_dumper():
-    if not _YAML_DUMPER:
-        import yaml
+    """The Dumper class, built on first use (a class over PyYAML's: never at start-up)."""
+    import yaml
 
-        class Dumper(yaml.SafeDumper):
-            def resolve(self, kind, value, implicit):
-                if kind is yaml.ScalarNode and implicit[0]:
-                    # quoted when either a YAML 1.2 reader (serde_yaml) or a YAML 1.1 one
-                    # (PyYAML: timestamps, `12:34:56` as a base-60 number) would read the
-                    # plain text as anything but this string
-                    tag = _yaml_plain_tag(value)
-                    if tag == "tag:yaml.org,2002:str":
-                        tag = super().resolve(kind, value, implicit)
-                    return tag
-                return super().resolve(kind, value, implicit)
+    class Dumper(yaml.SafeDumper):
+        def resolve(self, kind, value, implicit):
+            if kind is yaml.ScalarNode and implicit[0]:
+                # quoted when either a YAML 1.2 reader (serde_yaml) or a YAML 1.1 one
+                # (PyYAML: timestamps, `12:34:56` as a base-60 number) would read the
+                # plain text as anything but this string
+                tag = _yaml_plain_tag(value)
+                if tag == "tag:yaml.org,2002:str":
+                    tag = super().resolve(kind, value, implicit)
+                return tag
+            return super().resolve(kind, value, implicit)
 
-        _YAML_DUMPER.append(Dumper)
-    return _YAML_DUMPER[0]
+    return Dumper
 
 
 # upstream's columns first, then what the JSON and YAML records carry too
