@@ -14,6 +14,7 @@ import sys
 import time
 
 from .common import add_standard_commands, CliError, Parser, add_version, run
+from .options import unsigned
 
 PROG = "gflowd"
 START_TIMEOUT = 15.0
@@ -66,15 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _uint(text: str) -> int:
-    value = text.strip()
-    if not (value.isascii() and value.isdigit()):
-        raise argparse.ArgumentTypeError(f"invalid unsigned integer: '{text}'")
-    return int(value)
-
-
 def _port(text: str) -> int:
-    value = _uint(text)
+    value = unsigned(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{text} is not in 0..=65535")
     return value
@@ -85,7 +79,7 @@ def _add_overrides(p) -> None:
     values are checked by _overrides() so that the errors read as upstream's (exit 1)."""
     p.add_argument("--gpus", metavar="SPEC", help="GPU indices the scheduler may use, e.g. 0-3 or 0,2")
     p.add_argument("--gpu-allocation-strategy", metavar="STRATEGY", help="sequential (default) or random")
-    p.add_argument("--gpu-poll-interval-secs", metavar="N", type=_uint, help="GPU occupancy poll period (>= 1)")
+    p.add_argument("--gpu-poll-interval-secs", metavar="N", type=unsigned, help="GPU occupancy poll period (>= 1)")
 
 
 def _overrides(args) -> dict:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from .common import U32_MAX, CliError, add_global_options, add_standard_commands, add_version, connect, integer, run
+from .common import U32_MAX, CliError, add_global_options, add_standard_commands, add_version, connect, run
+from .options import flag_value as _flag, integer
 
 PROG = "gjob"
 
@@ -131,14 +132,6 @@ def _add_redo(sub) -> None:
     p.add_argument("--cascade", action="store_true", help="also redo the jobs cancelled because this one failed")
     p.add_argument("--current-env", action="store_true",
                    help="run with this shell's environment instead of the original job's")
-
-
-def _flag(flag: str, fn, text: str):
-    """Apply a parser; its error names the flag and the value (upstream's texts kept whole)."""
-    try:
-        return fn(text)
-    except ValueError as e:
-        raise CliError(f"{flag} '{text}': {e}") from None
 
 
 def _dependency_ids(text: str) -> list[int]:

@@ -16,17 +16,9 @@ FIELDS = ("JOBID", "NAME", "ST", "TIME", "TIMELIMIT", "MEMORY", "NODES", "NODELI
           "START")
 
 
-def _limit(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"invalid limit '{text}'") from None
-
-
 def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     from .argparser import Parser
+    from .options import number
 
     parser = Parser(prog=PROG, description="List jobs. Default: your own queued, held and running jobs.")
     add_version(parser, PROG)
@@ -40,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     parser.add_argument("-N", "--names", metavar="NAMES", help="only these run names")
     parser.add_argument("-P", "--project", metavar="CODE", help="only this project")
     parser.add_argument("-r", "--sort", metavar="FIELD", default="id", help="id, state, time, name, gpus, priority")
-    parser.add_argument("-n", "--limit", type=_limit, default=0, metavar="N", help="first N rows (negative: last N)")
+    parser.add_argument("-n", "--limit", type=number("invalid limit '{}'"), default=0, metavar="N", help="first N rows (negative: last N)")
     parser.add_argument("-f", "--format", metavar="FIELDS", default=None,
                         help="columns: " + ",".join(FIELDS) + " (default adds USER when listing several users)")
     parser.add_argument("-g", "--group", action="store_true", help="group rows by state")
