@@ -279,8 +279,12 @@ def _resolve_values(args) -> dict:
 
         now = datetime.now().astimezone()
         values["scheduled_at"] = _flag("--begin", lambda t: parse.parse_begin(t, now), args.begin)
-    if args.shared and args.gpu_memory is None:
-        raise CliError("Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared.")
+    if args.shared:
+        from ..core.jobrules import shared_gpu_memory
+
+        problem = shared_gpu_memory(True, values.get("gpu_memory_limit_mb"))
+        if problem:
+            raise CliError(problem)
     # blank addresses are skipped, as upstream does (`--notify-email ''` adds no recipient)
     emails = [e for e in args.notify_email or [] if e.strip()]
     if emails:
