@@ -145,10 +145,18 @@ def _running_pid(dirs):
     return holder_pid(dirs.lock)
 
 
+def _warn_not_acted_on(config) -> None:
+    from ..config import not_acted_on
+
+    for warning in not_acted_on(config):
+        print(f"Warning: {warning}", file=sys.stderr)
+
+
 def cmd_foreground(args) -> int:
     from ..daemon.server import StartupError, run_foreground
 
     config = _load(args)
+    _warn_not_acted_on(config)  # into the daemon's log (or the journal)
     try:
         return run_foreground(config, _dirs(args, config))
     except StartupError as e:
@@ -162,6 +170,7 @@ def cmd_up(args) -> int:
     dirs = _dirs(args, config)
     if not args.system and not getattr(args, "personal", False) and _system_daemon_live(dirs):
         return 0
+    _warn_not_acted_on(config)  # on the terminal of whoever starts it
     if not args.system and _unit_installed():  # SPEC 6.6 step 1: systemd hosting first
         if _systemctl("is-active", "--quiet", UNIT_NAME).returncode == 0:
             print("gflowd is already running (systemd user service).")
