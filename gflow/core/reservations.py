@@ -395,50 +395,32 @@ def parse_time(text: str, zone: Optional[tzinfo], now: Optional[float] = None) -
     return stamp
 
 
-def parse_duration(text: str) -> int:
-    """A reservation length in the one duration grammar (`1h`, `90m`, `2h30m`, `0-02:00`):
-    seconds, a positive multiple of 30 minutes."""
+def _length(text: str) -> int:
+    """Seconds in the one duration grammar (`1h`, `90m`, `7d`, `1w2d`, `0-02:00`; a bare
+    number counts minutes), more than none."""
     from .times import parse_duration as duration
 
     try:
         total = duration(text, bare_unit=60)
     except ValueError as e:
         raise ReservationError(f"Invalid duration '{text.strip()}': {e}") from None
+    if total == 0:
+        raise ReservationError("Duration must be greater than 0")
+    return total
+
+
+def parse_duration(text: str) -> int:
+    """A reservation length: seconds, a positive multiple of 30 minutes."""
+    total = _length(text)
     if total % 60:
         raise ReservationError(
             "Seconds are not allowed in reservation duration. Use hours (h) or minutes (m) only."
         )
-    if total == 0:
-        raise ReservationError("Duration must be greater than 0")
     if total % SLOT:
         raise ReservationError(
             "Reservation duration must be a multiple of 30 minutes (e.g., 30m, 1h, 1h30m, 2h). "
             f"Got: {text}"
         )
-    return total
-
-
-_RANGE_UNITS = {"w": 7 * 86400, "d": 86400}
-
-
-def _range_duration(text: str) -> int:
-    """A window length: `7d`, `1w2d`, `36h`, `90m` (a range need not be slot-aligned)."""
-    value = text.strip().lower()
-    total, digits = 0, ""
-    for ch in value:
-        if ch.isascii() and ch.isdigit():
-            digits += ch
-        elif ch in "wdhm":
-            if not digits:
-                raise ReservationError(f"Invalid number before '{ch}'")
-            total += int(digits) * {"h": 3600, "m": 60, **_RANGE_UNITS}[ch]
-            digits = ""
-        else:
-            raise ReservationError(f"Invalid character in duration: {ch}")
-    if digits:
-        raise ReservationError("Duration must end with a unit (w, d, h or m)")
-    if total == 0:
-        raise ReservationError("Duration must be greater than 0")
     return total
 
 
@@ -452,7 +434,7 @@ def _signed_duration(text: str) -> int:
         value = value[1:].strip()
         if not value:
             raise ReservationError(f"Invalid duration: {text.strip()}")
-    return sign * _range_duration(value)
+    return sign * _length(value)  # a window need not be slot-aligned
 
 
 def parse_range(text: str, now: float) -> tuple[float, float]:

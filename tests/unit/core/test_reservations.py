@@ -194,8 +194,14 @@ def test_range():
     assert R.parse_range("7d", T0) == (T0, T0 + 7 * 24 * H)
     assert R.parse_range("-1w:2d", T0) == (T0 - 7 * 24 * H, T0 + 2 * 24 * H)
     assert R.parse_range("20m", T0) == (T0, T0 + 1200)
-    with pytest.raises(ReservationError, match="^Invalid character in duration: x$"):
+    with pytest.raises(ReservationError, match="^Invalid duration '7x': 'x' is not a unit"):
         R.parse_range("7x", T0)
+    # the one duration grammar of every command: seconds, clock forms and bare minutes too
+    assert R.parse_range("-1d:12:00:00", T0) == (T0 - 24 * H, T0 + 12 * H)
+    assert R.parse_range("90", T0) == (T0, T0 + 90 * 60)
+    assert R.parse_range("1H30M", T0) == (T0, T0 + 90 * 60)
+    with pytest.raises(ReservationError, match="^Duration must be greater than 0$"):
+        R.parse_range("0m", T0)
     assert R.window_from(T0, UTC, None, None, None) == (T0 - 12 * H, T0 + 12 * H)
     assert R.window_from(T0, UTC, None, "2026-01-28 14:00", "2026-01-28 16:00") == (T0, T0 + 2 * H)
 
