@@ -144,3 +144,42 @@ def job_show(job, now: float) -> str:
 def show_separator() -> str:
     """Joiner between several `gjob show` blocks: blank line, 80 `=`, blank line."""
     return "\n\n" + "=" * 80 + "\n\n"
+
+
+def redo_summary(result, cleared_deps: bool, cascade: bool) -> str:
+    """What `gjob redo` prints for a `protocol.RedoResult`: the new job's parameters, its id,
+    and the dependents brought back with `--cascade`."""
+    job = result.job
+    lines = [f"Resubmitting job {result.source_id} with parameters:"]
+    if job.script is not None:
+        lines.append(f"  Script={job.script}")
+    else:
+        lines.append(f"  Command={job.command}")
+    lines.append(f"  GPUs={job.gpus}")
+    if _text(job.gpu_sharing_mode) == "Shared":
+        lines.append("  GPUSharing=shared")
+    lines.append(f"  Priority={job.priority}")
+    if job.conda_env:
+        lines.append(f"  CondaEnv={job.conda_env}")
+    if job.time_limit is not None:
+        lines.append(f"  TimeLimit={display.clock(job.time_limit)}")
+    if job.memory_limit_mb is not None:
+        lines.append(f"  MemoryLimit={display.memory(job.memory_limit_mb)}")
+    if job.gpu_memory_limit_mb is not None:
+        lines.append(f"  GPUMemoryLimit={display.memory(job.gpu_memory_limit_mb)}")
+    if cleared_deps:
+        lines.append("  Dependencies=(cleared)")
+    elif job.depends_on_ids:
+        lines.append("  DependsOn=" + ",".join(str(d) for d in job.depends_on_ids))
+    if job.parameters:
+        lines.append("  Parameters:")
+        lines += [f"    {k}={v}" for k, v in sorted(job.parameters.items())]
+    lines += ["", f"Submitted batch job {job.id} ({job.run_name})"]
+    if cascade:
+        if result.cascade:
+            lines += ["", f"Cascading to {len(result.cascade)} dependent job(s)..."]
+            lines += [f"  Job {old} → Job {new} ({name})" for old, new, name in result.cascade]
+            lines += ["", "Cascade complete."]
+        else:
+            lines += ["", "No dependent jobs to cascade."]
+    return "\n".join(lines)

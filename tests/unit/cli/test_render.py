@@ -623,3 +623,20 @@ def test_show_separator_joins_blocks():
     sep = show.show_separator()
     assert sep == "\n\n" + "=" * 80 + "\n\n"
     assert sep.join(["A", "B"]).split("\n") == ["A", "", "=" * 80, "", "B"]
+
+
+def test_redo_summary_lists_the_new_jobs_parameters_and_cascade():
+    from gflow.protocol import RedoResult
+
+    new = job(9, gpus=1, gpu_sharing_mode=GpuSharing.SHARED, gpu_memory_limit_mb=2048, priority=20,
+              time_limit=5400, depends_on_ids=[3], parameters={"lr": "0.1"}, command="python t.py")
+    result = RedoResult(source_id=4, job=new, cascade=[(5, 10, "gjob-10")])
+    assert show.redo_summary(result, cleared_deps=False, cascade=True).split("\n") == [
+        "Resubmitting job 4 with parameters:",
+        "  Command=python t.py", "  GPUs=1", "  GPUSharing=shared", "  Priority=20",
+        "  TimeLimit=01:30:00", "  GPUMemoryLimit=2G", "  DependsOn=3", "  Parameters:", "    lr=0.1",
+        "", "Submitted batch job 9 (gjob-9)",
+        "", "Cascading to 1 dependent job(s)...", "  Job 5 → Job 10 (gjob-10)", "", "Cascade complete.",
+    ]
+    plain = show.redo_summary(RedoResult(source_id=4, job=job(9, command="x")), cleared_deps=True, cascade=True)
+    assert "  Dependencies=(cleared)" in plain and plain.endswith("No dependent jobs to cascade.")
