@@ -37,6 +37,16 @@ def _command_lines(job) -> list[str]:
     return lines
 
 
+def _set(job, *fields) -> list[str]:
+    """`Label=value` for each (label, attribute, format or None) whose value is not None."""
+    lines = []
+    for label, name, fmt in fields:
+        value = getattr(job, name)
+        if value is not None:
+            lines.append(f"{label}={value if fmt is None else fmt(value)}")
+    return lines
+
+
 def _details(job) -> list[str]:
     state = _text(job.state)
     lines = [f"ID={job.id}", f"State={state} ({CODES[state]})"]
@@ -51,10 +61,7 @@ def _details(job) -> list[str]:
         lines.append(f"MaxRetries={job.max_retries}")
     if job.group_id:
         lines.append(f"GroupID={job.group_id}")
-    if job.redone_from is not None:
-        lines.append(f"RedoneFrom={job.redone_from}")
-    if job.retried_from is not None:
-        lines.append(f"RetriedFrom={job.retried_from}")
+    lines += _set(job, ("RedoneFrom", "redone_from", None), ("RetriedFrom", "retried_from", None))
     return lines + _command_lines(job)
 
 
@@ -64,12 +71,12 @@ def _parameters(job) -> list[str]:
 
 def _resources(job) -> list[str]:
     lines = [f"GPUs={job.gpus}", f"GPUSharing={_text(job.gpu_sharing_mode).lower()}"]
-    if job.gpu_memory_limit_mb is not None:
-        lines.append(f"GPUMemoryLimit={display.memory(job.gpu_memory_limit_mb)}")
-    if job.gpu_ids is not None:
-        lines.append("GPUIDs=" + ",".join(str(i) for i in job.gpu_ids))
-    if job.memory_limit_mb is not None:
-        lines.append(f"MemoryLimit={display.memory(job.memory_limit_mb)}")
+    lines += _set(
+        job,
+        ("GPUMemoryLimit", "gpu_memory_limit_mb", display.memory),
+        ("GPUIDs", "gpu_ids", lambda ids: ",".join(str(i) for i in ids)),
+        ("MemoryLimit", "memory_limit_mb", display.memory),
+    )
     if job.conda_env:
         lines.append(f"CondaEnv={job.conda_env}")
     return lines
@@ -161,12 +168,12 @@ def redo_summary(result, cleared_deps: bool, cascade: bool) -> str:
     lines.append(f"  Priority={job.priority}")
     if job.conda_env:
         lines.append(f"  CondaEnv={job.conda_env}")
-    if job.time_limit is not None:
-        lines.append(f"  TimeLimit={display.clock(job.time_limit)}")
-    if job.memory_limit_mb is not None:
-        lines.append(f"  MemoryLimit={display.memory(job.memory_limit_mb)}")
-    if job.gpu_memory_limit_mb is not None:
-        lines.append(f"  GPUMemoryLimit={display.memory(job.gpu_memory_limit_mb)}")
+    lines += ["  " + line for line in _set(
+        job,
+        ("TimeLimit", "time_limit", display.clock),
+        ("MemoryLimit", "memory_limit_mb", display.memory),
+        ("GPUMemoryLimit", "gpu_memory_limit_mb", display.memory),
+    )]
     if cleared_deps:
         lines.append("  Dependencies=(cleared)")
     elif job.depends_on_ids:
