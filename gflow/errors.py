@@ -16,6 +16,7 @@ class ErrorCode:
     READ_ONLY = "read_only"
     INTERNAL = "internal"
     TOO_LARGE = "too_large"
+    DISK_FULL = "disk_full"  # the state filesystem is full: nothing was changed; retry later
 
 
 class GflowError(Exception):

@@ -76,6 +76,14 @@ class DaemonPaths:
 
     @property
     def lock(self) -> str:
+        """The single-instance lock: in the state directory, because two daemons on one state
+        directory would run its jobs twice, whatever sockets they serve."""
+        return os.path.join(self.state_dir, "gflowd.lock")
+
+    @property
+    def socket_lock(self) -> str:
+        """A second lock beside the socket: two daemons on one socket path would unlink each
+        other's socket."""
         return os.path.join(os.path.dirname(self.socket), "gflowd.lock")
 
     @property

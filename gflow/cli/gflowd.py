@@ -41,11 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = lifecycle("up", "start the daemon in the background", aliases=["start"])
     up.add_argument("--foreground", action="store_true", help="run in the foreground (systemd, tests)")
+    _add_force_empty_state(up)
     up.add_argument("--personal", action="store_true",
                     help="start your own daemon even though the system daemon runs (reach it with --socket)")
     _add_overrides(up)
     lifecycle("down", "stop the daemon (jobs keep running)", aliases=["stop"])
     restart = lifecycle("restart", "stop, then start the daemon (jobs keep running)")
+    _add_force_empty_state(restart)
     _add_overrides(restart)
     reload = lifecycle("reload", "re-execute the daemon in place, keeping its socket and the running jobs")
     _add_overrides(reload)
@@ -72,6 +74,11 @@ def _port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{text} is not in 0..=65535")
     return value
+
+
+def _add_force_empty_state(p) -> None:
+    p.add_argument("--force-empty-state", action="store_true",
+                   help="start even though the job database is empty (0 bytes) while job logs exist")
 
 
 def _add_overrides(p) -> None:
@@ -140,9 +147,11 @@ def _dirs(args, config):
 
 
 def _running_pid(dirs):
-    from ..daemon.server import holder_pid
+    from ..daemon.instancelock import holder_pid
 
-    return holder_pid(dirs.lock)
+    # the socket-side lock too: a daemon from before the lock moved into the state directory
+    pid = holder_pid(dirs.lock)
+    return pid if pid is not None else holder_pid(dirs.socket_lock)
 
 
 def _warn_not_acted_on(config) -> None:
@@ -158,7 +167,7 @@ def cmd_foreground(args) -> int:
     config = _load(args)
     _warn_not_acted_on(config)  # into the daemon's log (or the journal)
     try:
-        return run_foreground(config, _dirs(args, config))
+        return run_foreground(config, _dirs(args, config), getattr(args, "force_empty_state", False))
     except StartupError as e:
         raise CliError(str(e)) from None
 
@@ -191,12 +200,22 @@ def cmd_up(args) -> int:
         else:
             print("Use `gflowd reload` to hot-reload or `gflowd restart` to restart it.")
         return 0
-    os.makedirs(dirs.logs_dir, mode=0o755 if args.system else 0o700, exist_ok=True)
+    # the daemon repairs modes at start-up; what is created here is private from the start
+    old_umask = os.umask(0o077)
+    try:
+        os.makedirs(dirs.logs_dir, mode=0o711 if args.system else 0o700, exist_ok=True)
+        out_fd = os.open(dirs.daemon_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise CliError(f"cannot open {dirs.daemon_log}: {e.strerror}") from None
+    finally:
+        os.umask(old_umask)
     argv = [sys.executable, "-m", "gflow.cli.gflowd"]
     if args.config:
         argv += ["-c", os.path.abspath(args.config)]
     argv += ["up", "--foreground"] + (["--system"] if args.system else []) + _override_argv(args)
-    with open(dirs.daemon_log, "ab") as out:
+    if getattr(args, "force_empty_state", False):
+        argv.append("--force-empty-state")
+    with open(out_fd, "ab") as out:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
         )

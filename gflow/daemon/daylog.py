@@ -2,6 +2,7 @@
 line, a new file each local day, the newest seven kept. Plain text still goes to stderr."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -38,6 +39,10 @@ class DailyJsonHandler(logging.Handler):
             })
             self._file.write(line + b"\n")
             self._file.flush()
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                self.handleError(record)
+            # a full disk: the line is lost, and a traceback per line on stderr would not help
         except Exception:  # noqa: BLE001 - logging must never take the daemon down
             self.handleError(record)
 

@@ -8,6 +8,7 @@ except while their process is still being stopped, when they keep holding resour
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import pwd
@@ -26,6 +27,7 @@ from ..core import names
 from ..core import scheduler as core_scheduler
 from ..core import update as core_update
 from ..protocol import (
+    ACTIVE_STATES,
     ActionResult,
     DependencyMode,
     ErrorCode,
@@ -47,8 +49,11 @@ from . import admission, identity
 from .executor import Executor, ExitStatus, RunSpec
 from .gpu import GpuBackend
 from .memwatch import Target
+from . import statedir
+from .later import Later
 from .scheduling import SchedulingState
-from .store import JobStore
+from .store import DiskFull, JobStore
+from .wallclock import ClockStepWatch, WallTimers
 
 log = logging.getLogger("gflow.engine")
 
@@ -57,6 +62,7 @@ _WAITING_STATES = (JobState.QUEUED, JobState.HOLD)
 # shepherds started per loop iteration: a pass that admits 10,000 jobs must not stall the
 # daemon for the seconds all those spawns take
 _LAUNCH_SLICE = 64
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def bad_request(message: str) -> GflowError:
@@ -103,7 +109,11 @@ class Engine:
         self.sched = SchedulingState()  # ordered queue and running index for the pass
         self.stopping: dict[int, Job] = {}  # terminal, but the process is still winding down
         self._terminal_states: dict[int, JobState] = {}
-        self._timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
+        # begin times and time limits are wall-clock instants: re-armed when the clock steps
+        self._timers = WallTimers()
+        self._clock_watch = ClockStepWatch(self._clock_stepped, lambda: len(self._timers) > 0)
+        # told when the wall clock is stepped (the policy's reservation-edge timer)
+        self.on_clock_step: list[Callable[[], None]] = []
         self._waiters: dict[int, list[asyncio.Future]] = {}
         self._pass_pending = False
         self.next_id = store.max_id() + 1
@@ -123,6 +133,10 @@ class Engine:
         # told about GPUs that jobs gave back (the GPU poll looks at them before reuse)
         self.on_gpus_freed: list[Callable[[set[int]], None]] = []
         self.host_memory_mb = _host_memory_mb()
+        # a full state disk: work to save again later, and the jobs whose exit is known (in
+        # their status file) but not yet recorded
+        self._later = Later()
+        self._unrecorded_exits: set[int] = set()
 
     def _valid_gpu_set(self, indices) -> Optional[set[int]]:
         """Drop indices the machine does not have; nothing left means every GPU."""
@@ -163,23 +177,39 @@ class Engine:
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:
         """Load active jobs, re-adopt running ones, arm timers and run a first pass."""
-        now = time.time()
+        self._clock_watch.start()
         loaded = self.store.load_active()
         for job in loaded:
             self._activate(job)
+        # Admitted but without a recorded shepherd: the previous daemon died mid-launch.
+        launched = self.executor.find_unrecorded(
+            [j.id for j in loaded if j.state is JobState.RUNNING and j.runner_pid is None]
+        )
+        requeued: list[Job] = []
         # all loaded first: a vanished runner's retry or cascade must see its dependents
         for job in loaded:
             if job.state is JobState.RUNNING:
                 if job.runner_pid is None:
-                    self._finish_running(job, ExitStatus(
-                        exit_code=None, signal=None, started_at=job.started_at,
-                        finished_at=now, vanished=True,
-                    ))
-                    continue
+                    if job.id not in launched:  # never started: back to the queue, not failed
+                        job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+                        self.sched.requeued(job)
+                        self.executor.remove_files(job.id)  # now: it may be relaunched at once
+                        requeued.append(job)
+                        self._arm_begin(job)
+                        continue
+                    shepherd = launched[job.id]
+                    if shepherd is None:  # ended, or vanished: its status file decides
+                        self.executor.collect(job.id)
+                        continue
+                    job.runner_pid, job.runner_started = shepherd
+                    requeued.append(job)
                 self.executor.adopt(job.id, job.runner_pid, job.runner_started or 0.0)
                 self._arm_time_limit(job)
             elif job.state is JobState.QUEUED:
                 self._arm_begin(job)
+        if requeued:
+            log.warning("recovered %d job(s) the previous daemon was launching when it stopped", len(requeued))
+        self._save_facts(requeued)
         self.request_pass()
 
     def close(self) -> None:
@@ -193,10 +223,13 @@ class Engine:
             job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
             self.sched.requeued(job)
         self._launch_queue = []
-        self._commit(unlaunched)
-        for handle in self._timers.values():
-            handle.cancel()
+        try:
+            self._commit(unlaunched, rollback=False)
+        except DiskFull as e:  # still Running without a shepherd: the next start requeues them
+            log.error("%s", e.message)
+        self._later.close()
         self._timers.clear()
+        self._clock_watch.close()
         self.executor.close()
 
     # ------------------------------------------------------------------ lookups
@@ -508,6 +541,13 @@ class Engine:
         if source is None:
             raise GflowError(ErrorCode.NOT_FOUND, f"Job {source_id} not found.")
         identity.require_owner(caller, source, "redo")
+        if params.env is not None and caller.uid != source.owner_uid:
+            # the job runs as its owner: an admin's environment (tokens, keys) must not go with it
+            raise GflowError(
+                ErrorCode.FORBIDDEN,
+                f"only the owner of job {source.id} ({source.user}) may redo it with --current-env; "
+                "an admin's redo reuses the job's stored environment (drop --current-env)",
+            )
         if source.state in _WAITING_STATES:
             raise conflict(
                 f"Job {source_id} is still in {source.state.value} state. "
@@ -647,8 +687,13 @@ class Engine:
             self._arm_begin(job)
         if cancelled:
             cancelled += self._cascade(cancelled, now)
-            self._commit(cancelled)
-            self._after_terminal(cancelled)
+            try:
+                self._commit(cancelled)
+            except DiskFull as e:  # the jobs were acknowledged: cancel them once it can be saved
+                log.error("%s", e.message)
+                self._later.add(("settle", cancelled[0].id), lambda: self._settle(jobs))
+            else:
+                self._after_terminal(cancelled)
         self.request_pass()
 
     def _cascade(self, failed: Iterable[Job], now: float) -> list[Job]:
@@ -723,9 +768,57 @@ class Engine:
                     fut.set_result(None)
         self.request_pass()
 
-    def _commit(self, jobs: list[Job]) -> None:
+    def _commit(self, jobs: list[Job], rollback: bool = True) -> None:
+        """Save changed jobs. On a full disk nothing was saved: with `rollback` the jobs are
+        put back in memory as stored (a refused decision); without, memory keeps what it
+        says (facts about processes, saved later) and DiskFull is raised either way."""
         if jobs:
-            self.store.write(changed=_unique(jobs), meta=self._changed_meta())
+            try:
+                self.store.write(changed=_unique(jobs), meta=self._changed_meta())
+            except DiskFull:
+                if rollback:
+                    self._rollback(jobs)
+                else:
+                    self._usage_changed = True
+                raise
+
+    def _save_facts(self, jobs: list[Job]) -> None:
+        """Commit what happened to processes (launched, found, requeued); retried until the
+        disk has room."""
+        try:
+            self._commit(jobs, rollback=False)
+        except DiskFull as e:
+            log.error("%s", e.message)
+            self._later.add(("facts", jobs[0].id), lambda: self._save_facts(jobs))
+
+    def _rollback(self, jobs: list[Job]) -> None:
+        """Undo in memory the change a failed commit did not save: every job becomes its stored
+        self again, in place (the launch queue and timers hold these objects)."""
+        self.usage = {
+            user: (float(u), float(t)) for user, (u, t) in self.store.get_meta(_USAGE_KEY, {}).items()
+        }
+        self._usage_changed = False
+        for job in _unique(jobs):
+            stored = self.store.get(job.id)
+            self._deactivate(job)
+            self.stopping.pop(job.id, None)
+            self._terminal_states.pop(job.id, None)
+            if stored is None:
+                continue
+            for field in job.__struct_fields__:
+                setattr(job, field, getattr(stored, field))
+            if job.state in ACTIVE_STATES:
+                self._activate(job)
+                if job.state is JobState.QUEUED:
+                    self._arm_begin(job)
+                elif job.time_limit is not None and (job.started_at or 0) + job.time_limit > time.time():
+                    # a limit already due is retried by whoever failed to record it (no
+                    # timer firing at once, failing, and re-arming itself in a loop)
+                    self._arm_time_limit(job)
+            else:
+                self._terminal_states[job.id] = job.state
+                if self.executor.is_watched(job.id) or job.id in self._unrecorded_exits:
+                    self.stopping[job.id] = job  # its process still holds its resources
 
     def _changed_meta(self) -> Optional[dict]:
         if not self._usage_changed:
@@ -791,7 +884,12 @@ class Engine:
             sched.started(job)
             started.append(job)
         # persisted before launching, so a crash never leaves an unrecorded process
-        self._commit(changed + started)
+        try:
+            self._commit(changed + started)
+        except DiskFull as e:
+            log.error("%s; no job starts until it can be recorded", e.message)
+            self._later.add("pass", self.request_pass)
+            return
         if started:
             self._launch_all(started)
 
@@ -805,6 +903,7 @@ class Engine:
     def _launch_slice(self) -> None:
         batch, self._launch_queue = self._launch_queue[:_LAUNCH_SLICE], self._launch_queue[_LAUNCH_SLICE:]
         launched: list[Job] = []
+        requeued: list[Job] = []
         now = time.time()
         for job in batch:
             if self.jobs.get(job.id) is not job or job.state is not JobState.RUNNING:
@@ -812,18 +911,33 @@ class Engine:
             try:
                 pid, created = self.executor.launch(self._run_spec(job))
             except (OSError, KeyError, ValueError, RuntimeError) as e:
+                if isinstance(e, OSError) and e.errno in _NO_SPACE:
+                    # no room for its runner files: not started, so back to the queue
+                    log.error("job %d not started, state disk full: %s", job.id, e)
+                    job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+                    self.sched.requeued(job)
+                    requeued.append(job)
+                    continue
                 log.error("job %d could not be launched: %s", job.id, e)
-                self._end_running(job, JobState.FAILED, f"{Reason.SYSTEM_ERROR.value}:{e}", now)
+                self._record_launch_failure(job, f"{Reason.SYSTEM_ERROR.value}:{e}", now)
                 continue
             job.runner_pid, job.runner_started = pid, created
             self._arm_time_limit(job)
             launched.append(job)
-        self._commit(launched)
+        if launched or requeued:
+            self._save_facts(launched + requeued)
         if launched:
             for listener in self.on_launch:
                 listener(launched)
         if self._launch_queue:
             asyncio.get_running_loop().call_soon(self._launch_slice)
+
+    def _record_launch_failure(self, job: Job, reason: str, now: float) -> None:
+        try:
+            self._end_running(job, JobState.FAILED, reason, now)
+        except DiskFull as e:
+            log.error("%s", e.message)
+            self._later.add(("launch", job.id), lambda: self._record_launch_failure(job, reason, now))
 
     def _run_spec(self, job: Job) -> RunSpec:
         entry = pwd.getpwuid(job.owner_uid)
@@ -874,24 +988,30 @@ class Engine:
             directory = self.dirs.logs_dir
         else:
             directory = os.path.join(self.dirs.logs_dir, str(job.owner_uid))
-        if create_dir and not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            if job.owner_uid != self.daemon_uid:
-                entry = pwd.getpwuid(job.owner_uid)
-                os.chown(directory, entry.pw_uid, entry.pw_gid)
+        if create_dir:
+            statedir.owned_log_dir(directory, job.owner_uid)
         return os.path.join(directory, f"{job.id}.log")
 
     # ------------------------------------------------------------------ exits
     def _on_exit(self, job_id: int, status: ExitStatus) -> None:
-        job = self.jobs.get(job_id)
-        if job is not None and job.state is JobState.RUNNING:
-            self._finish_running(job, status)
-        else:
-            stopped = self.stopping.pop(job_id, None)
-            if stopped is not None:
-                stopped.exit_code, stopped.exit_signal = status.exit_code, status.signal
-                self._commit([stopped])
-                self.request_pass()
+        # known before the commit, so a rollback keeps a stopping job holding its resources
+        self._unrecorded_exits.add(job_id)
+        try:
+            job = self.jobs.get(job_id)
+            if job is not None and job.state is JobState.RUNNING:
+                self._finish_running(job, status)
+            else:
+                stopped = self.stopping.pop(job_id, None)
+                if stopped is not None:
+                    stopped.exit_code, stopped.exit_signal = status.exit_code, status.signal
+                    self._commit([stopped])
+                    self.request_pass()
+        except DiskFull as e:
+            # the status file stays (no cleanup) until the outcome is saved, even across a restart
+            log.error("%s; the exit of job %d is recorded once there is room", e.message, job_id)
+            self._later.add(("exit", job_id), lambda: self._on_exit(job_id, status))
+            return
+        self._unrecorded_exits.discard(job_id)
         self.executor.cleanup(job_id)
 
     def _finish_running(self, job: Job, status: ExitStatus) -> None:
@@ -923,7 +1043,11 @@ class Engine:
             changed += self._cascade([job], now)
             self._commit(changed)
         else:
-            self.store.write(new=[retry], changed=_unique(changed), meta=self._changed_meta())
+            try:
+                self.store.write(new=[retry], changed=_unique(changed), meta=self._changed_meta())
+            except DiskFull:
+                self._rollback(changed)
+                raise
             self.next_id = retry.id + 1
             self._activate(retry)
             self._settle([retry])
@@ -978,20 +1102,17 @@ class Engine:
             self._arm("limit", job.id, job.started_at + job.time_limit, lambda: self._time_out(job.id))
 
     def _arm(self, kind: str, job_id: int, when: float, callback: Callable[[], None]) -> None:
-        self._cancel_timer(kind, job_id)
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, when - time.time())
+        self._timers.arm((kind, job_id), when, callback)
+        self._clock_watch.poke()
 
-        def fire() -> None:
-            self._timers.pop((kind, job_id), None)
-            callback()
-
-        self._timers[(kind, job_id)] = loop.call_later(delay, fire)
+    def _clock_stepped(self) -> None:
+        self._timers.clock_stepped()
+        for listener in self.on_clock_step:
+            listener()
+        self.request_pass()  # begin times may have come, or gone back
 
     def _cancel_timer(self, kind: str, job_id: int) -> None:
-        handle = self._timers.pop((kind, job_id), None)
-        if handle is not None:
-            handle.cancel()
+        self._timers.cancel((kind, job_id))
 
     def _time_out(self, job_id: int) -> None:
         job = self.jobs.get(job_id)
@@ -1000,7 +1121,12 @@ class Engine:
         now = time.time()
         self._terminate(job, JobState.TIMEOUT, None, now)
         changed = [job] + self._cascade([job], now)
-        self._commit(changed)
+        try:
+            self._commit(changed)
+        except DiskFull as e:  # the job runs on until its timeout can be recorded
+            log.error("%s", e.message)
+            self._later.add(("limit", job_id), lambda: self._time_out(job_id))
+            return
         self.executor.timeout(job_id)
         self._after_terminal(changed)
 
@@ -1023,7 +1149,11 @@ class Engine:
         now = time.time()
         self._terminate(job, JobState.FAILED, Reason.MEMORY_LIMIT.value, now)
         changed = [job] + self._cascade([job], now)
-        self._commit(changed)
+        try:
+            self._commit(changed)
+        except DiskFull as e:  # the next check (seconds away) tries again
+            log.error("%s", e.message)
+            return
         self.executor.kill(job_id)
         self._after_terminal(changed)
 

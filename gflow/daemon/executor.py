@@ -32,6 +32,11 @@ _SHEPHERD_MASK = {_signal.SIGTERM, _signal.SIGINT, _signal.SIGUSR1, _signal.SIGA
 # Dispositions the daemon may have set to "ignore" (which would survive exec).
 _SHEPHERD_SIGDEF = {_signal.SIGPIPE, _signal.SIGXFSZ} | _SHEPHERD_MASK
 _CREATE_TIME_TOLERANCE = 0.05
+# Room for the shepherd's status record, written by the daemon before the job starts (ext4 and
+# xfs reserve the blocks at write time, tmpfs allocates them): the shepherd overwrites it in
+# place and renames it, so how a job ended is not lost for want of space on a full disk.
+# (A copy-on-write filesystem needs new blocks for any overwrite; there the reserve cannot help.)
+STATUS_RESERVE_BYTES = 4096
 
 
 class RunSpec(msgspec.Struct, kw_only=True):
@@ -112,9 +117,17 @@ class Executor:
         except FileNotFoundError:
             pass
         spec_path = self._path(job_id, "spec.json")
+        reserve_path = self._path(job_id, "status.reserve")
         doc = msgspec.structs.asdict(spec)
         doc["status_path"] = status_path
-        self._write_private(spec_path, self._encoder.encode(doc))
+        doc["status_reserve"] = reserve_path
+        try:
+            self._write_private(reserve_path, b" " * STATUS_RESERVE_BYTES)
+            self._write_private(spec_path, self._encoder.encode(doc))
+        except OSError:
+            # ENOSPC: nothing half-written stays behind; at once, as the job may be launched again
+            self.remove_files(job_id)
+            raise
         err_path = self._path(job_id, "err")
         # posix_spawn (vfork-fast) with every fd dropped but 0-2: the daemon's sockets,
         # database and pidfds must not leak into a process that outlives it.
@@ -129,7 +142,7 @@ class Executor:
                                  os.environ, file_actions=actions, setsid=True,
                                  setsigmask=_SHEPHERD_MASK, setsigdef=_SHEPHERD_SIGDEF)
         except OSError:
-            self.cleanup(job_id)
+            self.remove_files(job_id)
             raise
         pidfd = os.pidfd_open(pid)  # our child and not yet reaped: it is this process
         try:
@@ -153,6 +166,77 @@ class Executor:
             return
         # Gone, a zombie or a different process: a status may have landed since the first look.
         loop.call_soon(self._deliver, job_id, pid, create_time)
+
+    def collect(self, job_id: int) -> None:
+        """Report how a job whose shepherd is gone ended: its status file, else vanished."""
+        self._get_loop().call_soon(self._deliver, job_id)
+
+    def find_unrecorded(self, job_ids: list[int]) -> dict[int, Optional[tuple[int, float]]]:
+        """For jobs recorded Running without a shepherd pid (the daemon died between admitting
+        them and recording their launch): what the runner files and the process table say.
+        Absent from the result: never launched (no spec, or the spawn never began). Mapped to
+        (pid, create_time): a live shepherd to adopt. Mapped to None: launched, and its status
+        file (if any) tells how it ended."""
+        if not job_ids:
+            return {}
+        # processes first, runner files second: a shepherd exiting meanwhile has written its
+        # status before it disappears, so nothing falls between the two looks
+        shepherds = self._live_shepherds()
+        found: dict[int, Optional[tuple[int, float]]] = {}
+        for job_id in job_ids:
+            if job_id in shepherds:
+                found[job_id] = shepherds[job_id]
+            elif os.path.exists(self._path(job_id, "status.json")):
+                found[job_id] = None
+            elif os.path.exists(self._path(job_id, "err")):
+                # the spawn created the shepherd's stderr: it ran, and died without a status
+                # (killed with the daemon); what it started must not run on unsupervised
+                found[job_id] = None
+                self._kill_strays(job_id)
+        return found
+
+    def _kill_strays(self, job_id: int) -> None:
+        """SIGKILL the processes of a job whose shepherd vanished before its pid was recorded
+        (so its session is unknown): those of the job's owner started since the spawn that
+        carry the job's GFLOW_JOB_ID. Rare (a crash of both at once): O(processes)."""
+        try:
+            with open(self._path(job_id, "spec.json"), "rb") as f:
+                uid = int(msgspec.json.decode(f.read())["uid"])
+            since = os.stat(self._path(job_id, "spec.json")).st_mtime  # written just before the spawn
+        except (OSError, ValueError, KeyError, TypeError, msgspec.DecodeError):
+            return
+        marker = f"GFLOW_JOB_ID={job_id}"
+        for proc in psutil.process_iter(["uids", "create_time"]):
+            info = proc.info
+            uids = info.get("uids")
+            if uids is None or uids.real != uid or (info.get("create_time") or 0) < since - 1:
+                continue
+            try:
+                with open(f"/proc/{proc.pid}/environ", "rb") as f:
+                    env = f.read().decode(errors="replace").split("\0")
+                if marker in env:
+                    os.kill(proc.pid, _signal.SIGKILL)
+            except OSError:
+                continue
+
+    def _live_shepherds(self) -> dict[int, tuple[int, float]]:
+        """job id -> (pid, create_time) of every shepherd of ours running now, found by the
+        spec path on its command line (once per start-up, and only after a crash)."""
+        uid = os.geteuid()
+        prefix = self._dir + os.sep
+        found = {}
+        for proc in psutil.process_iter(["cmdline", "uids", "create_time"]):
+            info = proc.info
+            argv = info.get("cmdline") or []
+            if len(argv) < 2 or SHEPHERD not in argv or not argv[-1].startswith(prefix):
+                continue
+            uids = info.get("uids")
+            if uids is None or uids.real != uid:
+                continue  # a look-alike from another account is never adopted
+            name = os.path.basename(argv[-1])
+            if name.endswith(".spec.json") and name[:-len(".spec.json")].isdigit():
+                found[int(name[:-len(".spec.json")])] = (proc.pid, info["create_time"])
+        return found
 
     @staticmethod
     def _open_if_same(pid: int, create_time: float) -> Optional[int]:
@@ -240,12 +324,14 @@ class Executor:
         unlinks cost milliseconds on a slow disk, time the next job's start would wait."""
         loop = self._loop
         if loop is not None and loop.is_running():
-            loop.run_in_executor(None, self._remove_files, job_id)
+            loop.run_in_executor(None, self.remove_files, job_id)
         else:
-            self._remove_files(job_id)
+            self.remove_files(job_id)
 
-    def _remove_files(self, job_id: int) -> None:
-        for suffix in ("spec.json", "status.json", "err"):
+    def remove_files(self, job_id: int) -> None:
+        """The runner files, removed now: for a job that may be launched again at once (never
+        started), where a removal still pending in a thread could take the new run's files."""
+        for suffix in ("spec.json", "status.json", "status.reserve", "err", "spec.json.tmp", "status.reserve.tmp"):
             try:
                 os.unlink(self._path(job_id, suffix))
             except FileNotFoundError:

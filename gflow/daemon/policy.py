@@ -72,6 +72,10 @@ class Policy:
         self._prune()
         self._arm()
 
+    def clock_stepped(self) -> None:
+        """The wall clock jumped: the edge timer's delay was computed from the old time."""
+        self._arm()
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

@@ -7,13 +7,13 @@ truncated frames, silence) only ever loses its own connection.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import grp
 import inspect
 import logging
 import os
 import signal
 import socket
+import sqlite3
 from typing import Optional
 
 import msgspec
@@ -35,9 +35,11 @@ from .executor import Executor
 from .gpu import open_backend
 from .gpu_poll import GpuPoll
 from .handlers import Method, load as load_handlers
+from .instancelock import InstanceLock, LockBusy
 from .policy import Policy
+from . import statedir
 from .retention import Retention
-from .store import JobStore, StoreError
+from .store import JobStore, StoreError, is_corruption
 
 log = logging.getLogger("gflow.server")
 RELOAD_GRACE_SECS = 5.0
@@ -47,55 +49,10 @@ class StartupError(Exception):
     pass
 
 
-class InstanceLock:
-    """flock on a file beside the socket: held for the daemon's life, released by the kernel
-    when it dies, so a crashed daemon never blocks the next start."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.fd: Optional[int] = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise StartupError(
-                f"gflowd is already running (PID {holder}); use `gflowd status`, or `gflowd down` first"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-def holder_pid(lock_path: str) -> Optional[int]:
-    """PID of the running daemon, or None when the lock is free (no daemon, or a stale file)."""
-    try:
-        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.pread(fd, 64, 0).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
 class Server:
-    def __init__(self, config: Config, dirs: DaemonPaths):
+    def __init__(self, config: Config, dirs: DaemonPaths, force_empty_state: bool = False):
         self.config = config
+        self.force_empty_state = force_empty_state
         self.dirs = dirs
         self.system = dirs.mode == "system"
         self.daemon_uid = os.geteuid()
@@ -104,7 +61,9 @@ class Server:
         self.policy: Optional[Policy] = None
         self.retention: Optional[Retention] = None
         self._stop: Optional[asyncio.Event] = None
-        self._lock = InstanceLock(dirs.lock)
+        self._locks = [InstanceLock(dirs.lock)]
+        if os.path.abspath(dirs.socket_lock) != os.path.abspath(dirs.lock):
+            self._locks.append(InstanceLock(dirs.socket_lock))
         self._decode_request = msgspec.msgpack.Decoder(Request).decode
         self._encode = msgspec.msgpack.Encoder().encode
         self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
@@ -120,34 +79,49 @@ class Server:
     def prepare(self) -> None:
         """Everything that can fail before serving, with clear messages."""
         socket_dir = os.path.dirname(self.dirs.socket)
-        make_dir(socket_dir, 0o755 if self.system else 0o700)
-        self._lock.acquire()
-        for d in (self.dirs.state_dir, self.dirs.logs_dir):
-            make_dir(d, 0o755 if self.system else 0o700)
         try:
-            store = JobStore(self.dirs.database)
-        except StoreError as e:
-            self._lock.release()
+            statedir.prepare(self.dirs)  # umask 077 from here on
+            make_dir(socket_dir, 0o755 if self.system else 0o700)
+        except (statedir.StateDirError, OSError) as e:
+            raise StartupError(f"cannot use the state directory {self.dirs.state_dir}: {e}") from None
+        self._take_locks()
+        try:
+            statedir.check_not_emptied(self.dirs, self.force_empty_state)
+            self.store = JobStore(self.dirs.database)
+        except (StoreError, statedir.StateDirError) as e:
+            self._release_locks()
             raise StartupError(str(e)) from None
-        self.store = store
+
+    def _take_locks(self) -> None:
+        taken = []
+        for lock in self._locks:
+            try:
+                lock.acquire()
+            except LockBusy as e:
+                for held in taken:
+                    held.release()
+                if lock.path == self.dirs.lock:
+                    what = f"gflowd is already running on the state directory {self.dirs.state_dir}"
+                else:
+                    what = f"gflowd is already running on the socket {self.dirs.socket}"
+                raise StartupError(
+                    f"{what}: its lock {e.path} is held by {e.holder}; "
+                    "use `gflowd status`, or `gflowd down` first"
+                ) from None
+            except OSError as e:
+                for held in taken:
+                    held.release()
+                raise StartupError(f"cannot open the lock file {lock.path}: {e.strerror}") from None
+            taken.append(lock)
+
+    def _release_locks(self) -> None:
+        for lock in reversed(self._locks):
+            lock.release()
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.engine = Engine(
-            self.config,
-            self.dirs,
-            self.store,
-            open_backend(self.config.gpu),
-            lambda on_exit: Executor(self.dirs.runners_dir, on_exit),
-        )
-        self.policy = Policy(self.store, self.config, self.engine)
-        self.engine.policy = self.policy
-        self.retention = Retention(self.engine, self.store, self.config)
-        server = self._server = await self._listen()
-        self.engine.start()
-        self.policy.start()
-        self.retention.start()
+        server = self._server = await self._start()
         if self.engine.gpus.devices():
             self.gpu_poll = GpuPoll(self.engine, self.policy, self.config.daemon.gpu_poll_interval_secs)
             self.gpu_poll.start()
@@ -180,8 +154,47 @@ class Server:
                 except FileNotFoundError:
                     pass
             self.store.close()
-            self._lock.release()
+            self._release_locks()
             log.info("gflowd stopped; running jobs keep running and are re-adopted at the next start")
+
+    async def _start(self) -> asyncio.AbstractServer:
+        """Open the socket, load the state, re-adopt jobs. A database found unreadable on the
+        way (a corrupt page) ends the start-up with one line, and no socket is left behind."""
+        server = None
+        try:
+            server = await self._listen()
+            self.engine = Engine(
+                self.config,
+                self.dirs,
+                self.store,
+                open_backend(self.config.gpu),
+                lambda on_exit: Executor(self.dirs.runners_dir, on_exit),
+            )
+            self.policy = Policy(self.store, self.config, self.engine)
+            self.engine.policy = self.policy
+            self.engine.on_clock_step.append(self.policy.clock_stepped)
+            self.retention = Retention(self.engine, self.store, self.config)
+            self.engine.start()
+            self.policy.start()
+            self.retention.start()
+            return server
+        except sqlite3.DatabaseError as e:
+            if server is not None:
+                server.close()
+                if self.owns_socket_file:  # never the socket systemd made for the unit
+                    try:
+                        os.unlink(self.dirs.socket)
+                    except FileNotFoundError:
+                        pass
+            if self.engine is not None:
+                self.engine.executor.close()
+            if is_corruption(e):
+                message = str(self.store.corruption_error(e))
+            else:
+                message = f"cannot read the job database {self.dirs.database}: {e}"
+            self.store.close()
+            self._release_locks()
+            raise StartupError(message) from None
 
     async def _watch_memory(self) -> None:
         """Enforce `--memory` (see memwatch); idle until a limited job runs."""
@@ -368,11 +381,11 @@ def make_dir(path: str, mode: int) -> None:
         os.chmod(path, mode)
 
 
-def run_foreground(config: Config, dirs: DaemonPaths) -> int:
+def run_foreground(config: Config, dirs: DaemonPaths, force_empty_state: bool = False) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    server = Server(config, dirs)
+    server = Server(config, dirs, force_empty_state)
     try:
         server.prepare()
         from .daylog import DailyJsonHandler
@@ -381,7 +394,11 @@ def run_foreground(config: Config, dirs: DaemonPaths) -> int:
     except (StartupError, OSError) as e:
         log.error("%s", e)
         raise StartupError(str(e)) from None
-    asyncio.run(server.serve())
+    try:
+        asyncio.run(server.serve())
+    except StartupError as e:
+        log.error("%s", e)
+        raise
     if server.handover_fd is not None:
         logging.shutdown()
         systemd.reexec(server.handover_fd, server.owns_socket_file, server._notify)

@@ -223,22 +223,52 @@ def _run(spec):
     return code, None, started_at, launch_error
 
 
-def _write_status(path, record):
-    """Atomic and durable: the daemon may read it after a crash of either side."""
+def _write_status(path, record, reserve=None):
+    """Atomic and durable: the daemon may read it after a crash of either side. Written into
+    the reserve the daemon made before the job started when there is one (its room cannot be
+    taken by a full disk), else into a new file."""
     directory = os.path.dirname(path) or "."
-    tmp = "%s.tmp.%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, _dump_json(record).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    tmp = _fill_reserve(reserve, record) if reserve else None
+    if tmp is None:
+        tmp = "%s.tmp.%d" % (path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, _dump_json(record).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     os.replace(tmp, path)
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def _fill_reserve(reserve, record):
+    """Overwrite the reserve (spaces) in place with the record; its path, or None."""
+    try:
+        fd = os.open(reserve, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        data = _dump_json(record).encode()
+        error = record.get("launch_error") or ""
+        while len(data) > size and error:  # JSON may escape it longer: shorten until it fits
+            error = error[:len(error) // 2]
+            data = _dump_json(dict(record, launch_error=error + "...")).encode()
+        if len(data) > size:
+            return None
+        done = 0
+        while done < len(data):
+            done += os.pwrite(fd, data[done:], done)
+        os.fsync(fd)
+        return reserve
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 class _ScanContext:
@@ -322,7 +352,7 @@ def main(argv):
         "finished_at": time.time(),
         "launch_error": launch_error,
         "cpu_secs": _State.cpu_secs,
-    })
+    }, spec.get("status_reserve"))
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Iterable, Optional, Sequence
 
 import msgspec
 
-from ..protocol import ACTIVE_STATES, TERMINAL_STATES, Job, JobState
+from ..protocol import ACTIVE_STATES, TERMINAL_STATES, ErrorCode, GflowError, Job, JobState
 
 SCHEMA_VERSION = 1
 _TERMINAL_VALUES = frozenset(s.value for s in TERMINAL_STATES)
@@ -49,6 +49,37 @@ class StoreError(Exception):
     pass
 
 
+class DiskFull(GflowError):
+    """A write found the state filesystem full. SQLite rolled the transaction back, so the
+    stored state is what it was; callers undo their in-memory change or retry later."""
+
+    def __init__(self, path: str, detail: str):
+        super().__init__(
+            ErrorCode.DISK_FULL,
+            f"state disk full: cannot save to {path} ({detail}); nothing was changed, "
+            "retry once space is freed on that filesystem",
+        )
+
+
+# SQLite's primary result codes (sqlite3.h): its message texts are not a stable interface
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+
+
+def _is_full(e: sqlite3.Error) -> bool:
+    code = getattr(e, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return code & 0xFF == _SQLITE_FULL
+    return "disk is full" in str(e)
+
+
+def is_corruption(e: sqlite3.Error) -> bool:
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(e)
+    return "malformed" in text or "not a database" in text
+
+
 class _EnvFrom(msgspec.Struct):
     """Only the field a purge needs of a stored job (decoding the rest would be waste)."""
 
@@ -63,6 +94,7 @@ class JobStore:
         self._decode_job = msgspec.msgpack.Decoder(Job).decode
         self._decode_env = msgspec.msgpack.Decoder(dict[str, str]).decode
         self._decode_env_from = msgspec.msgpack.Decoder(_EnvFrom).decode
+        _create_private(path)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -74,15 +106,34 @@ class JobStore:
             # status file is removed once its outcome is committed, so after a power cut an
             # un-synced commit could leave a finished job recorded Running with no status left.
             self.db.execute("PRAGMA synchronous=FULL")
+            _make_private(path)
             self._migrate()
         except sqlite3.DatabaseError as e:
-            backup = f"{path}.corrupt.{int(time.time())}"
-            if os.path.exists(path):
-                shutil.copy2(path, backup)
-            raise StoreError(
-                f"cannot open the job database {path}: {e}; a copy was kept at {backup}; "
-                "the original was left untouched"
-            ) from None
+            if is_corruption(e):
+                raise self.corruption_error(e) from None
+            if _is_full(e):
+                raise StoreError(DiskFull(path, str(e)).message) from None
+            raise StoreError(f"cannot open the job database {path}: {e}") from None
+
+    def corruption_error(self, error: sqlite3.Error) -> StoreError:
+        """The one-line start-up error for a database SQLite cannot read: what
+        `PRAGMA integrity_check` says, and where a copy of the damaged files was kept."""
+        verdict = _integrity_verdict(self.path)
+        backup = f"{self.path}.corrupt.{int(time.time())}"
+        kept = []
+        try:
+            for suffix in ("", "-wal"):
+                if os.path.exists(self.path + suffix):
+                    shutil.copy2(self.path + suffix, backup + suffix)
+                    os.chmod(backup + suffix, 0o600)
+                    kept.append(backup + suffix)
+            where = f"a copy was kept at {' and '.join(kept)}" if kept else "no file to copy"
+        except OSError as e:
+            where = f"no copy could be kept ({e.strerror})"
+        return StoreError(
+            f"cannot open the job database {self.path}: {error}; integrity_check: {verdict}; "
+            f"{where}; the original was left untouched"
+        )
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -94,6 +145,7 @@ class JobStore:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             if os.path.getsize(self.path) > 0 and version > 0:
                 shutil.copy2(self.path, f"{self.path}.backup.v{version}")
+                os.chmod(f"{self.path}.backup.v{version}", 0o600)
             # one script so the schema change and its version bump commit together
             self.db.executescript(
                 f"BEGIN IMMEDIATE; {_MIGRATIONS[target]} PRAGMA user_version={target}; COMMIT;"
@@ -101,7 +153,7 @@ class JobStore:
 
     # ----------------------------------------------------------------- transactions
     def transaction(self):
-        return _Transaction(self.db)
+        return _Transaction(self.db, self.path)
 
     def close(self) -> None:
         self.db.close()
@@ -261,16 +313,64 @@ class JobStore:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: sqlite3.Connection, path: str):
         self.db = db
+        self.path = path
 
     def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if _is_full(e):
+                raise DiskFull(self.path, str(e)) from None
+            raise
         return self.db
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
+            try:
+                self.db.execute("COMMIT")
+                return False
+            except sqlite3.Error as e:
+                exc = e
+        if self.db.in_transaction:  # SQLite ends some failed transactions by itself
             self.db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error) and _is_full(exc):
+            raise DiskFull(self.path, str(exc)) from None
+        if exc_type is None:
+            raise exc
         return False
+
+
+def _create_private(path: str) -> None:
+    """Create the database file 0600 before SQLite does: its WAL and shared-memory files take
+    the database's mode, and every job's environment is in them."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
+
+
+def _make_private(path: str) -> None:
+    """Files from before the 0600 rule (or made under a loose umask) are fixed on open."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            if os.stat(path + suffix).st_mode & 0o077:
+                os.chmod(path + suffix, 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def _integrity_verdict(path: str, lines: int = 3) -> str:
+    """`PRAGMA integrity_check`'s first lines on one line (read only, from a fresh handle)."""
+    try:
+        from urllib.parse import quote
+
+        db = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
+        try:
+            rows = db.execute(f"PRAGMA integrity_check({lines})").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        return str(e)
+    return "; ".join(str(r[0]).replace("\n", "; ") for r in rows) or "ok"

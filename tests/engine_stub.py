@@ -1,0 +1,88 @@
+"""An Engine on a real store in a temporary directory, with a stub executor (no processes)
+and a switch that makes the store's writes fail as on a full disk: for the daemon's unit tests."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+from gflow.config import Config, GpuConfig
+from gflow.daemon import identity
+from gflow.daemon.engine import Engine
+from gflow.daemon.executor import ExitStatus
+from gflow.daemon.gpu import open_backend
+from gflow.daemon.store import DiskFull, JobStore
+from gflow.paths import DaemonPaths
+from gflow.protocol import JobSpec, SubmitParams
+
+
+class FullableStore(JobStore):
+    """The real store, with a switch that makes every write fail as SQLite does on ENOSPC."""
+
+    full = False
+
+    def write(self, *args, **kwargs):
+        if self.full:
+            raise DiskFull(self.path, "database or disk is full")
+        return super().write(*args, **kwargs)
+
+
+class StubExecutor:
+    def __init__(self, on_exit):
+        self.on_exit = on_exit
+        self.running: set[int] = set()
+
+    def launch(self, spec):
+        self.running.add(spec.job_id)
+        return 4242, 1.0
+
+    def adopt(self, *a):
+        pass
+
+    def collect(self, job_id):
+        pass
+
+    def find_unrecorded(self, ids):
+        return {}
+
+    def is_watched(self, job_id):
+        return job_id in self.running
+
+    def exited(self, job_id, code):
+        self.running.discard(job_id)
+        self.on_exit(job_id, ExitStatus(exit_code=code, signal=None, started_at=1.0, finished_at=2.0))
+
+    def cleanup(self, job_id):
+        pass
+
+    remove_files = cleanup
+
+    def cancel(self, job_id):
+        return True
+
+    timeout = kill = cancel
+
+    def close(self):
+        pass
+
+
+def make_engine(tmp_path) -> Engine:
+    dirs = DaemonPaths("user", str(tmp_path / "s.sock"), str(tmp_path / "state"))
+    os.makedirs(dirs.logs_dir)
+    store = FullableStore(dirs.database)
+    config = Config(gpu=GpuConfig(backend="none"))
+    return Engine(config, dirs, store, open_backend(config.gpu), StubExecutor)
+
+
+def caller():
+    uid = os.geteuid()
+    return identity.Caller(pid=os.getpid(), uid=uid, gid=os.getegid(), user=identity.user_name(uid), admin=True)
+
+
+def submit(engine, hold=False, **fields):
+    spec = JobSpec(command="true", run_dir="/", hold=hold, **fields)
+    return engine.submit(caller(), SubmitParams(jobs=[spec], env={})).jobs[0][0]
+
+
+async def settled():
+    for _ in range(3):
+        await asyncio.sleep(0)
