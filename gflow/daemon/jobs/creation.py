@@ -10,6 +10,7 @@ from typing import Optional
 import msgspec
 
 from ...core import deps as core_deps
+from ...core import jobrules
 from ...core import lineage
 from ...core import names
 from ...protocol import (
@@ -134,14 +135,11 @@ class Creation:
         self._settle(jobs)
 
     def _job_from_spec(self, ctx: "_SubmitContext", spec: JobSpec, job_id: int, now: float) -> Job:
-        if (spec.command is None) == (spec.script is None):
-            raise bad_request("a job needs exactly one of a command or a script")
-        if spec.shared and spec.gpu_memory_limit_mb is None:
-            raise bad_request(
-                "Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared."
-            )
-        if spec.shared and spec.gpu_memory_limit_mb == 0:
-            raise bad_request("Shared jobs need a GPU memory limit above 0 (--gpu-memory).")
+        problem = jobrules.runs_one_thing(spec.command, spec.script) or jobrules.shared_gpu_memory(
+            spec.shared, spec.gpu_memory_limit_mb
+        )
+        if problem:
+            raise bad_request(problem)
         caller = ctx.caller
         if spec.run_dir not in ctx.dirs:
             ctx.dirs[spec.run_dir] = identity.can_enter(spec.run_dir, caller.uid, ctx.gids)
@@ -156,7 +154,7 @@ class Creation:
             if ref not in ctx.refs:
                 dep = self.resolve_ref(caller, ref)
                 if self.state_of(dep) is None:
-                    raise bad_request(f"Dependency job {dep} does not exist")
+                    raise bad_request(jobrules.missing_dependency(dep))
                 ctx.refs[ref] = dep
             dep = ctx.refs[ref]
             if dep not in depends:
@@ -239,14 +237,17 @@ class Creation:
         elif params.depends_on is not None:
             dep = self.resolve_ref(caller, params.depends_on)
             if self.state_of(dep) is None:
-                raise bad_request(f"Dependency job {dep} does not exist")
+                raise bad_request(jobrules.missing_dependency(dep))
             overrides["depends_on_ids"] = [dep]
             overrides["dependency_mode"] = DependencyMode.ALL
         # The new job keeps the source's owner: an admin redoing a user's job must not turn
         # that user's command into one running with the admin's identity.
         job = lineage.rerun(source, self.next_id, now, **overrides)
-        if job.gpu_sharing_mode is GpuSharing.SHARED and job.gpu_memory_limit_mb is None:
-            raise bad_request("Shared jobs must keep a GPU memory limit (--gpu-memory / --max-gpu-mem).")
+        problem = jobrules.shared_gpu_memory(
+            job.gpu_sharing_mode is GpuSharing.SHARED, job.gpu_memory_limit_mb, existing=True
+        )
+        if problem:
+            raise bad_request(problem)
         problem = identity.can_enter(job.run_dir, job.owner_uid, identity.group_ids(job.owner_uid))
         if problem:
             raise bad_request(f"cannot run in {job.run_dir}: {problem}")
