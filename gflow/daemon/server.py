@@ -15,7 +15,6 @@ import resource
 import signal
 import socket
 import sqlite3
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
@@ -32,14 +31,15 @@ from ..protocol import (
     RpcError,
     frame,
 )
-from . import audit, identity, systemd
+from . import identity, systemd
 from .engine import Engine
 from .app import build as build_app
 from .events import Started
 from .executors.process import Executor
 from .gpu import open_backend
 from .gpu_poll import GpuPoll
-from .handlers import Method, Stream, load as load_handlers
+from .dispatch import TOO_DEEP, Context, Dispatcher
+from .handlers import Stream
 from .instancelock import InstanceLock, LockBusy
 from .intake import ConnectionCount, RequestBudget
 from .logread import LogReader
@@ -55,10 +55,6 @@ RELOAD_GRACE_SECS = 5.0
 # bytes a reply may leave in our buffer before we wait for the client to read them
 _WRITE_HIGH_WATER = 256 * 1024
 _NOTHING = object()
-_TOO_DEEP = (
-    f"request nested too deeply: the daemon decodes at most about {sys.getrecursionlimit()} levels "
-    "of msgpack arrays and maps (no gflow request needs more than a handful)"
-)
 
 
 class _Dropped(Exception):
@@ -76,7 +72,8 @@ class Server:
         self.dirs = dirs
         self.system = dirs.mode == "system"
         self.daemon_uid = os.geteuid()
-        self.methods: dict[str, Method] = load_handlers()
+        self._dispatcher = Dispatcher(self._log_internal)
+        self.context: Optional[Context] = None  # what handlers reach, once the state is loaded
         self.engine: Optional[Engine] = None
         self.policy: Optional[Policy] = None
         self.retention: Optional[Retention] = None
@@ -86,7 +83,6 @@ class Server:
             self._locks.append(InstanceLock(dirs.socket_lock))
         self._decode_request = msgspec.msgpack.Decoder(Request).decode
         self._encode = msgspec.msgpack.Encoder().encode
-        self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
         self.gpu_poll: Optional[GpuPoll] = None
         self._memory_task: Optional[asyncio.Task] = None
         self._server: Optional[asyncio.AbstractServer] = None
@@ -157,6 +153,10 @@ class Server:
         if self.engine.gpus.devices():
             self.gpu_poll = GpuPoll(self.engine, self.policy, self.config.daemon.gpu_poll_interval_secs, self.gpu_pool)
             self.gpu_poll.start()
+        self.context = Context(
+            self.config, self.dirs, self.engine, self.policy, self.retention, self.gpu_poll,
+            self.log_reader, self.request_stop, self.request_reload,
+        )
         self._memory_task = asyncio.create_task(self._watch_memory())
         # SPEC 6.6: SIGTERM, SIGINT and SIGHUP stop the daemon, SIGUSR2 hands over (save and
         # exit keeping the runners). Every change is already committed and jobs are never
@@ -362,7 +362,7 @@ class Server:
                     return
                 except RecursionError:
                     await self._send(writer, Response(id=0, error=RpcError(
-                        code=ErrorCode.BAD_REQUEST, message=_TOO_DEEP)))
+                        code=ErrorCode.BAD_REQUEST, message=TOO_DEEP)))
                     return
                 del body
                 failed = await self._answer(writer, caller, request)
@@ -426,7 +426,7 @@ class Server:
     async def _answer(self, writer: asyncio.StreamWriter, caller: identity.Caller, request: Request) -> bool:
         """Dispatch one request and send its reply (several frames for a Stream); True when
         the reply was an error."""
-        response = await self._dispatch(caller, request)
+        response = await self._dispatcher.dispatch(self.context, caller, request)
         if not isinstance(response.result, Stream):
             await self._send(writer, response)
             return response.error is not None
@@ -491,46 +491,10 @@ class Server:
             transport.abort()
             raise _Dropped() from None
 
-    async def _dispatch(self, caller: identity.Caller, request: Request) -> Response:
-        method = self.methods.get(request.method)
-        params = None
-        try:
-            if method is None:
-                raise GflowError(ErrorCode.UNKNOWN_METHOD, f"unknown method '{request.method}'")
-            if method.admin:
-                identity.require_admin(caller, method.what)
-            params = self._decode_params(method, request.params)
-            result = method.fn(self, caller, params)
-            if inspect.isawaitable(result):
-                result = await result
-            if method.audit:
-                audit.record(caller, method.name, params, result)
-            return Response(id=request.id, result=result)
-        except GflowError as e:
-            if method is not None and method.audit:
-                audit.record(caller, method.name, params, error=e)
-            return Response(id=request.id, error=e.to_wire())
-        except RecursionError:
-            return Response(id=request.id, error=RpcError(code=ErrorCode.BAD_REQUEST, message=_TOO_DEEP))
-        except Exception as e:  # a bug must cost one request, never the daemon
-            self._log_internal(request.method, e)
-            if method is not None and method.audit:
-                audit.record(caller, method.name, params, error=GflowError(ErrorCode.INTERNAL, f"internal error: {e}"))
-            return Response(id=request.id, error=RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}"))
-
     def _log_internal(self, method: str, error: Exception) -> None:
         # a client that found a bug may repeat it thousands of times a second
         self._log_limited(logging.ERROR, f"internal-{method}-{type(error).__name__}",
                           "internal error in %s", method, exc_info=error)
-
-    def _decode_params(self, method: Method, raw: msgspec.Raw):
-        decoder = self._param_decoders.get(method.name)
-        if decoder is None:
-            decoder = self._param_decoders[method.name] = msgspec.msgpack.Decoder(method.params)
-        try:
-            return decoder.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError) as e:
-            raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
 
 
 def raise_fd_limit() -> Optional[int]:

@@ -49,19 +49,17 @@ class Creation:
         """Create every job of the request at once (see `_submit_steps`)."""
         steps = self._submit_steps(caller, params)
         while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value
+            finished, result = _step(steps)
+            if finished:
+                return result
 
     async def submit_in_turns(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
         """`submit`, letting the loop serve other clients between the slices of a big batch."""
         steps = self._submit_steps(caller, params)
         while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value
+            finished, result = _step(steps)
+            if finished:
+                return result
             await asyncio.sleep(0)
 
     def _submit_steps(self, caller: identity.Caller, params: SubmitParams):
@@ -322,3 +320,12 @@ class _SubmitContext:
         self.dirs: dict[str, Optional[str]] = {}  # run dir -> why the owner cannot enter it
         self.refs: dict[str, int] = {}  # dependency token -> job id
         self.projects: dict[Optional[str], Optional[str]] = {}
+
+
+def _step(steps) -> tuple[bool, Optional[SubmitResult]]:
+    """Run a submission to its next pause: (finished, its result once finished)."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        return True, done.value
+    return False, None

@@ -1,0 +1,86 @@
+"""From a decoded request to its response: find the method's handler, check admin-only
+methods, decode the params with the method's Struct, call the handler with a typed
+`Context`, record the audit line, and turn any failure into an error reply (a bug costs one
+request, never the daemon). The socket side (framing, streaming, limits) is server.py's."""
+from __future__ import annotations
+
+import inspect
+import sys
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import msgspec
+
+from ..config import Config
+from ..paths import DaemonPaths
+from ..protocol import ErrorCode, GflowError, Request, Response, RpcError
+from . import audit, identity
+from .engine import Engine
+from .gpu_poll import GpuPoll
+from .handlers import Method, load as load_handlers
+from .logread import LogReader
+from .policy import Policy
+from .retention import Retention
+
+TOO_DEEP = (
+    f"request nested too deeply: the daemon decodes at most about {sys.getrecursionlimit()} levels "
+    "of msgpack arrays and maps (no gflow request needs more than a handful)"
+)
+
+
+@dataclass
+class Context:
+    """What a handler may reach (rather than the whole server)."""
+
+    config: Config
+    dirs: DaemonPaths
+    engine: Engine
+    policy: Policy
+    retention: Retention
+    gpu_poll: Optional[GpuPoll]  # None on a machine without GPUs
+    log_reader: LogReader
+    request_stop: Callable[[], None]
+    request_reload: Callable[[], None]
+
+
+class Dispatcher:
+    def __init__(self, log_internal: Callable[[str, Exception], None]):
+        self.methods: dict[str, Method] = load_handlers()
+        self._log_internal = log_internal
+        self._param_decoders: dict[str, msgspec.msgpack.Decoder] = {}
+
+    async def dispatch(self, ctx: Context, caller: identity.Caller, request: Request) -> Response:
+        method = self.methods.get(request.method)
+        params = None
+        try:
+            if method is None:
+                raise GflowError(ErrorCode.UNKNOWN_METHOD, f"unknown method '{request.method}'")
+            if method.admin:
+                identity.require_admin(caller, method.what)
+            params = self._decode_params(method, request.params)
+            result = method.fn(ctx, caller, params)
+            if inspect.isawaitable(result):
+                result = await result
+            if method.audit:
+                audit.record(caller, method.name, params, result)
+            return Response(id=request.id, result=result)
+        except GflowError as e:
+            if method is not None and method.audit:
+                audit.record(caller, method.name, params, error=e)
+            return Response(id=request.id, error=e.to_wire())
+        except RecursionError:
+            return Response(id=request.id, error=RpcError(code=ErrorCode.BAD_REQUEST, message=TOO_DEEP))
+        except Exception as e:  # a bug must cost one request, never the daemon
+            self._log_internal(request.method, e)
+            if method is not None and method.audit:
+                audit.record(caller, method.name, params, error=GflowError(ErrorCode.INTERNAL, f"internal error: {e}"))
+            return Response(id=request.id, error=RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}"))
+
+    def _decode_params(self, method: Method, raw: msgspec.Raw):
+        decoder = self._param_decoders.get(method.name)
+        if decoder is None:
+            decoder = self._param_decoders[method.name] = msgspec.msgpack.Decoder(method.params)
+        try:
+            return decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
