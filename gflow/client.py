@@ -52,15 +52,9 @@ def _reply_decoder():
     if not _REPLY_DECODER:
         import msgspec
 
-        from .protocol import RpcError
+        from .protocol import RawResponse
 
-        reply = msgspec.defstruct("_Reply", [
-            ("id", int),
-            ("result", msgspec.Raw, msgspec.Raw(b"\xc0")),
-            ("error", RpcError | None, None),
-            ("more", bool, False),
-        ], kw_only=True)
-        _REPLY_DECODER.append(msgspec.msgpack.Decoder(reply).decode)
+        _REPLY_DECODER.append(msgspec.msgpack.Decoder(RawResponse).decode)
     return _REPLY_DECODER[0]
 
 

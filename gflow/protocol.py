@@ -392,6 +392,13 @@ class Response(Struct, kw_only=True, omit_defaults=True):
     result: Any = None
 
 
+class RawResponse(Response, kw_only=True):
+    """A `Response` as the client reads it: the result left encoded until the caller says
+    which type it is (decoded once, straight into that type)."""
+
+    result: msgspec.Raw = msgspec.Raw(b"\xc0")
+
+
 def frame(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
