@@ -246,17 +246,19 @@ def cmd_set_limit(args, client) -> int:
     target = args.target
     if target[:1] == "+" and target[1:].isascii() and target[1:].isdigit():
         target = target[1:]  # an unsigned integer may carry a `+`, as upstream parses it
-    params = {"target": target, "limit": args.limit}
+    from ..protocol import SetLimitParams, SetLimitResult
+
+    params = SetLimitParams(target=target, limit=args.limit)
     if target.strip().isdigit():
         # a job id: `Job <id> not found` / `... is not part of a group` stand alone
-        result = client.call("groups.set_limit", params)
+        result = client.call("groups.set_limit", params, SetLimitResult)
     else:
-        result = _call(client, "Failed to set group max_concurrency", "groups.set_limit", params)
-    if result.get("found_job") is not None:
-        print(f"Found job {result['found_job']} in group '{result['group_id']}'")
+        result = _call(client, "Failed to set group max_concurrency", "groups.set_limit", params, SetLimitResult)
+    if result.found_job is not None:
+        print(f"Found job {result.found_job} in group '{result.group_id}'")
     print(
-        f"Updated max_concurrency to {args.limit} for group '{result['group_id']}' "
-        f"({result['updated']} jobs affected)"
+        f"Updated max_concurrency to {args.limit} for group '{result.group_id}' "
+        f"({result.updated} jobs affected)"
     )
     return 0
 
@@ -264,14 +266,18 @@ def cmd_set_limit(args, client) -> int:
 # --------------------------------------------------------------------------- gpu-process
 def cmd_gpu_ignore(args, client) -> int:
     print(GPU_PROCESS_WARNING, file=sys.stderr)
-    _call(client, "Failed to ignore GPU process", "gpus.ignore", {"gpu": args.gpu, "pid": args.pid})
+    from ..protocol import GpuProcess
+
+    _call(client, "Failed to ignore GPU process", "gpus.ignore", GpuProcess(gpu=args.gpu, pid=args.pid))
     print(f"Warning: override applied for GPU {args.gpu} PID {args.pid}.", file=sys.stderr)
     print(f"Ignoring GPU process PID {args.pid} on GPU {args.gpu}")
     return 0
 
 
 def cmd_gpu_unignore(args, client) -> int:
-    _call(client, "Failed to unignore GPU process", "gpus.unignore", {"gpu": args.gpu, "pid": args.pid})
+    from ..protocol import GpuProcess
+
+    _call(client, "Failed to unignore GPU process", "gpus.unignore", GpuProcess(gpu=args.gpu, pid=args.pid))
     print(f"Removed GPU process ignore override for PID {args.pid} on GPU {args.gpu}")
     return 0
 
@@ -295,6 +301,7 @@ def cmd_gpu_ignored(args, client) -> int:
 def cmd_reserve_create(args, client) -> int:
     from ..core.parse import parse_id_list
     from ..core.reservations import Reservation, parse_duration, parse_time
+    from ..protocol import CreateReservationParams
 
     if args.gpus is None and args.gpu_spec is None:
         raise CliError("Must specify either --gpus or --gpu-spec")
@@ -302,11 +309,11 @@ def cmd_reserve_create(args, client) -> int:
 
     start = parse_time(args.start, _zone(args), now=time.time())
     duration = parse_duration(args.duration)
-    params = {"user": args.user, "start": start, "duration": duration}
+    params = CreateReservationParams(user=args.user, start=start, duration=duration)
     if args.gpu_spec is not None:
-        params["gpu_indices"] = parse_id_list(args.gpu_spec, what="GPU index")
+        params.gpu_indices = parse_id_list(args.gpu_spec, what="GPU index")
     else:
-        params["gpu_count"] = args.gpus
+        params.gpu_count = args.gpus
     r = _call(client, "Failed to create reservation", "reservations.create", params, Reservation)
     print("Reservation created successfully.")
     print(f"  ReservationID={r.id}")
@@ -325,7 +332,9 @@ def cmd_reserve_list(args, client) -> int:
     if (args.from_ is None) != (args.to is None):
         args.usage("--from and --to must be used together")
     zone = _zone(args)
-    params = {"user": args.user, "status": args.status, "active": args.active}
+    from ..protocol import ListReservationsParams
+
+    params = ListReservationsParams(user=args.user, status=args.status, active=args.active)
     found = _call(client, "Failed to list reservations", "reservations.list", params, list[core.Reservation])
     found.sort(key=lambda r: r.id)
     if args.json:
@@ -353,9 +362,10 @@ def cmd_reserve_get(args, client) -> int:
     from typing import Optional
 
     from ..core.reservations import Reservation
+    from ..protocol import ReservationRef
     from .render.reservations import render_detail
 
-    r = _call(client, "Failed to get reservation", "reservations.get", {"id": args.id}, Optional[Reservation])
+    r = _call(client, "Failed to get reservation", "reservations.get", ReservationRef(id=args.id), Optional[Reservation])
     if args.json:
         print_json(r)
         return 0
@@ -367,7 +377,9 @@ def cmd_reserve_get(args, client) -> int:
 
 
 def cmd_reserve_cancel(args, client) -> int:
-    _call(client, "Failed to cancel reservation", "reservations.cancel", {"id": args.id})
+    from ..protocol import ReservationRef
+
+    _call(client, "Failed to cancel reservation", "reservations.cancel", ReservationRef(id=args.id))
     print(f"Reservation {args.id} cancelled successfully.")
     return 0
 
@@ -406,7 +418,9 @@ def cmd_quota_set(args, client) -> int:
     given = {field: getattr(args, field) for field, _ in LIMIT_FLAGS if getattr(args, field) is not None}
     if not given:
         raise CliError("provide at least one of --max-running-jobs, --max-running-gpus, --max-queued-jobs")
-    _call(client, "Failed to set quota", "quotas.set", {"scope": scope, "name": name, **given})
+    from ..protocol import QuotaSetParams
+
+    _call(client, "Failed to set quota", "quotas.set", QuotaSetParams(scope=scope, name=name, **given))
     print(f"Updated {_named(scope, name)}")
     for field, label in LIMIT_FLAGS:
         if field in given:
@@ -416,7 +430,9 @@ def cmd_quota_set(args, client) -> int:
 
 def cmd_quota_remove(args, client) -> int:
     scope, name = _subject(args)
-    _call(client, "Failed to remove quota", "quotas.remove", {"scope": scope, "name": name})
+    from ..protocol import QuotaSubject
+
+    _call(client, "Failed to remove quota", "quotas.remove", QuotaSubject(scope=scope, name=name))
     print(f"Removed {scope} quota override" + (f" '{name}'" if name is not None else ""))
     return 0
 

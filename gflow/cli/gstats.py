@@ -252,13 +252,16 @@ def cmd(args) -> int:
         by = args.by
         if by is None and not args.all_users and (users is None or len(users) > 1):
             by = "user"  # several users: one row each, not one blended summary
-        params = {"users": users, "since": since, "project": project}
         if by is not None:
             from ..core.stats import StatsTable
+            from ..protocol import StatsByParams
 
-            table = client.call("stats.by", dict(params, by=by), StatsTable)
+            params = StatsByParams(users=users, since=since, project=project, by=by)
+            table = client.call("stats.by", params, StatsTable)
         else:
-            stats = client.call("stats.get", params, Stats)
+            from ..protocol import StatsParams
+
+            stats = client.call("stats.get", StatsParams(users=users, since=since, project=project), Stats)
     if by is not None:
         shown, as_json, as_csv, as_table = table, render_breakdown_json, render_breakdown_csv, render_breakdown_table
     else:

@@ -3,24 +3,9 @@ ignored (anyone). Runtime only: the list is empty after a daemon restart."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
 
-from msgspec import Meta, Struct
-
+from ...protocol import GpuProcess, IgnoredProcess
 from . import rpc
-
-NonNegative = Annotated[int, Meta(ge=0)]
-
-
-class GpuProcess(Struct, kw_only=True, forbid_unknown_fields=True):
-    gpu: NonNegative
-    pid: NonNegative
-
-
-class IgnoredProcess(Struct, kw_only=True):
-    gpu: int
-    pid: int
-
 
 async def _ask(ctx):
     """Ask the driver now (in a worker thread, applied as a poll round) so the answer

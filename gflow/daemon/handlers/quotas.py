@@ -1,27 +1,10 @@
 """Quota methods: list (anyone), set and remove (admins). SPEC 4.10, `gctl quota`."""
 from __future__ import annotations
 
-from typing import Literal, Optional
-
-from msgspec import Struct
-
-from ...config import NonNegativeInt, QuotaLimits
+from ...config import QuotaLimits
+from ...protocol import QuotaSetParams, QuotaSubject
 from ...core.quotas import QuotaRow
 from . import rpc
-
-Scope = Literal["user", "project", "default_user", "default_project"]
-
-
-class QuotaSubject(Struct, kw_only=True, forbid_unknown_fields=True):
-    scope: Scope
-    name: Optional[str] = None  # required for user/project, absent for the defaults
-
-
-class QuotaSetParams(QuotaSubject, kw_only=True, forbid_unknown_fields=True):
-    max_running_jobs: Optional[NonNegativeInt] = None
-    max_running_gpus: Optional[NonNegativeInt] = None
-    max_queued_jobs: Optional[NonNegativeInt] = None
-
 
 @rpc("quotas.list")
 def list_quotas(ctx, caller, params) -> list[QuotaRow]:

@@ -3,34 +3,11 @@ reservation's own user). SPEC 4.11, `gctl reserve`."""
 from __future__ import annotations
 
 import pwd
-from typing import Annotated, Optional
-
-from msgspec import Meta, Struct
+from typing import Optional
 
 from ...core.reservations import Reservation, ReservationError, Status
-from ...protocol import ErrorCode, GflowError
+from ...protocol import CreateReservationParams, ErrorCode, GflowError, ListReservationsParams, ReservationRef
 from . import rpc
-
-NonNegative = Annotated[int, Meta(ge=0)]
-
-
-class ListReservationsParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    user: Optional[str] = None
-    status: Optional[str] = None  # pending|active|completed|cancelled, any letter case
-    active: bool = False  # only those inside their window now
-
-
-class ReservationRef(Struct, kw_only=True, forbid_unknown_fields=True):
-    id: NonNegative
-
-
-class CreateReservationParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    user: str
-    gpu_count: Optional[NonNegative] = None
-    gpu_indices: Optional[list[NonNegative]] = None
-    start: float  # unix seconds, parsed by the client in its zone (SPEC 2.8)
-    duration: NonNegative  # seconds
-
 
 @rpc("reservations.list", ListReservationsParams)
 def list_reservations(ctx, caller, params: ListReservationsParams) -> list[Reservation]:

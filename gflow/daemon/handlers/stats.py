@@ -4,24 +4,12 @@ their submission times are gone)."""
 from __future__ import annotations
 
 import time
-from typing import Literal, Optional
 
 import msgspec
-from msgspec import Struct
 
 from ...core.stats import StatsTable, Totals, breakdown, compute
-from ...protocol import Job, ShortList, ShortText, Timestamp
+from ...protocol import Job, StatsByParams, StatsParams
 from . import rpc
-
-
-class StatsParams(Struct, kw_only=True, forbid_unknown_fields=True):
-    users: Optional[ShortList] = None  # None = every user
-    since: Optional[Timestamp] = None  # only jobs submitted at/after this unix time
-    project: Optional[ShortText] = None  # only this project
-
-
-class StatsByParams(StatsParams, kw_only=True, forbid_unknown_fields=True):
-    by: Literal["user", "project"] = "user"
 
 
 def _jobs(ctx, params: StatsParams) -> list[Job]:

@@ -28,6 +28,7 @@ from ...protocol import (
     Job,
     JobState,
     Reason,
+    SetLimitResult,
     UpdateParams,
     UpdateResult,
 )
@@ -290,7 +291,7 @@ class Lifecycle:
             raise conflict(f"Job {job_id} is {job.state.value}, not Running")
         self.end([(job, JobState.FINISHED if success else JobState.FAILED, None)], stop=self.executor.cancel)
 
-    def set_group_limit(self, caller: identity.Caller, target: str, limit: int) -> dict:
+    def set_group_limit(self, caller: identity.Caller, target: str, limit: int) -> SetLimitResult:
         found_job = None
         text = target.strip()
         if text.isascii() and text.isdigit():
@@ -313,7 +314,7 @@ class Lifecycle:
         self.sched.touch(j.id for j in members)
         self._commit(members)
         self.request_pass()
-        return {"group_id": group_id, "updated": len(members), "found_job": found_job}
+        return SetLimitResult(group_id=group_id, updated=len(members), found_job=found_job)
 
     # ------------------------------------------------------------------ exits
     def _on_exit(self, job_id: int, status: ExitStatus) -> None:

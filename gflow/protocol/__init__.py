@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal, Optional, Union
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from .core.states import ACTIVE, REASON_LABELS, STATES, TERMINAL, parse_state, reason_label  # noqa: F401
-from .errors import ErrorCode, GflowError  # noqa: F401 - part of the schema's public names
+from ..core.states import ACTIVE, REASON_LABELS, STATES, TERMINAL, parse_state, reason_label  # noqa: F401
+from ..errors import ErrorCode, GflowError  # noqa: F401 - part of the schema's public names
 
-from .wire import PROTOCOL_VERSION  # noqa: E402,F401 - the lean client needs it without msgspec
+from ..wire import PROTOCOL_VERSION  # noqa: E402,F401 - the lean client needs it without msgspec
 HEADER = struct.Struct(">I")
 
 # --------------------------------------------------------------------------- limits
@@ -474,3 +474,21 @@ class AuditEntry(Struct, kw_only=True):
     method: str
     targets: list[Union[int, str]] = []
     result: str = "ok"
+
+
+# the administration methods' Structs live in their own module; every name stays importable
+# from `gflow.protocol`
+from .admin import (  # noqa: E402,F401
+    CreateReservationParams,
+    GpuProcess,
+    IgnoredProcess,
+    ListReservationsParams,
+    QuotaScope,
+    QuotaSetParams,
+    QuotaSubject,
+    ReservationRef,
+    SetLimitParams,
+    SetLimitResult,
+    StatsByParams,
+    StatsParams,
+)
