@@ -2,6 +2,9 @@
 daemon's dispatch read (the daemon registers one handler per name and refuses a handler for
 a name missing here; a test checks both ways).
 
+Each entry: the name of its params Struct in `gflow.protocol` (None: it takes none), then
+its flags.
+
 - admin:    only an admin may call it (refused before its handler runs)
 - writes:   it changes state (recorded in the audit trail)
 - audit:    recorded in the audit trail although it writes no job state
@@ -11,39 +14,39 @@ Plain data, no imports: the lean CLI path reads it without the schema library.
 """
 
 METHODS = {
-    "hello": (),
-    "daemon.status": ("pipeline",),
-    "daemon.reload": ("admin", "audit"),
-    "daemon.shutdown": ("admin", "audit"),
-    "jobs.submit": ("writes",),
-    "jobs.list": ("pipeline",),
-    "jobs.get": ("pipeline",),
-    "jobs.resolve": ("pipeline",),
-    "jobs.cancel": ("writes",),
-    "jobs.hold": ("writes",),
-    "jobs.release": ("writes",),
-    "jobs.update": ("writes",),
-    "jobs.redo": ("writes",),
-    "jobs.outcome": ("writes",),
-    "jobs.wait": ("pipeline",),
-    "jobs.log": ("pipeline",),
-    "jobs.purge": ("writes",),
-    "groups.set_limit": ("writes",),
-    "gpus.info": ("pipeline",),
-    "gpus.set_allowed": ("admin", "writes"),
-    "gpus.ignore": ("admin", "writes"),
-    "gpus.unignore": ("admin", "writes"),
-    "gpus.ignored": (),
-    "quotas.list": (),
-    "quotas.set": ("admin", "writes"),
-    "quotas.remove": ("admin", "writes"),
-    "reservations.list": (),
-    "reservations.get": (),
-    "reservations.create": ("admin", "writes"),
-    "reservations.cancel": ("writes",),
-    "stats.get": ("pipeline",),
-    "stats.by": (),
-    "audit.read": ("admin",),
+    "hello": ("Hello",),
+    "daemon.status": (None, "pipeline"),
+    "daemon.reload": (None, "admin", "audit"),
+    "daemon.shutdown": (None, "admin", "audit"),
+    "jobs.submit": ("SubmitParams", "writes"),
+    "jobs.list": ("ListParams", "pipeline"),
+    "jobs.get": ("JobRef", "pipeline"),
+    "jobs.resolve": ("JobRef", "pipeline"),
+    "jobs.cancel": ("IdsParams", "writes"),
+    "jobs.hold": ("IdsParams", "writes"),
+    "jobs.release": ("ReleaseParams", "writes"),
+    "jobs.update": ("UpdateParams", "writes"),
+    "jobs.redo": ("RedoParams", "writes"),
+    "jobs.outcome": ("OutcomeParams", "writes"),
+    "jobs.wait": ("WaitParams", "pipeline"),
+    "jobs.log": ("LogParams", "pipeline"),
+    "jobs.purge": ("PurgeParams", "writes"),
+    "groups.set_limit": ("SetLimitParams", "writes"),
+    "gpus.info": (None, "pipeline"),
+    "gpus.set_allowed": ("SetGpusParams", "admin", "writes"),
+    "gpus.ignore": ("GpuProcess", "admin", "writes"),
+    "gpus.unignore": ("GpuProcess", "admin", "writes"),
+    "gpus.ignored": (None,),
+    "quotas.list": (None,),
+    "quotas.set": ("QuotaSetParams", "admin", "writes"),
+    "quotas.remove": ("QuotaSubject", "admin", "writes"),
+    "reservations.list": ("ListReservationsParams",),
+    "reservations.get": ("ReservationRef",),
+    "reservations.create": ("CreateReservationParams", "admin", "writes"),
+    "reservations.cancel": ("ReservationRef", "writes"),
+    "stats.get": ("StatsParams", "pipeline"),
+    "stats.by": ("StatsByParams",),
+    "audit.read": ("AuditParams", "admin"),
 }
 
-PIPELINE_SAFE = frozenset(name for name, flags in METHODS.items() if "pipeline" in flags)
+PIPELINE_SAFE = frozenset(name for name, entry in METHODS.items() if "pipeline" in entry[1:])

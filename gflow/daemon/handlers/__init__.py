@@ -7,9 +7,10 @@ decided in one table rather than inside each handler.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, AsyncIterable, Callable, Iterable, Optional, Union
+from typing import Any, AsyncIterable, Callable, Iterable, Union
 
 from ...methods import METHODS as TABLE
+from ... import protocol
 from ...protocol import Empty
 
 
@@ -54,10 +55,11 @@ class Stream:
 METHODS: dict[str, Method] = {}
 
 
-def rpc(name: str, params: type = Empty):
-    """Register the handler of `name`; what it may do (admin-only, writes, audited) comes from
-    the one method table, `gflow.methods`."""
-    flags = TABLE[name]  # a handler for a method the table does not name is a bug
+def rpc(name: str):
+    """Register the handler of `name`. Its params Struct and what it may do (admin-only,
+    writes, audited) come from the one method table, `gflow.methods`."""
+    params_name, *flags = TABLE[name]  # a handler for a method the table does not name is a bug
+    params = getattr(protocol, params_name) if params_name is not None else Empty
 
     def register(fn):
         writes = "writes" in flags

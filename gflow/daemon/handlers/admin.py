@@ -7,12 +7,12 @@ from .. import audit
 from . import rpc
 
 
-@rpc("jobs.purge", PurgeParams)
+@rpc("jobs.purge")
 def purge(ctx, caller, params: PurgeParams) -> PurgeResult:
     # not admin-only at registration: a user may purge their own finished jobs
     return ctx.retention.purge(caller, params)
 
 
-@rpc("audit.read", AuditParams)
+@rpc("audit.read")
 def read_audit(ctx, caller, params: AuditParams) -> list[AuditEntry]:
     return audit.read(ctx.dirs.logs_dir, params.since, params.user)

@@ -9,7 +9,7 @@ from ...protocol import PROTOCOL_VERSION, ErrorCode, GflowError, Hello, HelloRes
 from . import rpc
 
 
-@rpc("hello", Hello)
+@rpc("hello")
 def hello(ctx, caller, params: Hello) -> HelloResult:
     if params.protocol != PROTOCOL_VERSION:
         raise GflowError(

@@ -58,6 +58,6 @@ def _why_no_gpus(cfg, backend: str) -> str:
     return "no NVIDIA driver: NVML could not be loaded (see the daemon log)"
 
 
-@rpc("gpus.set_allowed", SetGpusParams)
+@rpc("gpus.set_allowed")
 def set_allowed(ctx, caller, params: SetGpusParams) -> None:
     ctx.engine.set_allowed_gpus(params.indices)

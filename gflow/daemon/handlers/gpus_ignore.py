@@ -21,7 +21,7 @@ def _reapply(ctx, answer) -> None:
     ctx.engine.request_pass()
 
 
-@rpc("gpus.ignore", GpuProcess)
+@rpc("gpus.ignore")
 async def ignore(ctx, caller, params: GpuProcess) -> IgnoredProcess:
     answer = await _ask(ctx)
     pids = answer.pids if answer is not None and not answer.failed else None
@@ -30,7 +30,7 @@ async def ignore(ctx, caller, params: GpuProcess) -> IgnoredProcess:
     return IgnoredProcess(gpu=params.gpu, pid=params.pid)
 
 
-@rpc("gpus.unignore", GpuProcess)
+@rpc("gpus.unignore")
 async def unignore(ctx, caller, params: GpuProcess) -> None:
     ctx.policy.unignore_gpu_process(params.gpu, params.pid)
     _reapply(ctx, await _ask(ctx))

@@ -5,6 +5,6 @@ from ...protocol import SetLimitParams, SetLimitResult
 from . import rpc
 
 
-@rpc("groups.set_limit", SetLimitParams)
+@rpc("groups.set_limit")
 def set_limit(ctx, caller, params: SetLimitParams) -> SetLimitResult:
     return ctx.engine.set_group_limit(caller, params.target, params.limit)

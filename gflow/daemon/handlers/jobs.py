@@ -36,28 +36,28 @@ def _checked(check, params):
         raise GflowError(ErrorCode.BAD_REQUEST, str(e)) from None
 
 
-@rpc("jobs.submit", SubmitParams)
+@rpc("jobs.submit")
 async def submit(ctx, caller, params: SubmitParams):
     _checked(limits.check_submit, params)
     return await ctx.engine.submit_in_turns(caller, params)
 
 
-@rpc("jobs.list", ListParams)
+@rpc("jobs.list")
 def list_jobs(ctx, caller, params: ListParams):
     return Stream(listing.pages(ctx.engine, params.states, params.users, params.ids, params.since, _PAGE))
 
 
-@rpc("jobs.get", JobRef)
+@rpc("jobs.get")
 def get(ctx, caller, params: JobRef):
     return ctx.engine.get(ctx.engine.resolve_ref(caller, params.ref))
 
 
-@rpc("jobs.resolve", JobRef)
+@rpc("jobs.resolve")
 def resolve(ctx, caller, params: JobRef) -> int:
     return ctx.engine.resolve_ref(caller, params.ref)
 
 
-@rpc("jobs.cancel", IdsParams)
+@rpc("jobs.cancel")
 def cancel(ctx, caller, params: IdsParams) -> ActionResult:
     """Each id is cancelled or refused alone; the cancelled ones end together, in one commit
     (with the dependents their cancel dooms), and their running payloads are then stopped."""
@@ -90,35 +90,35 @@ def cancel(ctx, caller, params: IdsParams) -> ActionResult:
     return result
 
 
-@rpc("jobs.hold", IdsParams)
+@rpc("jobs.hold")
 def hold(ctx, caller, params: IdsParams):
     return ctx.engine.hold(caller, params.ids)
 
 
-@rpc("jobs.release", ReleaseParams)
+@rpc("jobs.release")
 def release(ctx, caller, params: ReleaseParams):
     return ctx.engine.release(caller, params.ids, params.at)
 
 
-@rpc("jobs.update", UpdateParams)
+@rpc("jobs.update")
 def update(ctx, caller, params: UpdateParams):
     _checked(limits.check_update, params)
     return ctx.engine.update(caller, params)
 
 
-@rpc("jobs.redo", RedoParams)
+@rpc("jobs.redo")
 def redo(ctx, caller, params: RedoParams):
     _checked(limits.check_redo, params)
     return ctx.engine.redo(caller, params)
 
 
-@rpc("jobs.outcome", OutcomeParams)
+@rpc("jobs.outcome")
 def outcome(ctx, caller, params: OutcomeParams):
     """`gcancel --finish/--fail`: the owner (or an admin) reports how a payload ended."""
     return ctx.engine.report_outcome(caller, params.id, params.success)
 
 
-@rpc("jobs.wait", WaitParams)
+@rpc("jobs.wait")
 async def wait(ctx, caller, params: WaitParams):
     engine = ctx.engine
     await engine.wait_until_done(params.ids, params.timeout)
@@ -128,7 +128,7 @@ async def wait(ctx, caller, params: WaitParams):
     return Stream([engine.get(i) for i in ids[at:at + _PAGE]] for at in range(0, max(len(ids), 1), _PAGE))
 
 
-@rpc("jobs.log", LogParams)
+@rpc("jobs.log")
 async def log(ctx, caller, params: LogParams):
     engine = ctx.engine
     job = engine.get(engine.resolve_ref(caller, params.ref))

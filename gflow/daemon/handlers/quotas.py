@@ -11,7 +11,7 @@ def list_quotas(ctx, caller, params) -> list[QuotaRow]:
     return ctx.policy.quota_rows()
 
 
-@rpc("quotas.set", QuotaSetParams)
+@rpc("quotas.set")
 def set_quota(ctx, caller, params: QuotaSetParams) -> QuotaLimits:
     limits = QuotaLimits(
         max_running_jobs=params.max_running_jobs,
@@ -21,6 +21,6 @@ def set_quota(ctx, caller, params: QuotaSetParams) -> QuotaLimits:
     return ctx.policy.set_quota(params.scope, params.name, limits)
 
 
-@rpc("quotas.remove", QuotaSubject)
+@rpc("quotas.remove")
 def remove_quota(ctx, caller, params: QuotaSubject) -> None:
     ctx.policy.remove_quota(params.scope, params.name)

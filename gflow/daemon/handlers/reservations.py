@@ -9,7 +9,7 @@ from ...core.reservations import Reservation, ReservationError, Status
 from ...protocol import CreateReservationParams, ErrorCode, GflowError, ListReservationsParams, ReservationRef
 from . import rpc
 
-@rpc("reservations.list", ListReservationsParams)
+@rpc("reservations.list")
 def list_reservations(ctx, caller, params: ListReservationsParams) -> list[Reservation]:
     status = None
     if params.status is not None:
@@ -20,12 +20,12 @@ def list_reservations(ctx, caller, params: ListReservationsParams) -> list[Reser
     return ctx.policy.list_reservations(params.user, status, params.active)
 
 
-@rpc("reservations.get", ReservationRef)
+@rpc("reservations.get")
 def get_reservation(ctx, caller, params: ReservationRef) -> Optional[Reservation]:
     return ctx.policy.get_reservation(params.id)
 
 
-@rpc("reservations.create", CreateReservationParams)
+@rpc("reservations.create")
 def create_reservation(ctx, caller, params: CreateReservationParams) -> Reservation:
     user = params.user.strip()
     if not _known_user(user):
@@ -35,7 +35,7 @@ def create_reservation(ctx, caller, params: CreateReservationParams) -> Reservat
     )
 
 
-@rpc("reservations.cancel", ReservationRef)
+@rpc("reservations.cancel")
 def cancel_reservation(ctx, caller, params: ReservationRef) -> Reservation:
     # not admin-only at registration: a user may cancel a reservation made for them
     return ctx.policy.cancel_reservation(caller, params.id)

@@ -28,7 +28,7 @@ def _purged(ctx, params: StatsParams) -> dict:
     return ctx.retention.purged_totals(params.users, params.project, params.project is not None)
 
 
-@rpc("stats.get", StatsParams)
+@rpc("stats.get")
 def get(ctx, caller, params: StatsParams):
     purged = Totals()
     for kept in _purged(ctx, params).values():
@@ -40,7 +40,7 @@ def get(ctx, caller, params: StatsParams):
     return stats
 
 
-@rpc("stats.by", StatsByParams)
+@rpc("stats.by")
 def by(ctx, caller, params: StatsByParams) -> StatsTable:
     table = breakdown(_jobs(ctx, params), time.time(), params.by, _purged(ctx, params))
     table.since = int(params.since) if params.since is not None else None

@@ -14,8 +14,11 @@ def test_every_method_has_one_handler_and_every_handler_a_table_entry():
 
 
 def test_the_daemon_takes_admin_and_writes_from_the_table():
+    from gflow import protocol
+
     for name, method in handlers.load().items():
-        flags = methods.METHODS[name]
+        params, *flags = methods.METHODS[name]
+        assert method.params is (getattr(protocol, params) if params else protocol.Empty), name
         assert method.admin == ("admin" in flags), name
         assert method.writes == ("writes" in flags), name
         assert method.audit == ("writes" in flags or "audit" in flags), name
@@ -23,7 +26,7 @@ def test_the_daemon_takes_admin_and_writes_from_the_table():
 
 def test_only_read_only_methods_may_travel_with_hello():
     for name in methods.PIPELINE_SAFE:
-        assert not {"admin", "writes", "audit"} & set(methods.METHODS[name]), name
+        assert not {"admin", "writes", "audit"} & set(methods.METHODS[name][1:]), name
 
 
 def test_a_handler_for_a_method_missing_from_the_table_is_refused():
