@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import sys
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Awaitable, Callable, Optional
 
 import msgspec
 
@@ -26,6 +26,13 @@ TOO_DEEP = (
     f"request nested too deeply: the daemon decodes at most about {sys.getrecursionlimit()} levels "
     "of msgpack arrays and maps (no gflow request needs more than a handful)"
 )
+
+
+class Dropped(Exception):
+    """The connection was cut on our side (a client that stopped reading)."""
+
+
+_NOTHING = object()
 
 
 @dataclass
@@ -84,3 +91,40 @@ class Dispatcher:
             return decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise GflowError(ErrorCode.BAD_REQUEST, f"invalid parameters for {method.name}: {e}") from None
+
+
+async def send_stream(send: Callable[[Response], Awaitable[None]], request: Request, parts,
+                      log_internal: Callable[[str, Exception], None]) -> bool:
+    """Send a Stream reply a part per frame (`more=True` on all but the last), pulling each
+    part only once the previous one has left; True when it ended in an error."""
+    pending = _NOTHING
+    error: Optional[RpcError] = None
+    try:
+        if hasattr(parts, "__aiter__"):
+            async for part in parts:
+                if pending is not _NOTHING:
+                    await send(Response(id=request.id, result=pending, more=True))
+                pending = part
+        else:
+            for part in parts:
+                if pending is not _NOTHING:
+                    await send(Response(id=request.id, result=pending, more=True))
+                pending = part
+    except GflowError as e:
+        error = e.to_wire()
+    except (Dropped, ConnectionError):
+        raise
+    except Exception as e:  # a bug must cost one request, never the daemon
+        log_internal(request.method, e)
+        error = RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}")
+    finally:
+        closer = getattr(parts, "aclose", None) or getattr(parts, "close", None)
+        if closer is not None:
+            result = closer()
+            if inspect.isawaitable(result):
+                await result
+    if error is not None:
+        await send(Response(id=request.id, error=error))
+        return True
+    await send(Response(id=request.id, result=[] if pending is _NOTHING else pending))
+    return False

@@ -1,4 +1,5 @@
-"""What the server takes in: connections per account, and bytes of requests being received.
+"""What the server takes in: connections per account, bytes of requests being received, and
+the file descriptors to hold them (the soft limit raised at start-up).
 
 Both are shared resources of the one daemon process (file descriptors, memory). Without
 these bounds one account opening a thousand connections, or starting sixteen 64 MiB requests
@@ -8,6 +9,8 @@ run the machine and are not counted per account (their bytes still count daemon-
 from __future__ import annotations
 
 import asyncio
+import resource
+from typing import Optional
 
 # requests up to this size are read without a reservation: the per-account connection cap
 # already bounds what small unfinished requests can hold
@@ -74,3 +77,16 @@ class RequestBudget:
         else:
             self._by_uid.pop(uid, None)
         self._freed.set()
+
+
+def raise_fd_limit() -> Optional[int]:
+    """Soft RLIMIT_NOFILE up to the hard limit, so connections and shepherds' pidfds have room;
+    returns the previous soft limit (jobs get it back) or None when unchanged."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == hard:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        return None
+    return soft

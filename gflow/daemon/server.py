@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import grp
-import inspect
 import logging
 import os
-import resource
 import signal
 import socket
 import sqlite3
@@ -25,7 +23,6 @@ from ..paths import DaemonPaths
 from ..protocol import (
     HEADER,
     ErrorCode,
-    GflowError,
     Request,
     Response,
     RpcError,
@@ -38,10 +35,10 @@ from .events import Started
 from .executors.process import Executor
 from .gpu import open_backend
 from .gpu_poll import GpuPoll
-from .dispatch import TOO_DEEP, Context, Dispatcher
+from .dispatch import TOO_DEEP, Context, Dispatcher, Dropped, send_stream
 from .handlers import Stream
 from .instancelock import InstanceLock, LockBusy
-from .intake import ConnectionCount, RequestBudget
+from .intake import ConnectionCount, RequestBudget, raise_fd_limit
 from .logread import LogReader
 from .ratelimit import RateLimitedLog
 from .policy import Policy
@@ -54,11 +51,6 @@ RELOAD_GRACE_SECS = 5.0
 
 # bytes a reply may leave in our buffer before we wait for the client to read them
 _WRITE_HIGH_WATER = 256 * 1024
-_NOTHING = object()
-
-
-class _Dropped(Exception):
-    """The connection was cut on our side (a client that stopped reading)."""
 
 
 class StartupError(Exception):
@@ -370,7 +362,7 @@ class Server:
                     # another protocol version: what it sends next cannot be read safely, and
                     # clients pipeline their first request behind hello
                     return
-        except (asyncio.IncompleteReadError, ConnectionError, _Dropped):
+        except (asyncio.IncompleteReadError, ConnectionError, Dropped):
             pass
         finally:
             if admitted:
@@ -430,38 +422,7 @@ class Server:
         if not isinstance(response.result, Stream):
             await self._send(writer, response)
             return response.error is not None
-        parts = response.result.parts
-        pending = _NOTHING
-        error: Optional[RpcError] = None
-        try:
-            if hasattr(parts, "__aiter__"):
-                async for part in parts:
-                    if pending is not _NOTHING:
-                        await self._send(writer, Response(id=request.id, result=pending, more=True))
-                    pending = part
-            else:
-                for part in parts:
-                    if pending is not _NOTHING:
-                        await self._send(writer, Response(id=request.id, result=pending, more=True))
-                    pending = part
-        except GflowError as e:
-            error = e.to_wire()
-        except (_Dropped, ConnectionError):
-            raise
-        except Exception as e:  # a bug must cost one request, never the daemon
-            self._log_internal(request.method, e)
-            error = RpcError(code=ErrorCode.INTERNAL, message=f"internal error: {e}")
-        finally:
-            closer = getattr(parts, "aclose", None) or getattr(parts, "close", None)
-            if closer is not None:
-                result = closer()
-                if inspect.isawaitable(result):
-                    await result
-        if error is not None:
-            await self._send(writer, Response(id=request.id, error=error))
-            return True
-        await self._send(writer, Response(id=request.id, result=[] if pending is _NOTHING else pending))
-        return False
+        return await send_stream(lambda r: self._send(writer, r), request, response.result.parts, self._log_internal)
 
     def _identify(self, writer: asyncio.StreamWriter) -> Optional[identity.Caller]:
         sock: socket.socket = writer.get_extra_info("socket")
@@ -489,25 +450,12 @@ class Server:
             self._log_limited(logging.INFO, "drop-reader", "dropped a connection that did not read its reply "
                               "for %g s (daemon.send_timeout_secs)", timeout)
             transport.abort()
-            raise _Dropped() from None
+            raise Dropped() from None
 
     def _log_internal(self, method: str, error: Exception) -> None:
         # a client that found a bug may repeat it thousands of times a second
         self._log_limited(logging.ERROR, f"internal-{method}-{type(error).__name__}",
                           "internal error in %s", method, exc_info=error)
-
-
-def raise_fd_limit() -> Optional[int]:
-    """Soft RLIMIT_NOFILE up to the hard limit, so connections and shepherds' pidfds have room;
-    returns the previous soft limit (jobs get it back) or None when unchanged."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft == hard:
-        return None
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ValueError, OSError):
-        return None
-    return soft
 
 
 def make_dir(path: str, mode: int) -> None:
