@@ -6,7 +6,8 @@
 - `creation.py`   submissions and `gjob redo`;
 - `lifecycle.py`  hold, release, update, outcomes, exits, retries, and `end`, the one way a
                   job becomes terminal;
-- `scheduling.py` the scheduling pass, launching, and the timers.
+- `scheduling.py` the scheduling pass, launching, and the timers (with `queue.py`, what the
+                  pass keeps between passes, and `admission.py`, what could ever start).
 
 The lifecycle calls into scheduling (a pass, a timer) and the table; scheduling reports what
 it cannot decide (a failed launch, a time limit reached) as events on `events`, and the table
@@ -36,7 +37,7 @@ from .later import Later
 from .launchretry import LaunchRetries
 from .policy import Policy
 from .refusals import bad_request
-from .scheduling import SchedulingState
+from .jobs.queue import SchedulingState
 from .store import DiskFull, JobStore
 from .wallclock import ClockStepWatch, WallTimers
 

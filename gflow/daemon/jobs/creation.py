@@ -26,7 +26,8 @@ from ...protocol import (
     SubmitParams,
     SubmitResult,
 )
-from .. import admission, identity
+from .. import identity
+from . import admission
 from ..events import Submitted
 from ..refusals import bad_request, conflict
 

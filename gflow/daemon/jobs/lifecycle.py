@@ -32,7 +32,8 @@ from ...protocol import (
     UpdateParams,
     UpdateResult,
 )
-from .. import admission, identity
+from .. import identity
+from . import admission
 from ..events import Ended, Held, LaunchFailed, Released, Submitted, TimeLimitReached
 from ..executors.base import ExitStatus
 from ..refusals import bad_request, conflict, not_found

@@ -16,7 +16,7 @@ from typing import Callable
 from ...core import fairshare
 from ...core import scheduler as core_scheduler
 from ...protocol import Job, JobState, Reason
-from .. import admission
+from . import admission
 from ..events import ClockStepped, GpusFreed, LaunchFailed, Started, TimeLimitReached
 from ..executors import runspec
 from ..memwatch import Target

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from ..core import fits
-from ..core import quotas as core_quotas
-from ..protocol import ErrorCode, GflowError, Job
+from ...core import fits
+from ...core import quotas as core_quotas
+from ...protocol import ErrorCode, GflowError, Job
 
 
 def capacity(engine) -> fits.Capacity:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Optional
 
-from ..core import deps as core_deps
-from ..core import fits
-from ..core.backfill import Reservation
-from ..core.queue import ReadyQueue
-from ..core.scheduler import Plan
-from ..protocol import Job, JobState, Reason
+from ...core import deps as core_deps
+from ...core import fits
+from ...core.backfill import Reservation
+from ...core.queue import ReadyQueue
+from ...core.scheduler import Plan
+from ...protocol import Job, JobState, Reason
 
 _QUEUED, _RUNNING = JobState.QUEUED, JobState.RUNNING
 _BEGIN_TIME = Reason.WAITING_FOR_START_TIME.value
