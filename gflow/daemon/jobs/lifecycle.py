@@ -42,7 +42,6 @@ from .table import unique
 
 log = logging.getLogger("gflow.engine")
 
-_FAILURE_STATES = {JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT}
 _WAITING_STATES = (JobState.QUEUED, JobState.HOLD)
 _RESOURCE_FIELDS = frozenset({"gpus", "memory_limit_mb", "gpu_memory_limit_mb"})
 
@@ -138,9 +137,10 @@ class Lifecycle:
         else:
             self.request_pass()
 
-    def _cascade(self, failed: Iterable[Job], now: float) -> list[Job]:
-        """Auto-cancel Queued dependents of failed jobs, transitively (SPEC 3.6)."""
-        todo = [j for j in failed if j.state in _FAILURE_STATES]
+    def _cascade(self, ended: Iterable[Job], now: float) -> list[Job]:
+        """Auto-cancel Queued dependents that ended jobs leave no way to start, transitively:
+        those of a failure, and (`afternotok`) those of a success."""
+        todo = list(ended)
         cancelled: list[Job] = []
         while todo:
             parent = todo.pop()

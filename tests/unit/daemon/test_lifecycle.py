@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 from gflow.daemon import events
-from gflow.protocol import JobState, Reason
+from gflow.protocol import DependencyMode, JobState, Reason
 
 from engine_stub import make_engine, settled, submit as _submit
 
@@ -97,3 +97,18 @@ def test_a_failure_with_retries_left_queues_the_next_attempt_for_its_dependents(
     assert engine.find(retry).retried_from == first
     assert engine.find(second).depends_on_ids == [retry], "the dependent was not moved to the retry"
     assert engine.find(second).state is JobState.QUEUED
+
+
+def test_a_success_cancels_the_afternotok_dependents_it_leaves_waiting(engine):
+    async def main():
+        engine.start()
+        ok = await submit(engine)
+        await settled()
+        never = await submit(engine, depends_on=[str(ok)], dependency_mode=DependencyMode.AFTER_NOT_OK)
+        seen = ended(engine)
+        engine.executor.exited(ok, 0)
+        await settled()
+        return ok, never, seen
+
+    ok, never, seen = asyncio.run(main())
+    assert seen == [(ok, JobState.FINISHED, None), (never, JobState.CANCELLED, f"{Reason.DEPENDENCY_FAILED.value}:{ok}")]
