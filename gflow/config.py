@@ -142,6 +142,20 @@ class ConfigError(Exception):
     pass
 
 
+def not_acted_on(config: Config) -> list[str]:
+    """Settings a config may carry (upstream's files have them; so will later versions) that
+    this daemon validates but does not act on yet: one warning each, for whoever starts it,
+    so nobody waits for a webhook or a tmux session that will never come."""
+    warnings = []
+    if config.notifications != NotificationsConfig():
+        warnings.append("config `notifications` is not supported yet: no webhook or email will be sent")
+    if config.http != HttpConfig():
+        warnings.append("config `http` is not supported yet: no HTTP server will be started")
+    if config.executor.type == "tmux":
+        warnings.append("config `executor.type: tmux` is not supported yet: jobs run as plain processes")
+    return warnings
+
+
 def _read_file(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
-_COLUMNS: list[int] = []
 
-
+@functools.cache
 def _terminal_columns() -> int:
     """What `shutil.get_terminal_size().columns` answers, without importing shutil (and with
     it bz2, lzma, fnmatch): argparse builds a formatter for every add_argument call, so the
     answer is also remembered for the life of the process."""
-    if _COLUMNS:
-        return _COLUMNS[0]
     try:
         columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
@@ -23,8 +21,7 @@ def _terminal_columns() -> int:
             columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
         except (AttributeError, ValueError, OSError):
             columns = 0
-    _COLUMNS.append(columns or 80)
-    return _COLUMNS[0]
+    return columns or 80
 
 
 class Formatter(argparse.HelpFormatter):

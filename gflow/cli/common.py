@@ -34,32 +34,6 @@ def __getattr__(name):
 U32_MAX = 2**32 - 1  # as gflow.core.parse (not imported here: CLI start-up)
 
 
-def integer(name: str, low: int, high: int, prefix: str = ""):
-    """An argparse type parsing like upstream's clap value parser for `name`; the error
-    text is upstream's (`invalid value '256' for '--priority <PRIORITY>': 256 is not in 0..=255`).
-    `prefix`: an optional lead-in to drop first (Slurm's `--gres=gpu:2`)."""
-
-    def parse(text: str) -> int:
-        if prefix and text[:len(prefix)].lower() == prefix:
-            text = text[len(prefix):]
-        digits = text[1:] if text[:1] in "+-" else text
-        if text == "":
-            reason = "cannot parse integer from empty string"
-        elif not (digits and digits.isascii() and digits.isdigit()):
-            reason = "invalid digit found in string"
-        else:
-            value = int(text)
-            if low <= value <= high:
-                return value
-            reason = f"{value} is not in {low}..={high}"
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"invalid value '{text}' for '{name}': {reason}")
-
-    parse.integer_range = (low, high, prefix)  # lets fastargs apply the same check without argparse
-    return parse
-
-
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     import argparse
 
@@ -255,11 +229,3 @@ def print_json(obj) -> None:
 
     text = msgspec.json.format(msgspec.json.encode(machine_values(obj)), indent=2).decode()
     sys.stdout.write(text + "\n")
-
-
-def parse_or_exit(fn, text):
-    """Apply a gflow.core.parse function, turning its ParseError into a CliError."""
-    try:
-        return fn(text)
-    except ValueError as e:
-        raise CliError(str(e)) from None

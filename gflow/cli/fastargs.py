@@ -136,15 +136,14 @@ def _convert(convert, text: str):
             return float(text)
         if convert == "int":
             return int(text)
-        if convert[0] == "range":  # common.integer(name, low, high, prefix)
+        if convert[0] == "range":  # options.integer(name, low, high, prefix)
+            from .options import whole
+
             _, low, high, prefix = convert
             if prefix and text[:len(prefix)].lower() == prefix:
                 text = text[len(prefix):]
-            digits = text[1:] if text[:1] in "+-" else text
-            if not (digits and digits.isascii() and digits.isdigit()):
-                return _REFUSED
-            value = int(text)
-            return value if low <= value <= high else _REFUSED
+            value = whole(text)
+            return value if value is not None and low <= value <= high else _REFUSED
         if convert[0] == "choices":
             return text if text in convert[1] else _REFUSED
     except ValueError:

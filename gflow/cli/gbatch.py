@@ -13,7 +13,8 @@ import os
 import sys
 import time
 
-from .common import U32_MAX, CliError, add_global_options, add_version, connect, integer, run
+from .common import U32_MAX, CliError, add_global_options, add_version, connect, run
+from .options import flag_value as _flag, integer
 
 PROG = "gbatch"
 
@@ -201,16 +202,6 @@ def _flag_of(parser, dest: str) -> str:
 
 
 # ---------------------------------------------------------------------------- specs
-def _flag(flag: str, fn, text: str):
-    """Apply a value parser; its error says which flag and value it was about, keeping
-    upstream's message whole (`--time 'abc': Invalid time format. ...`)."""
-    try:
-        return fn(text)
-    except ValueError as e:
-        message = str(e)
-        raise CliError(message if flag in message else f"{flag} '{text}': {message}") from None
-
-
 def _dependency_flag(args) -> str | None:
     for flag, value in (("--depends-on", args.depends_on), ("--depends-on-all", args.depends_on_all),
                         ("--depends-on-any", args.depends_on_any)):
@@ -288,8 +279,12 @@ def _resolve_values(args) -> dict:
 
         now = datetime.now().astimezone()
         values["scheduled_at"] = _flag("--begin", lambda t: parse.parse_begin(t, now), args.begin)
-    if args.shared and args.gpu_memory is None:
-        raise CliError("Shared jobs must set a GPU memory limit. Use --gpu-memory (alias: --max-gpu-mem) with --shared.")
+    if args.shared:
+        from ..core.jobrules import shared_gpu_memory
+
+        problem = shared_gpu_memory(True, values.get("gpu_memory_limit_mb"))
+        if problem:
+            raise CliError(problem)
     # blank addresses are skipped, as upstream does (`--notify-email ''` adds no recipient)
     emails = [e for e in args.notify_email or [] if e.strip()]
     if emails:

@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     import argparse
 
     from .argparser import Parser
+    from .options import number
 
+    job_id = number("invalid job id '{}'", signs="")
     parser = Parser(prog=PROG, description="Cancel queued, held or running jobs.")
     add_version(parser, PROG)
     parser.add_argument("ids", nargs="*", metavar="LIST",
@@ -25,21 +27,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     parser.add_argument("--dry-run", action="store_true", help="show what would be cancelled, and what depends on it")
     parser.add_argument("--cancel", "--kill", action="store_true", help=argparse.SUPPRESS)
     # upstream accepts both at once and then reports the finish only
-    parser.add_argument("--finish", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
-    parser.add_argument("--fail", type=_job_id, metavar="ID", help=argparse.SUPPRESS)
+    parser.add_argument("--finish", type=job_id, metavar="ID", help=argparse.SUPPRESS)
+    parser.add_argument("--fail", type=job_id, metavar="ID", help=argparse.SUPPRESS)
     add_global_options(parser)
     from . import completers
 
     completers.attach(parser, {"ids": completers.job_ids})
     return parser
-
-
-def _job_id(text: str) -> int:
-    if not (text.strip().isascii() and text.strip().isdigit()):
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"invalid job id '{text}'")
-    return int(text)
 
 
 def parse_ids(words: list[str]) -> list:

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from .common import add_standard_commands, CliError, Parser, add_global_options, add_version, connect, print_json, run
+from .options import unsigned
 
 PROG = "gctl"
 
@@ -26,16 +27,6 @@ LIMIT_FLAGS = (
 )
 
 
-def _uint(text: str) -> int:
-    """An unsigned integer option value; anything else is a usage error (exit 2)."""
-    value = text.strip()
-    if value.startswith("+"):
-        value = value[1:]
-    if not (value.isascii() and value.isdigit()):
-        raise argparse.ArgumentTypeError(f"invalid unsigned integer: '{text}'")
-    return int(value)
-
-
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="Runtime administration of gflowd.")
@@ -49,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("show-gpus", help="each GPU and whether it is available").set_defaults(handler=cmd_show_gpus)
     set_limit = sub.add_parser("set-limit", help="max concurrently running jobs of a job group")
     set_limit.add_argument("target", metavar="JOB_OR_GROUP", help="a job id of the group, or the group UUID")
-    set_limit.add_argument("limit", metavar="N", type=_uint)
+    set_limit.add_argument("limit", metavar="N", type=unsigned)
     set_limit.set_defaults(handler=cmd_set_limit)
 
     _add_gpu_process(sub)
@@ -87,8 +78,8 @@ def _add_gpu_process(sub) -> None:
         ("unignore", cmd_gpu_unignore, "drop an ignore override"),
     ):
         p = cmds.add_parser(name, help=text)
-        p.add_argument("--gpu", type=_uint, required=True, metavar="INDEX", help="GPU index")
-        p.add_argument("--pid", type=_uint, required=True, metavar="PID", help="process id on that GPU")
+        p.add_argument("--gpu", type=unsigned, required=True, metavar="INDEX", help="GPU index")
+        p.add_argument("--pid", type=unsigned, required=True, metavar="PID", help="process id on that GPU")
         p.set_defaults(handler=handler)
     lst = cmds.add_parser("list", help="ignored GPU processes")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
@@ -102,7 +93,7 @@ def _add_reserve(sub) -> None:
     create = cmds.add_parser("create", help="reserve GPUs for a user (admins)")
     create.add_argument("--user", required=True, help="the user the GPUs are reserved for")
     which = create.add_mutually_exclusive_group()
-    which.add_argument("--gpus", type=_uint, metavar="N", help="number of GPUs (any free ones)")
+    which.add_argument("--gpus", type=unsigned, metavar="N", help="number of GPUs (any free ones)")
     which.add_argument("--gpu-spec", metavar="SPEC", help="GPU indices: 0, 0,2, 0-3")
     create.add_argument("--start", required=True, metavar="TIME",
                         help="'YYYY-MM-DD HH:MM', RFC 3339 ('2026-01-28T14:00:00Z') on :00 or :30, "
@@ -123,12 +114,12 @@ def _add_reserve(sub) -> None:
     lst.set_defaults(handler=cmd_reserve_list, usage=lst.error)
 
     get = cmds.add_parser("get", help="one reservation in detail")
-    get.add_argument("id", metavar="ID", type=_uint)
+    get.add_argument("id", metavar="ID", type=unsigned)
     get.add_argument("--json", action="store_true", help="machine-readable output")
     get.set_defaults(handler=cmd_reserve_get)
 
     cancel = cmds.add_parser("cancel", help="cancel a pending or active reservation")
-    cancel.add_argument("id", metavar="ID", type=_uint)
+    cancel.add_argument("id", metavar="ID", type=unsigned)
     cancel.set_defaults(handler=cmd_reserve_cancel)
 
 
@@ -148,9 +139,9 @@ def _add_quota(sub) -> None:
     lst.set_defaults(handler=cmd_quota_list)
     qset = cmds.add_parser("set", help="override limits of one subject (admins; persisted)")
     _add_subject(qset)
-    qset.add_argument("--max-running-jobs", type=_uint, metavar="N", help="jobs running at once")
-    qset.add_argument("--max-running-gpus", type=_uint, metavar="N", help="GPUs held by running jobs")
-    qset.add_argument("--max-queued-jobs", type=_uint, metavar="N", help="Queued + Hold jobs (checked at submission)")
+    qset.add_argument("--max-running-jobs", type=unsigned, metavar="N", help="jobs running at once")
+    qset.add_argument("--max-running-gpus", type=unsigned, metavar="N", help="GPUs held by running jobs")
+    qset.add_argument("--max-queued-jobs", type=unsigned, metavar="N", help="Queued + Hold jobs (checked at submission)")
     qset.set_defaults(handler=cmd_quota_set)
     remove = cmds.add_parser("remove", help="drop one subject's runtime override (admins)")
     _add_subject(remove)
@@ -346,19 +337,23 @@ def cmd_reserve_list(args, client) -> int:
     if args.timeline:
         # the window is read only when there is something to draw, as upstream does
         now = time.time()
-        window = core.window_from(now, zone, args.range, args.from_, args.to)
-        print(core.render_timeline(found, now, window, zone))
-        return 0
-    from .render import table
+        from .render.reservations import render_timeline
 
-    print(table(core.TABLE_HEADERS, core.table_rows(found, zone)))
+        window = core.window_from(now, zone, args.range, args.from_, args.to)
+        print(render_timeline(found, now, window, zone))
+        return 0
+    from .render.reservations import TABLE_HEADERS, table_rows
+    from .render.table import table
+
+    print(table(TABLE_HEADERS, table_rows(found, zone)))
     return 0
 
 
 def cmd_reserve_get(args, client) -> int:
     from typing import Optional
 
-    from ..core.reservations import Reservation, render_detail
+    from ..core.reservations import Reservation
+    from .render.reservations import render_detail
 
     r = _call(client, "Failed to get reservation", "reservations.get", {"id": args.id}, Optional[Reservation])
     if args.json:
@@ -395,7 +390,8 @@ def _named(scope: str, name: str | None) -> str:
 
 
 def cmd_quota_list(args, client) -> int:
-    from ..core.quotas import QuotaRow, render_rows
+    from ..core.quotas import QuotaRow
+    from .render.quotas import render_rows
 
     rows = _call(client, "Failed to list quotas", "quotas.list", None, list[QuotaRow])
     if args.json:
@@ -479,7 +475,7 @@ def cmd_audit(args, client) -> int:
     if not entries:
         print("No audited requests.")
         return 0
-    from .render import table
+    from .render.table import table
 
     rows = [
         [datetime.fromtimestamp(e.time).strftime("%Y-%m-%d %H:%M:%S"), f"{e.user}({e.uid})", e.method,

@@ -14,6 +14,7 @@ import sys
 import time
 
 from .common import add_standard_commands, CliError, Parser, add_version, run
+from .options import unsigned
 
 PROG = "gflowd"
 START_TIMEOUT = 15.0
@@ -68,15 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _uint(text: str) -> int:
-    value = text.strip()
-    if not (value.isascii() and value.isdigit()):
-        raise argparse.ArgumentTypeError(f"invalid unsigned integer: '{text}'")
-    return int(value)
-
-
 def _port(text: str) -> int:
-    value = _uint(text)
+    value = unsigned(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{text} is not in 0..=65535")
     return value
@@ -92,7 +86,7 @@ def _add_overrides(p) -> None:
     values are checked by _overrides() so that the errors read as upstream's (exit 1)."""
     p.add_argument("--gpus", metavar="SPEC", help="GPU indices the scheduler may use, e.g. 0-3 or 0,2")
     p.add_argument("--gpu-allocation-strategy", metavar="STRATEGY", help="sequential (default) or random")
-    p.add_argument("--gpu-poll-interval-secs", metavar="N", type=_uint, help="GPU occupancy poll period (>= 1)")
+    p.add_argument("--gpu-poll-interval-secs", metavar="N", type=unsigned, help="GPU occupancy poll period (>= 1)")
 
 
 def _overrides(args) -> dict:
@@ -160,10 +154,18 @@ def _running_pid(dirs):
     return pid if pid is not None else holder_pid(dirs.socket_lock)
 
 
+def _warn_not_acted_on(config) -> None:
+    from ..config import not_acted_on
+
+    for warning in not_acted_on(config):
+        print(f"Warning: {warning}", file=sys.stderr)
+
+
 def cmd_foreground(args) -> int:
     from ..daemon.server import StartupError, run_foreground
 
     config = _load(args)
+    _warn_not_acted_on(config)  # into the daemon's log (or the journal)
     try:
         return run_foreground(config, _dirs(args, config), getattr(args, "force_empty_state", False))
     except StartupError as e:
@@ -177,6 +179,7 @@ def cmd_up(args) -> int:
     dirs = _dirs(args, config)
     if not args.system and not getattr(args, "personal", False) and _system_daemon_live(dirs):
         return 0
+    _warn_not_acted_on(config)  # on the terminal of whoever starts it
     if not args.system and _unit_installed():  # SPEC 6.6 step 1: systemd hosting first
         if _systemctl("is-active", "--quiet", UNIT_NAME).returncode == 0:
             print("gflowd is already running (systemd user service).")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from .common import U32_MAX, CliError, add_global_options, add_standard_commands, add_version, connect, integer, run
+from .common import U32_MAX, CliError, add_global_options, add_standard_commands, add_version, connect, run
+from .options import flag_value as _flag, integer
 
 PROG = "gjob"
 
@@ -133,14 +134,6 @@ def _add_redo(sub) -> None:
                    help="run with this shell's environment instead of the original job's")
 
 
-def _flag(flag: str, fn, text: str):
-    """Apply a parser; its error names the flag and the value (upstream's texts kept whole)."""
-    try:
-        return fn(text)
-    except ValueError as e:
-        raise CliError(f"{flag} '{text}': {e}") from None
-
-
 def _dependency_ids(text: str) -> list[int]:
     ids: list[int] = []
     for item in (part.strip() for part in text.split(",")):
@@ -155,6 +148,16 @@ def _dependency_ids(text: str) -> list[int]:
     return ids
 
 
+def _given(fields: dict, *options) -> None:
+    """Each option given, parsed, into `fields`; one whose `--clear-…` flag is given set to
+    None. An option is (field, flag, parser or None, value, cleared)."""
+    for name, flag, parse, value, cleared in options:
+        if value is not None:
+            fields[name] = value if parse is None else _flag(flag, parse, value)
+        elif cleared:
+            fields[name] = None
+
+
 def _update_params(args):
     """The one UpdateParams sent for every id (upstream's precedence rules applied here)."""
     from ..core.parse import parse_kv, parse_memory, parse_time_limit
@@ -167,28 +170,19 @@ def _update_params(args):
         import os
 
         fields["script"] = os.path.abspath(args.script)
-    if args.gpus is not None:
-        fields["gpus"] = args.gpus
-    if args.conda_env is not None:
-        fields["conda_env"] = args.conda_env
-    elif args.clear_conda_env:
-        fields["conda_env"] = None
-    if args.priority is not None:
-        fields["priority"] = args.priority
     if args.param:
         fields["parameters"] = dict(_flag("--param", parse_kv, p) for p in args.param)
-    if args.time_limit is not None:
-        fields["time_limit"] = _flag("--time-limit", parse_time_limit, args.time_limit)
-    elif args.clear_time_limit:
-        fields["time_limit"] = None
-    if args.memory_limit is not None:
-        fields["memory_limit_mb"] = _flag("--memory-limit", parse_memory, args.memory_limit)
-    elif args.clear_memory_limit:
-        fields["memory_limit_mb"] = None
-    if args.gpu_memory is not None:
-        fields["gpu_memory_limit_mb"] = _flag("--gpu-memory", parse_memory, args.gpu_memory)
-    elif args.clear_gpu_memory_limit:
-        fields["gpu_memory_limit_mb"] = None
+    _given(
+        fields,
+        ("gpus", None, None, args.gpus, False),
+        ("conda_env", None, None, args.conda_env, args.clear_conda_env),
+        ("priority", None, None, args.priority, False),
+        ("time_limit", "--time-limit", parse_time_limit, args.time_limit, args.clear_time_limit),
+        ("memory_limit_mb", "--memory-limit", parse_memory, args.memory_limit, args.clear_memory_limit),
+        ("gpu_memory_limit_mb", "--gpu-memory", parse_memory, args.gpu_memory, args.clear_gpu_memory_limit),
+        ("max_concurrent", None, None, args.max_concurrent, args.clear_max_concurrent),
+        ("max_retries", None, None, args.max_retries, args.clear_max_retries),
+    )
     for flag, value, mode in (
         ("--depends-on-all", args.depends_on_all, DependencyMode.ALL),
         ("--depends-on-any", args.depends_on_any, DependencyMode.ANY),
@@ -202,14 +196,6 @@ def _update_params(args):
         fields["auto_cancel_on_dependency_failure"] = True
     elif args.no_auto_cancel_on_dep_failure:
         fields["auto_cancel_on_dependency_failure"] = False
-    if args.max_concurrent is not None:
-        fields["max_concurrent"] = args.max_concurrent
-    elif args.clear_max_concurrent:
-        fields["max_concurrent"] = None
-    if args.max_retries is not None:
-        fields["max_retries"] = args.max_retries
-    elif args.clear_max_retries:
-        fields["max_retries"] = None
     if not fields:
         raise CliError("No updates specified. Use --help to see available options.")
     return UpdateParams(ids=[], allow_pending=args.allow_pending, **fields)  # ids: resolved once connected (`@` items)
@@ -220,12 +206,12 @@ def _redo_params(args):
     from ..protocol import RedoParams
 
     fields: dict = {}
-    if args.time is not None:
-        fields["time_limit"] = _flag("--time", parse_time_limit, args.time)
-    if args.memory is not None:
-        fields["memory_limit_mb"] = _flag("--memory", parse_memory, args.memory)
-    if args.gpu_memory is not None:
-        fields["gpu_memory_limit_mb"] = _flag("--gpu-memory", parse_memory, args.gpu_memory)
+    _given(
+        fields,
+        ("time_limit", "--time", parse_time_limit, args.time, False),
+        ("memory_limit_mb", "--memory", parse_memory, args.memory, False),
+        ("gpu_memory_limit_mb", "--gpu-memory", parse_memory, args.gpu_memory, False),
+    )
     if args.depends_on is not None and not args.clear_deps:
         fields["depends_on"] = str(_flag("--depends-on", parse_dependency, args.depends_on))
     if args.current_env:
@@ -299,7 +285,7 @@ def cmd_show(args, client) -> int:
             status = 1
             continue
         if not args.json:
-            from .show import job_show, show_separator
+            from .render.show import job_show, show_separator
 
             print((show_separator()[1:] if found else "") + job_show(job, time.time()))
         found.append(job)
@@ -390,47 +376,15 @@ def cmd_update(args, client) -> int:
 def cmd_redo(args, client) -> int:
     import msgspec
 
-    from ..core import display
-    from ..protocol import GpuSharing, RedoResult
+    from ..protocol import RedoResult
 
     params = args.prepared
     if params.ref.startswith("@"):
         params = msgspec.structs.replace(params, ref=str(_resolve(client, params.ref)))
     result = client.call("jobs.redo", params, RedoResult)
-    job = result.job
-    lines = [f"Resubmitting job {result.source_id} with parameters:"]
-    if job.script is not None:
-        lines.append(f"  Script={job.script}")
-    else:
-        lines.append(f"  Command={job.command}")
-    lines.append(f"  GPUs={job.gpus}")
-    if job.gpu_sharing_mode is GpuSharing.SHARED:
-        lines.append("  GPUSharing=shared")
-    lines.append(f"  Priority={job.priority}")
-    if job.conda_env:
-        lines.append(f"  CondaEnv={job.conda_env}")
-    if job.time_limit is not None:
-        lines.append(f"  TimeLimit={display.clock(job.time_limit)}")
-    if job.memory_limit_mb is not None:
-        lines.append(f"  MemoryLimit={display.memory(job.memory_limit_mb)}")
-    if job.gpu_memory_limit_mb is not None:
-        lines.append(f"  GPUMemoryLimit={display.memory(job.gpu_memory_limit_mb)}")
-    if args.clear_deps:
-        lines.append("  Dependencies=(cleared)")
-    elif job.depends_on_ids:
-        lines.append("  DependsOn=" + ",".join(str(d) for d in job.depends_on_ids))
-    if job.parameters:
-        lines.append("  Parameters:")
-        lines += [f"    {k}={v}" for k, v in sorted(job.parameters.items())]
-    lines += ["", f"Submitted batch job {job.id} ({job.run_name})"]
-    if args.cascade:
-        if result.cascade:
-            lines += ["", f"Cascading to {len(result.cascade)} dependent job(s)..."]
-            lines += [f"  Job {old} → Job {new} ({name})" for old, new, name in result.cascade]
-            lines += ["", "Cascade complete."]
-        else:
-            lines += ["", "No dependent jobs to cascade."]
-    print("\n".join(lines))
+    from .render.show import redo_summary
+
+    print(redo_summary(result, args.clear_deps, args.cascade))
     for job_id, message in result.skipped:
         print(f"{PROG}: warning: job {job_id} not redone: {message}", file=sys.stderr)
     return 0

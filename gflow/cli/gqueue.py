@@ -16,17 +16,9 @@ FIELDS = ("JOBID", "NAME", "ST", "TIME", "TIMELIMIT", "MEMORY", "NODES", "NODELI
           "START")
 
 
-def _limit(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"invalid limit '{text}'") from None
-
-
 def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     from .argparser import Parser
+    from .options import number
 
     parser = Parser(prog=PROG, description="List jobs. Default: your own queued, held and running jobs.")
     add_version(parser, PROG)
@@ -40,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: F821
     parser.add_argument("-N", "--names", metavar="NAMES", help="only these run names")
     parser.add_argument("-P", "--project", metavar="CODE", help="only this project")
     parser.add_argument("-r", "--sort", metavar="FIELD", default="id", help="id, state, time, name, gpus, priority")
-    parser.add_argument("-n", "--limit", type=_limit, default=0, metavar="N", help="first N rows (negative: last N)")
+    parser.add_argument("-n", "--limit", type=number("invalid limit '{}'"), default=0, metavar="N", help="first N rows (negative: last N)")
     parser.add_argument("-f", "--format", metavar="FIELDS", default=None,
                         help="columns: " + ",".join(FIELDS) + " (default adds USER when listing several users)")
     parser.add_argument("-g", "--group", action="store_true", help="group rows by state")
@@ -160,29 +152,29 @@ def _tmux_sessions() -> set:
 def render(args, jobs, now: float, color: bool) -> str:
     if not jobs and args.output == "table":
         return "No jobs found."  # the machine formats give an empty document instead
-    from . import render as r
+    from .render import queue
 
     key = args.sort.lower()
-    if key not in r.SORT_KEYS:
+    if key not in queue.SORT_KEYS:
         print(f"Warning: Unknown sort field '{args.sort}', using default 'id'", file=sys.stderr)
         key = "id"
-    jobs = r.sort_jobs(jobs, key)
+    jobs = queue.sort_jobs(jobs, key)
     banner = None
     if args.limit:
-        jobs, banner = r.limit_jobs(jobs, args.limit)
-    if args.output == "json":
-        return r.gqueue_json(jobs, now)
-    if args.output == "yaml":
-        return r.gqueue_yaml(jobs, now)
-    if args.output == "csv":
-        return r.gqueue_csv(jobs, now)
+        jobs, banner = queue.limit_jobs(jobs, args.limit)
+    if args.output != "table":
+        from .render import formats
+
+        return {"json": formats.gqueue_json, "yaml": formats.gqueue_yaml, "csv": formats.gqueue_csv}[args.output](jobs, now)
     fields = _check_fields(args.format if args.format is not None else _default_format(args))
     if args.group:
-        body = r.gqueue_grouped(jobs, fields, now, color)
+        body = queue.gqueue_grouped(jobs, fields, now, color)
     elif args.tree:
-        body = r.gqueue_tree(jobs, fields, now, color)
+        from .render.tree import gqueue_tree
+
+        body = gqueue_tree(jobs, fields, now, color)
     else:
-        body = r.gqueue_table(jobs, fields, now, color)
+        body = queue.gqueue_table(jobs, fields, now, color)
     return f"{banner}\n\n{body}" if banner else body
 
 
@@ -216,10 +208,10 @@ def cmd(args) -> int:
     if args.format is not None:
         _check_fields(args.format)  # before connecting: a typo never needs a daemon
     color = use_color()
-    if args.watch and _ONE_SHOT:
+    if args.watch:
         import gc
 
-        gc.enable()  # a long-running view collects its garbage after all
+        gc.enable()  # a long-running view collects its garbage after all (main() disabled it)
     with connect(args) as client:
         # the caller's name from the local account database: the daemon would answer the same
         # for our uid (SO_PEERCRED), and asking it first would cost a round trip before `list`
@@ -253,9 +245,6 @@ def cmd(args) -> int:
             time.sleep(interval)
 
 
-_ONE_SHOT = []  # non-empty when main() owns the process and disabled the collector
-
-
 def main(argv=None) -> int:
     one_shot = argv is None  # the `gqueue` process itself, not a caller passing arguments
     if one_shot:
@@ -265,7 +254,6 @@ def main(argv=None) -> int:
         import gc
 
         gc.disable()
-        _ONE_SHOT.append(True)
     code = run(PROG, build_parser, cmd, argv, fast=PROG)
     if one_shot:
         from .common import exit_now

@@ -76,7 +76,7 @@ def _truncate(text: str, width: int) -> str:
 
 def render_table(stats, color: bool) -> str:
     from ..core import display
-    from .render import Style
+    from .render.table import Style
 
     style = Style(color)
     bold = lambda text: style.paint(str(text), "bold")  # noqa: E731
@@ -199,7 +199,7 @@ def render_breakdown_csv(table) -> str:
 
 def render_breakdown_table(table, color: bool) -> str:
     from ..core import display
-    from .render import Style
+    from .render.table import Style
 
     style = Style(color)
     bold = lambda text: style.paint(str(text), "bold")  # noqa: E731
@@ -260,20 +260,15 @@ def cmd(args) -> int:
         else:
             stats = client.call("stats.get", params, Stats)
     if by is not None:
-        if args.output == "json":
-            text = render_breakdown_json(table)
-        elif args.output == "csv":
-            text = render_breakdown_csv(table)
-        else:
-            text = render_breakdown_table(table, use_color())
-        sys.stdout.write(text + "\n")
-        return 0
-    if args.output == "json":
-        text = render_json(stats)
-    elif args.output == "csv":
-        text = render_csv(stats)
+        shown, as_json, as_csv, as_table = table, render_breakdown_json, render_breakdown_csv, render_breakdown_table
     else:
-        text = render_table(stats, use_color())
+        shown, as_json, as_csv, as_table = stats, render_json, render_csv, render_table
+    if args.output == "json":
+        text = as_json(shown)
+    elif args.output == "csv":
+        text = as_csv(shown)
+    else:
+        text = as_table(shown, use_color())
     sys.stdout.write(text + "\n")
     return 0
 

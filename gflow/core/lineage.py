@@ -27,6 +27,26 @@ def may_retry(job: Job, attempts: int) -> bool:
     return attempts < job.max_retries
 
 
+# What a new run of a job keeps: what to run, resources, limits, dependencies and their mode,
+# run dir, task id, parameters, group, project, notifications, retry budget, owner, name request.
+COPIED = (
+    "command", "script", "conda_env", "run_dir", "parameters", "task_id", "owner_uid", "user",
+    "requested_name", "project", "max_retries", "auto_close_tmux", "notify_emails", "notify_on",
+    "depends_on_ids", "dependency_mode", "auto_cancel_on_dependency_failure", "priority", "gpus",
+    "gpu_sharing_mode", "gpu_memory_limit_mb", "memory_limit_mb", "time_limit", "group_id",
+    "max_concurrent",
+)
+
+
+def _copy(value):
+    """Lists and maps are copied: the new job must not share them with its source."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
 def rerun(source: Job, new_id: int, now: float, **overrides) -> Job:
     """A fresh Queued job doing what `source` did (SPEC 3.7/3.8 copy rules).
 
@@ -35,34 +55,10 @@ def rerun(source: Job, new_id: int, now: float, **overrides) -> Job:
     Not copied: the begin time, the run name itself (the engine names the new id), and
     everything that belongs to the old run (state, reason, times, GPUs, exit status).
     """
-    fields = dict(
+    fields = {name: _copy(getattr(source, name)) for name in COPIED}
+    fields.update(
         id=new_id,
         state=JobState.QUEUED,
-        command=source.command,
-        script=source.script,
-        conda_env=source.conda_env,
-        run_dir=source.run_dir,
-        parameters=dict(source.parameters),
-        task_id=source.task_id,
-        owner_uid=source.owner_uid,
-        user=source.user,
-        requested_name=source.requested_name,
-        project=source.project,
-        max_retries=source.max_retries,
-        auto_close_tmux=source.auto_close_tmux,
-        notify_emails=list(source.notify_emails),
-        notify_on=list(source.notify_on),
-        depends_on_ids=list(source.depends_on_ids),
-        dependency_mode=source.dependency_mode,
-        auto_cancel_on_dependency_failure=source.auto_cancel_on_dependency_failure,
-        priority=source.priority,
-        gpus=source.gpus,
-        gpu_sharing_mode=source.gpu_sharing_mode,
-        gpu_memory_limit_mb=source.gpu_memory_limit_mb,
-        memory_limit_mb=source.memory_limit_mb,
-        time_limit=source.time_limit,
-        group_id=source.group_id,
-        max_concurrent=source.max_concurrent,
         submitted_at=now,
         env_from=source.env_from if source.env_from is not None else source.id,
     )

@@ -1,5 +1,6 @@
 """Quotas (SPEC 4.10) as pure functions: effective limits, the running-limit gate used by the
-scheduler, the queue-depth gate used at submission, and the rows of `gctl quota list` (5.5).
+scheduler, the queue-depth gate used at submission, and the rows of `gctl quota list` (their
+text is `gflow.cli.render.quotas`).
 
 Limits come from two layers: config `quota` (read at daemon start) and the runtime overrides
 that `gctl quota set` persists. Each limit field of the override wins over the config's field;
@@ -182,11 +183,6 @@ def allows_usage(job: Job, usage: RunningUsage, eff: QuotaConfig) -> bool:
     return True
 
 
-def allows(job: Job, running_jobs: Iterable[Job], eff: QuotaConfig) -> bool:
-    """The scheduler's quota check (SPEC 4.4 step 3) against the jobs running so far."""
-    return allows_usage(job, RunningUsage.of(running_jobs), eff)
-
-
 # --------------------------------------------------------------------------- queue depth
 def pending_counts(active_jobs: Iterable[Job]) -> tuple[dict[str, int], dict[str, int]]:
     """Queued + Hold jobs per user and per project."""
@@ -253,29 +249,3 @@ def status_rows(eff: QuotaConfig, running: Iterable[Job], active_jobs: Iterable[
     rows.append(QuotaRow(scope="default_user", limits=eff.default_user))
     rows.append(QuotaRow(scope="default_project", limits=eff.default_project))
     return rows
-
-
-def _limit(value: Optional[int]) -> str:
-    return "-" if value is None else str(value)
-
-
-def render_rows(rows: Sequence[QuotaRow]) -> str:
-    """SPEC 5.5: scope width 15, name width 16, three right-aligned width-9 cells;
-    named rows show used/limit, the default rows the limit only."""
-    if not rows:
-        return "No quota subjects (no limits configured, no active jobs)."
-    lines = [f"{'SCOPE':<15} {'NAME':<16} {'JOBS':>9} {'GPUS':>9} {'QUEUED':>9}"]
-    for row in rows:
-        l = row.limits
-        if row.scope in ("default_user", "default_project"):
-            cells = (_limit(l.max_running_jobs), _limit(l.max_running_gpus), _limit(l.max_queued_jobs))
-        else:
-            cells = (
-                f"{row.running_jobs}/{_limit(l.max_running_jobs)}",
-                f"{row.running_gpus}/{_limit(l.max_running_gpus)}",
-                f"{row.queued_jobs}/{_limit(l.max_queued_jobs)}",
-            )
-        lines.append(f"{row.scope:<15} {row.name or '*':<16} {cells[0]:>9} {cells[1]:>9} {cells[2]:>9}")
-    lines.append("")
-    lines.append("Cells are used/limit; `-` means unlimited. Fallback rows show the limit only.")
-    return "\n".join(lines)

@@ -1,6 +1,7 @@
-"""GPU reservations (SPEC 4.11, 2.8, 5.4) as pure functions: the model and its status, the
-creation rules with their exact messages, the scheduling effect, the parsers for `--start`,
-`--duration`, `--range`, and the renderers of `gctl reserve get|list|list --timeline`.
+"""GPU reservations as pure functions: the model and its status, the creation rules with
+their exact messages, the scheduling effect, and the parsers for `--start`, `--duration`,
+`--range`. Their display (`gctl reserve get|list|list --timeline`) is in
+`gflow.cli.render.reservations`.
 
 Times are Unix seconds; `now` is always an argument. A zone argument of None means the
 system's local zone (what `TZ` / /etc/localtime say), otherwise a `zoneinfo.ZoneInfo`.
@@ -19,8 +20,6 @@ from .display import compact
 
 SLOT = 1800  # reservations start on :00 / :30 and last whole half hours
 DEFAULT_WINDOW = 12 * 3600  # timeline: now-12h .. now+12h
-TIMELINE_WIDTH = 80
-LABEL_WIDTH = 16  # 15 for the label, one space
 
 
 class ReservationError(ValueError):
@@ -396,50 +395,32 @@ def parse_time(text: str, zone: Optional[tzinfo], now: Optional[float] = None) -
     return stamp
 
 
-def parse_duration(text: str) -> int:
-    """A reservation length in the one duration grammar (`1h`, `90m`, `2h30m`, `0-02:00`):
-    seconds, a positive multiple of 30 minutes."""
+def _length(text: str) -> int:
+    """Seconds in the one duration grammar (`1h`, `90m`, `7d`, `1w2d`, `0-02:00`; a bare
+    number counts minutes), more than none."""
     from .times import parse_duration as duration
 
     try:
         total = duration(text, bare_unit=60)
     except ValueError as e:
         raise ReservationError(f"Invalid duration '{text.strip()}': {e}") from None
+    if total == 0:
+        raise ReservationError("Duration must be greater than 0")
+    return total
+
+
+def parse_duration(text: str) -> int:
+    """A reservation length: seconds, a positive multiple of 30 minutes."""
+    total = _length(text)
     if total % 60:
         raise ReservationError(
             "Seconds are not allowed in reservation duration. Use hours (h) or minutes (m) only."
         )
-    if total == 0:
-        raise ReservationError("Duration must be greater than 0")
     if total % SLOT:
         raise ReservationError(
             "Reservation duration must be a multiple of 30 minutes (e.g., 30m, 1h, 1h30m, 2h). "
             f"Got: {text}"
         )
-    return total
-
-
-_RANGE_UNITS = {"w": 7 * 86400, "d": 86400}
-
-
-def _range_duration(text: str) -> int:
-    """A window length: `7d`, `1w2d`, `36h`, `90m` (a range need not be slot-aligned)."""
-    value = text.strip().lower()
-    total, digits = 0, ""
-    for ch in value:
-        if ch.isascii() and ch.isdigit():
-            digits += ch
-        elif ch in "wdhm":
-            if not digits:
-                raise ReservationError(f"Invalid number before '{ch}'")
-            total += int(digits) * {"h": 3600, "m": 60, **_RANGE_UNITS}[ch]
-            digits = ""
-        else:
-            raise ReservationError(f"Invalid character in duration: {ch}")
-    if digits:
-        raise ReservationError("Duration must end with a unit (w, d, h or m)")
-    if total == 0:
-        raise ReservationError("Duration must be greater than 0")
     return total
 
 
@@ -453,7 +434,7 @@ def _signed_duration(text: str) -> int:
         value = value[1:].strip()
         if not value:
             raise ReservationError(f"Invalid duration: {text.strip()}")
-    return sign * _range_duration(value)
+    return sign * _length(value)  # a window need not be slot-aligned
 
 
 def parse_range(text: str, now: float) -> tuple[float, float]:
@@ -474,182 +455,12 @@ def check_window(start: float, end: float) -> None:
         raise ReservationError("Invalid time range: end time must be after start time")
 
 
-def default_window(now: float) -> tuple[float, float]:
-    return now - DEFAULT_WINDOW, now + DEFAULT_WINDOW
-
-
-# --------------------------------------------------------------------------- rendering
 def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def stamp(ts: float, zone: Optional[tzinfo], with_zone: bool = False) -> str:
-    dt = to_zone(ts, zone)
-    text = dt.strftime("%Y-%m-%d %H:%M:%S")
-    return f"{text} {dt.tzname()}" if with_zone else text
-
-
-def gpus_cell(r: Reservation) -> str:
-    """Table GPUS: the count, or the index list `0,2`."""
-    if r.gpu_indices is not None:
-        return ",".join(map(str, r.gpu_indices))
-    return str(r.gpu_count)
-
-
-def render_detail(r: Reservation, zone: Optional[tzinfo]) -> str:
-    """`gctl reserve get` (SPEC 5.4.1)."""
-    lines = ["Reservation Details:", f"  ID={r.id}", f"  User={r.user}"]
-    if r.gpu_indices is not None:
-        lines.append(f"  GPUIndices={','.join(map(str, r.gpu_indices))}")
-    else:
-        lines.append(f"  GPUCount={r.gpu_count}")
-    lines += [
-        f"  StartTime={stamp(r.start, zone, True)}",
-        f"  EndTime={stamp(r.end, zone, True)}",
-        f"  Duration={compact(r.duration)}",
-        f"  Status={r.status_text()}",
-        f"  CreatedAt={stamp(r.created_at, zone, True)}",
-    ]
-    if r.cancelled_at is not None:
-        lines.append(f"  CancelledAt={stamp(r.cancelled_at, zone, True)}")
-    return "\n".join(lines)
-
-
-TABLE_HEADERS = ("ID", "USER", "GPUS", "START", "END", "STATUS")
-
-
-def table_rows(reservations: Iterable[Reservation], zone: Optional[tzinfo]) -> list[list[str]]:
-    """Cells of `gctl reserve list` (SPEC 5.4.2), sorted by id; the CLI lays them out."""
-    return [
-        [str(r.id), r.user, gpus_cell(r), stamp(r.start, zone), stamp(r.end, zone), r.status_text()]
-        for r in sorted(reservations, key=lambda r: r.id)
-    ]
-
-
-_BAR = {Status.ACTIVE: "█", Status.PENDING: "░", Status.COMPLETED: "▓", Status.CANCELLED: "▒"}
-
-
-def _position(t: float, start: float, end: float, width: int) -> int:
-    offset = max(0.0, t - start)
-    return int(math.floor(offset / (end - start) * width + 0.5))
-
-
-def _markers(start: float, end: float, zone: Optional[tzinfo]) -> tuple[float, list[tuple[float, datetime]]]:
-    """Marker interval by window size (2 h up to 12 h, 4 h up to a day, 6 h up to two,
-    12 h up to four, then whole days), axis start aligned down to a marker one interval
-    before the window."""
-    hours = int(end - start) // 3600
-    interval = (2 if hours <= 12 else 4 if hours <= 24 else 6 if hours <= 48 else 12 if hours <= 96
-                else 24 * max(1, math.ceil(hours / 24 / 14)))
-    first = to_zone(start, zone)
-    step = min(interval, 24)
-    rounded = first.replace(hour=(first.hour // step) * step, minute=0, second=0, microsecond=0)
-    current = rounded.timestamp() if zone is not None else rounded.replace(tzinfo=None).timestamp()
-    if current < start:
-        current += interval * 3600
-    current -= interval * 3600
-    aligned = current
-    markers = []
-    while current <= end:
-        markers.append((current, to_zone(current, zone)))
-        current += interval * 3600
-    return aligned, markers
-
-
-def _marker_label(dt: datetime, shown: Optional[datetime], daily: bool) -> str:
-    """`MM/DD HH:MM` where the date differs from the last label shown, else `HH:MM`."""
-    if daily:
-        return dt.strftime("%m/%d")
-    if shown is None or dt.date() != shown.date():
-        return dt.strftime("%m/%d %H:%M")
-    return dt.strftime("%H:%M")
-
-
-def _gpu_label(r: Reservation) -> str:
-    if r.gpu_indices is not None:
-        return f"GPU[{','.join(map(str, r.gpu_indices))}]"
-    n = r.gpu_count or 0
-    return f"{n} GPU{'s' if n > 1 else ''}"
-
-
-def render_timeline(
-    reservations: Sequence[Reservation],
-    now: float,
-    window: tuple[float, float],
-    zone: Optional[tzinfo],
-    width: int = TIMELINE_WIDTH,
-) -> str:
-    """`gctl reserve list --timeline`: axis, one bar per reservation, summary.
-
-    Unlike upstream, the axis is drawn over the bar area (the columns right of the
-    16-column label) with the same scale as the bars, so a bar sits under its times and
-    nothing that starts early in the window is cut off; labels never overwrite each other.
-    """
-    start, end = window
-    aligned, markers = _markers(start, end, zone)
-    area = width - LABEL_WIDTH
-    pad = " " * LABEL_WIDTH
-
-    def column(t: float) -> int:
-        return _position(t, aligned, end, area)
-
-    lines = ["", f"GPU Reservations Timeline ({stamp(now, zone, True)})", "═" * width]
-    axis = ["─"] * area
-    for t, _ in markers:
-        if column(t) < area:
-            axis[column(t)] = "┬"
-    now_col = column(now)
-    if now_col == area and now <= end:
-        now_col = area - 1  # a window ending now (`--range -12h`) still shows where now is
-    if now_col < area:
-        axis[now_col] = "┃"
-    labels = [" "] * area
-    taken = [False] * area
-
-    def place(pos: int, text: str) -> bool:
-        lo, hi = pos, pos + len(text)
-        if lo < 0 or hi > area or any(taken[max(0, lo - 1):min(area, hi + 1)]):
-            return False  # would touch another label: leave it out rather than run them together
-        labels[lo:hi] = list(text)
-        for i in range(lo, hi):
-            taken[i] = True
-        return True
-
-    if now_col < area:
-        place(max(0, min(now_col - 1, area - 3)), "Now")
-    daily = len(markers) > 1 and markers[1][0] - markers[0][0] >= 86400
-    shown: Optional[datetime] = None
-    for t, dt in markers:
-        if place(column(t), _marker_label(dt, shown, daily)):
-            shown = dt
-    lines += [pad + "".join(axis), pad + "".join(labels).rstrip(), ""]
-
-    for r in sorted(reservations, key=lambda r: r.start):
-        if r.end < aligned or r.start > end:
-            continue
-        first = column(max(r.start, aligned))
-        last = column(min(r.end, end))
-        bar = [" "] * area
-        for pos in range(first, min(area, first + max(last - first, 1))):
-            bar[pos] = _BAR[r.status]
-        # the label column is exactly 15 wide, or every bar after a long name would shift
-        user = r.user if len(r.user) <= 15 else r.user[:14] + "…"
-        lines.append(f"{user:<15} {''.join(bar)}".rstrip())
-        lines.append(
-            f"  └─ {r.status_text()} ({to_zone(r.start, zone):%H:%M}→{to_zone(r.end, zone):%H:%M}) "
-            f"GPU: {_gpu_label(r)}"
-        )
-
-    active = [r for r in reservations if r.status is Status.ACTIVE]
-    pending = sum(1 for r in reservations if r.status is Status.PENDING)
-    lines += [
-        "",
-        "─" * width,
-        f"Summary: {len(active)} active, {pending} pending | {sum(r.count for r in active)} GPUs currently reserved",
-        "",
-        "Legend: █ Active  ░ Pending  ▓ Completed  ▒ Cancelled",
-    ]
-    return "\n".join(lines)
+def default_window(now: float) -> tuple[float, float]:
+    return now - DEFAULT_WINDOW, now + DEFAULT_WINDOW
 
 
 def window_from(now: float, zone: Optional[tzinfo], range_spec: Optional[str],

@@ -22,7 +22,7 @@ from . import fits
 from .queue import EXCLUSIVE, SHARED, Lane, Merge, ReadyQueue, lane_key, time_bonus
 from .reservations import ReservationGate
 
-__all__ = ["Gpu", "PassInput", "Plan", "plan", "order", "time_bonus"]
+__all__ = ["Gpu", "PassInput", "Plan", "plan", "time_bonus"]
 
 
 @dataclass(frozen=True)
@@ -71,15 +71,6 @@ _GROUP = Reason.WAITING_FOR_RESOURCES.value
 _QUOTA = Reason.WAITING_FOR_QUOTA.value
 _GPU = Reason.WAITING_FOR_GPU.value
 _RESERVED = Reason.RESERVED.value
-
-
-def order(candidates: list[Job], fair_share: dict[str, float]) -> list[Job]:
-    """Priority bands, then fair share, then shorter limits, then older jobs."""
-    share = fair_share.get
-    return sorted(
-        candidates,
-        key=lambda j: (-j.priority, -share(j.user, 1.0), -time_bonus(j), j.id),
-    )
 
 
 class _GpuState:

@@ -8,6 +8,7 @@ import msgspec
 
 from ..protocol import GpuSharing, Job, JobState, UpdateParams
 from . import deps as core_deps
+from . import jobrules
 
 # the order SPEC prints `UpdatedFields=` in
 FIELDS = (
@@ -51,16 +52,16 @@ def plan(
         new["command"] = None
     if new.get("max_retries", 0) is None:
         new["max_retries"] = 0
-    if "gpu_memory_limit_mb" in new and new["gpu_memory_limit_mb"] is None:
-        if job.gpu_sharing_mode is GpuSharing.SHARED:
-            raise UpdateError("Shared jobs must keep a GPU memory limit (--gpu-memory / --max-gpu-mem).")
-    if new.get("gpu_memory_limit_mb") == 0 and job.gpu_sharing_mode is GpuSharing.SHARED:
-        raise UpdateError("Shared jobs need a GPU memory limit above 0 (--gpu-memory).")
+    if "gpu_memory_limit_mb" in new:
+        shared = job.gpu_sharing_mode is GpuSharing.SHARED
+        problem = jobrules.shared_gpu_memory(shared, new["gpu_memory_limit_mb"], existing=True)
+        if problem:
+            raise UpdateError(problem)
     if "depends_on_ids" in new:
         deps = core_deps.unique(new["depends_on_ids"])
         for dep in deps:
             if not exists(dep):
-                raise UpdateError(f"Dependency job {dep} does not exist")
+                raise UpdateError(jobrules.missing_dependency(dep))
         looped = core_deps.find_cycle(job.id, deps, deps_of)
         if looped is not None:
             raise UpdateError(core_deps.cycle_message(job.id, looped))

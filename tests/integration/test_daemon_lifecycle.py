@@ -54,3 +54,11 @@ def test_service_without_a_user_systemd_manager(daemon):
     assert uninstall.stderr.strip() == "gflowd: error: systemd user services are not available on this system."
     bad = daemon.cli("gflowd", "service", "install", "--gpu-poll-interval-secs", "0")
     assert "Invalid GPU poll interval '0'" in bad.stderr  # overrides are checked first
+
+
+def test_settings_not_acted_on_are_warned_about_at_start(make_daemon):
+    d = make_daemon("executor:\n  type: tmux\nnotifications:\n  enabled: true\n")
+    log = d.log_text()
+    assert "Warning: config `executor.type: tmux` is not supported yet: jobs run as plain processes" in log
+    assert "Warning: config `notifications` is not supported yet" in log
+    assert "`http`" not in log  # left at its defaults: nothing to say

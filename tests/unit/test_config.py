@@ -97,3 +97,17 @@ def test_allocation_strategy_is_case_insensitive(home, origin):
     assert config.load(environ=environ).daemon.gpu_allocation_strategy == "random"
     with pytest.raises(config.ConfigError, match="gpu_allocation_strategy"):
         config.load(environ={"GFLOW_DAEMON__GPU_ALLOCATION_STRATEGY": "bogus"})
+
+
+def test_settings_not_acted_on_yet_are_named_only_when_set(home):
+    assert config.not_acted_on(config.load(environ={})) == []
+    (home / "gflow.yaml").write_text(
+        "executor:\n  type: tmux\nhttp:\n  enabled: true\n"
+        "notifications:\n  webhooks:\n    - url: http://example.invalid/hook\n"
+    )
+    warnings = config.not_acted_on(config.load(environ={}))
+    assert warnings == [
+        "config `notifications` is not supported yet: no webhook or email will be sent",
+        "config `http` is not supported yet: no HTTP server will be started",
+        "config `executor.type: tmux` is not supported yet: jobs run as plain processes",
+    ]

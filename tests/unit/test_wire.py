@@ -96,7 +96,7 @@ def test_job_view_reads_like_the_job_struct():
                        exit_code=0, started_at=10.0, finished_at=12.0, submitted_at=9.0, depends_on_ids=[2],
                        gpu_sharing_mode=protocol.GpuSharing.SHARED, gpu_memory_limit_mb=1024)
     view = lean.decode_job_view(msgspec.msgpack.encode(job))
-    from gflow.cli.show import job_show
+    from gflow.cli.render.show import job_show
 
     assert job_show(view, 20.0) == job_show(job, 20.0)
     assert view.priority == 10 and view.state == "Finished"

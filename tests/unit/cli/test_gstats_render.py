@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gflow.cli.gstats import build_parser, render_csv, render_json, render_table
-from gflow.cli.render import strip_ansi
+from gflow.cli.render.table import strip_ansi
 from gflow.core.stats import Stats, TopJob
 
 # the numbers of the SPEC 5.6 table sample

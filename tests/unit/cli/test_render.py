@@ -1,4 +1,4 @@
-"""Exact-output tests for gflow.cli.render against the samples of SPEC 5."""
+"""Exact-output tests for the job views of gflow.cli.render against the samples of SPEC 5."""
 from __future__ import annotations
 
 import calendar
@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from gflow.cli import render
+from gflow.cli.render import formats, queue, show, table, tree
 from gflow.protocol import DependencyMode, GpuSharing, Job, JobState
 
 # 2026-02-04 12:00:00 UTC, a fixed "now" for every test
@@ -36,11 +36,20 @@ def utc(monkeypatch):
     time.tzset()
 
 
+def cell(j: Job, field: str, color: bool = False) -> str:
+    """One cell as gqueue draws it: its table builds whole columns, its tree row by row; both
+    must agree."""
+    in_table = queue.gqueue_table([j], [field], NOW, color).split("\n")[1][1:].rstrip()
+    in_tree = tree.gqueue_tree([j], [field], NOW, color).split("\n")[1][1:].rstrip()
+    assert in_table == in_tree
+    return in_table
+
+
 # --------------------------------------------------------------------------- table
 
 
 def test_table_blank_style_pads_and_keeps_trailing_space():
-    out = render.table(["A", "LONGER"], [["xyz", "1"], ["", "22"]])
+    out = table.table(["A", "LONGER"], [["xyz", "1"], ["", "22"]])
     assert out.split("\n") == [
         " A     LONGER ",
         " xyz   1      ",
@@ -49,7 +58,7 @@ def test_table_blank_style_pads_and_keeps_trailing_space():
 
 
 def test_table_width_ignores_ansi_and_counts_wide_characters():
-    out = render.table(["N", "X"], [["\x1b[1;32mR\x1b[0m", "a"], ["训练", "b"]])
+    out = table.table(["N", "X"], [["\x1b[1;32mR\x1b[0m", "a"], ["训练", "b"]])
     lines = out.split("\n")
     assert lines[0] == " N      X "
     assert lines[1] == " \x1b[1;32mR\x1b[0m      a "
@@ -57,7 +66,7 @@ def test_table_width_ignores_ansi_and_counts_wide_characters():
 
 
 def test_table_header_only():
-    assert render.table(["JOBID", "NAME"], []) == " JOBID   NAME "
+    assert table.table(["JOBID", "NAME"], []) == " JOBID   NAME "
 
 
 # --------------------------------------------------------------------------- cells
@@ -71,7 +80,7 @@ def test_all_columns_sample_is_byte_exact():
         job(9, JobState.RUNNING, run_name="gjob-9-my_run_1_x", started_at=NOW - 1,
             gpu_ids=[], project="proj1"),
     ]
-    assert render.gqueue_table(jobs, ALL_FIELDS, NOW, color=False) == "\n".join([
+    assert queue.gqueue_table(jobs, ALL_FIELDS, NOW, color=False) == "\n".join([
         " JOBID   NAME                ST   TIME       TIMELIMIT   MEMORY   NODES   NODELIST(REASON)   USER     PROJECT   REASON   BOGUS ",
         " 1       gjob-1              CD   00:00:07   UNLIMITED   -        0       -                  tester   -                        ",
         " 3       gjob-3              PD   -          UNLIMITED   -        0       (BeginTime)        tester   -                        ",
@@ -87,7 +96,7 @@ def test_default_columns_sample():
         job(6, run_name="gjob-6-eval", reason="WaitingForDependency"),
         job(12, JobState.HOLD),
     ]
-    assert render.gqueue_table(jobs, render.DEFAULT_FIELDS, NOW) == "\n".join([
+    assert queue.gqueue_table(jobs, queue.DEFAULT_FIELDS, NOW) == "\n".join([
         " JOBID   NAME             ST   TIME       NODES   NODELIST(REASON) ",
         " 3       gjob-3           PD   -          0       (BeginTime)      ",
         " 5       gjob-5-train ○   R    00:00:02   0                        ",
@@ -113,29 +122,29 @@ def test_default_columns_sample():
     ],
 )
 def test_nodelist_reason(state, kw, expected):
-    assert render.job_cell(job(1, state, **kw), "NODELIST(REASON)", NOW) == expected
+    assert cell(job(1, state, **kw), "NODELIST(REASON)") == expected
 
 
 def test_other_cells():
     j = job(4, JobState.QUEUED, run_name="", memory_limit_mb=2560, time_limit=90000, gpus=2)
-    assert render.job_cell(j, "NAME", NOW) == "-"
-    assert render.job_cell(j, "MEMORY", NOW) == "2.5G"
-    assert render.job_cell(j, "TIMELIMIT", NOW) == "25:00:00"
-    assert render.job_cell(j, "NODES", NOW) == "2"
-    assert render.job_cell(j, "USER", NOW) == "tester"
-    assert render.job_cell(j, "PROJECT", NOW) == "-"
-    assert render.job_cell(j, "jobid", NOW) == ""  # matching is case-sensitive
-    assert render.job_cell(j, "REASON", NOW) == ""
+    assert cell(j, "NAME") == "-"
+    assert cell(j, "MEMORY") == "2.5G"
+    assert cell(j, "TIMELIMIT") == "25:00:00"
+    assert cell(j, "NODES") == "2"
+    assert cell(j, "USER") == "tester"
+    assert cell(j, "PROJECT") == "-"
+    assert cell(j, "jobid") == ""  # matching is case-sensitive
+    assert cell(j, "REASON") == ""
     # liveness marker only when the daemon says the runner is alive
-    assert render.job_cell(job(5, JobState.RUNNING, alive=False), "NAME", NOW) == "gjob-5"
+    assert cell(job(5, JobState.RUNNING, alive=False), "NAME") == "gjob-5"
 
 
 def test_colour_only_when_asked():
     running = job(1, JobState.RUNNING, started_at=NOW, alive=True)
-    assert render.job_cell(running, "ST", NOW, color=False) == "R"
-    assert render.job_cell(running, "ST", NOW, color=True) == "\x1b[32;1mR\x1b[0m"
-    assert render.job_cell(running, "NAME", NOW, color=True) == "gjob-1 \x1b[32m○\x1b[0m"
-    styles = {s: render.job_cell(job(1, s), "ST", NOW, color=True) for s in JobState}
+    assert cell(running, "ST", color=False) == "R"
+    assert cell(running, "ST", color=True) == "\x1b[32;1mR\x1b[0m"
+    assert cell(running, "NAME", color=True) == "gjob-1 \x1b[32m○\x1b[0m"
+    styles = {s: cell(job(1, s), "ST", color=True) for s in JobState}
     assert styles[JobState.FINISHED] == "\x1b[2mCD\x1b[0m"
     assert styles[JobState.QUEUED] == "\x1b[3mPD\x1b[0m"
     assert styles[JobState.HOLD] == "\x1b[1mH\x1b[0m"
@@ -143,9 +152,9 @@ def test_colour_only_when_asked():
     assert styles[JobState.TIMEOUT] == "\x1b[4mTO\x1b[0m"
     assert styles[JobState.CANCELLED] == "\x1b[9mCA\x1b[0m"
     # coloured tables keep the same alignment as plain ones
-    plain = render.gqueue_table([running], ["ST", "JOBID"], NOW)
-    coloured = render.gqueue_table([running], ["ST", "JOBID"], NOW, color=True)
-    assert render.strip_ansi(coloured) == plain
+    plain = queue.gqueue_table([running], ["ST", "JOBID"], NOW)
+    coloured = queue.gqueue_table([running], ["ST", "JOBID"], NOW, color=True)
+    assert table.strip_ansi(coloured) == plain
 
 
 # --------------------------------------------------------------------------- group view
@@ -160,7 +169,7 @@ def test_grouped_view_includes_hold_between_queued_and_finished():
         job(5, JobState.RUNNING, started_at=NOW - 4, gpu_ids=[0]),
     ]
     fields = ["JOBID", "ST"]
-    assert render.gqueue_grouped(jobs, fields, NOW) == "\n".join([
+    assert queue.gqueue_grouped(jobs, fields, NOW) == "\n".join([
         "Running (2)",
         "─" * 60,
         " JOBID   ST ",
@@ -193,7 +202,7 @@ def test_tree_sample_with_reference_row_is_byte_exact():
         job(43, run_name="gjob-43-B", reason="WaitingForStartTime"),
         job(44, run_name="gjob-44-C", reason="WaitingForDependency", depends_on_ids=[42, 43]),
     ]
-    assert render.gqueue_tree(jobs, render.DEFAULT_FIELDS, NOW) == "\n".join([
+    assert tree.gqueue_tree(jobs, queue.DEFAULT_FIELDS, NOW) == "\n".join([
         " JOBID            NAME        ST   TIME   NODES   NODELIST(REASON) ",
         " 42               gjob-42-A   PD   -      0       (BeginTime)      ",
         " ╰─44             gjob-44-C   PD   -      0       (Dependency)     ",
@@ -213,7 +222,7 @@ def retry_chain() -> list[Job]:
 
 
 def test_tree_redo_links_are_dashed_and_continue_with_blanks():
-    assert render.gqueue_tree(retry_chain(), TREE_FIELDS, NOW) == "\n".join([
+    assert tree.gqueue_tree(retry_chain(), TREE_FIELDS, NOW) == "\n".join([
         " JOBID    NAME            ST   NODELIST(REASON)      ",
         " 26       gjob-26-flaky   F    -                     ",
         " ├┄28     gjob-28         F    -                     ",
@@ -232,7 +241,7 @@ def test_tree_redo_sample_lines_are_byte_exact_in_a_wider_listing():
         job(42, depends_on_ids=[40]),
         job(43, depends_on_ids=[42, 41]),  # reference under 41: "│ ╰─→ see job 43" (16 wide)
     ]
-    lines = render.gqueue_tree(retry_chain() + extra, TREE_FIELDS, NOW).split("\n")
+    lines = tree.gqueue_tree(retry_chain() + extra, TREE_FIELDS, NOW).split("\n")
     sample = [
         " 26                 gjob-26-flaky       F    -                     ",
         " ├┄28               gjob-28             F    -                     ",
@@ -254,7 +263,7 @@ def test_tree_deeper_levels_use_pipe_continuation():
         job(6, depends_on_ids=[1]),
         job(7, depends_on_ids=[6]),
     ]
-    lines = render.gqueue_tree(jobs, ["JOBID"], NOW).split("\n")
+    lines = tree.gqueue_tree(jobs, ["JOBID"], NOW).split("\n")
     assert [line.rstrip() for line in lines] == [
         " JOBID",
         " 1",
@@ -269,7 +278,7 @@ def test_tree_deeper_levels_use_pipe_continuation():
 
 def test_tree_redo_link_becomes_dashed_reference_when_job_has_a_dependency_parent():
     jobs = [job(1, JobState.FAILED), job(2), job(3, redone_from=1, depends_on_ids=[2])]
-    assert render.gqueue_tree(jobs, ["JOBID", "ST"], NOW) == "\n".join([
+    assert tree.gqueue_tree(jobs, ["JOBID", "ST"], NOW) == "\n".join([
         " JOBID           ST ",
         " 1               F  ",
         " ╰┄→ see job 3   -  ",
@@ -281,7 +290,7 @@ def test_tree_redo_link_becomes_dashed_reference_when_job_has_a_dependency_paren
 def test_tree_without_jobid_first_draws_no_connectors():
     jobs = [job(1), job(2), job(3, depends_on_ids=[1, 2])]
     # the reference row is all `-` unless JOBID comes first (upstream draws its pointer there)
-    assert render.gqueue_tree(jobs, ["ST", "JOBID"], NOW) == "\n".join([
+    assert tree.gqueue_tree(jobs, ["ST", "JOBID"], NOW) == "\n".join([
         " ST   JOBID ",
         " PD   1     ",
         " PD   3     ",
@@ -292,12 +301,12 @@ def test_tree_without_jobid_first_draws_no_connectors():
 
 def test_tree_reference_text_only_in_the_first_jobid_column():
     jobs = [job(1), job(2), job(3, depends_on_ids=[1, 2])]
-    assert render.gqueue_tree(jobs, ["JOBID", "JOBID"], NOW).split("\n")[-1] == " ╰─→ see job 3   -     "
+    assert tree.gqueue_tree(jobs, ["JOBID", "JOBID"], NOW).split("\n")[-1] == " ╰─→ see job 3   -     "
 
 
 def test_tree_parents_outside_the_listing_make_roots_and_cycles_still_show():
     jobs = [job(5, depends_on_ids=[99]), job(7, depends_on_ids=[8]), job(8, depends_on_ids=[7])]
-    out = render.gqueue_tree(jobs, ["JOBID"], NOW)
+    out = tree.gqueue_tree(jobs, ["JOBID"], NOW)
     assert out.split("\n") == [" JOBID ", " 5     ", " 7     ", " ╰─8   "]
 
 
@@ -312,7 +321,7 @@ def test_sort_keys():
     jobs = [d, c, b, a]
 
     def ids(key):
-        return [j.id for j in render.sort_jobs(jobs, key)]
+        return [j.id for j in queue.sort_jobs(jobs, key)]
 
     assert ids("id") == [1, 2, 3, 4]
     assert ids("STATE") == [2, 3, 1, 4]
@@ -320,21 +329,21 @@ def test_sort_keys():
     assert ids("name") == [3, 1, 2, 4]
     assert ids("gpus") == ids("nodes") == [2, 4, 3, 1]
     assert ids("Priority") == [3, 1, 4, 2]
-    assert {"id", "state", "time", "name", "gpus", "nodes", "priority"} == render.SORT_KEYS
+    assert {"id", "state", "time", "name", "gpus", "nodes", "priority"} == queue.SORT_KEYS
     with pytest.raises(ValueError):
-        render.sort_jobs(jobs, "bogus")
+        queue.sort_jobs(jobs, "bogus")
 
 
 def test_limit_jobs():
     jobs = [job(i) for i in range(1, 6)]
-    kept, banner = render.limit_jobs(jobs, 2)
+    kept, banner = queue.limit_jobs(jobs, 2)
     assert [j.id for j in kept] == [1, 2]
     assert banner == "Showing first 2 of 5 jobs (use --all or -n 0 to show all)"
-    kept, banner = render.limit_jobs(jobs, -3)
+    kept, banner = queue.limit_jobs(jobs, -3)
     assert [j.id for j in kept] == [3, 4, 5]
     assert banner == "Showing last 3 of 5 jobs (use --all or -n 0 to show all)"
     for n in (0, 5, 9, -5, -9):
-        kept, banner = render.limit_jobs(jobs, n)
+        kept, banner = queue.limit_jobs(jobs, n)
         assert len(kept) == 5 and banner is None
 
 
@@ -352,7 +361,7 @@ def csv_jobs() -> list[Job]:
 
 
 def test_csv_sample_is_byte_exact():
-    assert render.gqueue_csv(csv_jobs(), NOW) == "\n".join([
+    assert formats.gqueue_csv(csv_jobs(), NOW) == "\n".join([
         "id,name,state,time,gpus,user,submitted_at,reason,time_limit,project,memory_mb",
         "10,gjob-10,Running,00:00:36,[],tester,2026-11-24T11:34:33Z,-,-,-,-",
         "11,gjob-11,Queued,-,[],tester,2026-11-24T11:34:33Z,Dependency,-,-,-",
@@ -361,7 +370,7 @@ def test_csv_sample_is_byte_exact():
 
 def test_csv_quotes_gpu_lists_with_commas():
     j = job(3, JobState.FINISHED, started_at=NOW - 5, finished_at=NOW, gpu_ids=[0, 1], submitted_at=0.0)
-    line = render.gqueue_csv([j], NOW).split("\n")[1]
+    line = formats.gqueue_csv([j], NOW).split("\n")[1]
     assert line == '3,gjob-3,Finished,00:00:05,"[0,1]",tester,-,-,-,-,-'
     assert next(csv.reader(io.StringIO(line)))[4] == "[0,1]"
 
@@ -372,7 +381,7 @@ def test_json_structure():
             submitted_at=SAMPLE_SUBMIT),
         job(13, JobState.CANCELLED, reason="CancelledByUser", submitted_at=SAMPLE_SUBMIT),
     ]
-    text = render.gqueue_json(jobs, NOW + 0.5)
+    text = formats.gqueue_json(jobs, NOW + 0.5)
     assert text.startswith('{\n  "jobs": [\n    {\n      "id": 10,')
     doc = json.loads(text)
     assert list(doc) == ["jobs", "total", "timestamp"]
@@ -394,9 +403,9 @@ def test_json_structure():
 
 
 def test_yaml_has_the_json_structure():
-    text = render.gqueue_yaml(csv_jobs(), NOW)
+    text = formats.gqueue_yaml(csv_jobs(), NOW)
     assert text.startswith("jobs:\n- id: 10\n  name: gjob-10\n")
-    assert yaml.load(text, Loader=_NoTimestampLoader) == json.loads(render.gqueue_json(csv_jobs(), NOW))
+    assert yaml.load(text, Loader=_NoTimestampLoader) == json.loads(formats.gqueue_json(csv_jobs(), NOW))
 
 
 class _NoTimestampLoader(yaml.SafeLoader):
@@ -415,7 +424,7 @@ def test_yaml_quotes_what_any_reader_would_misread():
     to the JSON's values; the document keeps its final newline."""
     j = job(17, time_limit=12 * 3600, project="yes", submitted_at=SAMPLE_SUBMIT, reason="WaitingForStartTime")
     k = job(18, project="123", submitted_at=SAMPLE_SUBMIT, reason="WaitingForStartTime")
-    text = render.gqueue_yaml([j, k], NOW)
+    text = formats.gqueue_yaml([j, k], NOW)
     assert text.endswith("\ntimestamp: '2026-02-04T12:00:00.000000000+00:00'\n")
     lines = text.split("\n")
     assert lines[:11] == [
@@ -432,7 +441,7 @@ def test_yaml_quotes_what_any_reader_would_misread():
         "  time_limit: '12:00:00'",
     ]
     assert "  project: '123'" in lines
-    assert yaml.safe_load(text) == json.loads(render.gqueue_json([j, k], NOW))
+    assert yaml.safe_load(text) == json.loads(formats.gqueue_json([j, k], NOW))
 
 
 @pytest.mark.parametrize("value,quoted", [
@@ -443,15 +452,15 @@ def test_yaml_quotes_what_any_reader_would_misread():
     (".inf", True), ("-", True), ("", True), ("a: b", True),
 ])
 def test_yaml_string_quoting_rules(value, quoted):
-    text = yaml.dump({"k": value}, Dumper=render._yaml_dumper())
+    text = yaml.dump({"k": value}, Dumper=formats._yaml_dumper())
     assert (text.strip() != f"k: {value}".strip()) is quoted, text
     if quoted:
         assert yaml.safe_load(text)["k"] == value
 
 
 def test_empty_machine_outputs():
-    assert json.loads(render.gqueue_json([], NOW))["jobs"] == []
-    assert render.gqueue_csv([], NOW) == "id,name,state,time,gpus,user,submitted_at,reason,time_limit,project,memory_mb"
+    assert json.loads(formats.gqueue_json([], NOW))["jobs"] == []
+    assert formats.gqueue_csv([], NOW) == "id,name,state,time,gpus,user,submitted_at,reason,time_limit,project,memory_mb"
 
 
 # --------------------------------------------------------------------------- gjob show
@@ -465,7 +474,7 @@ def test_show_command_job_queued(utc):
         id=7, user="alice", run_name="gjob-7", run_dir="/home/alice/w", command="python train.py",
         submitted_at=T0, reason="WaitingForStartTime", scheduled_at=T0 + 7200, project="proj1",
     )
-    assert render.job_show(j, NOW) == "\n".join([
+    assert show.job_show(j, NOW) == "\n".join([
         "Job Details:",
         "  ID=7",
         "  State=Queued (PD)",
@@ -491,7 +500,7 @@ def test_show_command_job_queued(utc):
 
 def test_show_command_without_braces_stays_plain_even_with_parameters(utc):
     j = Job(id=1, command="echo hi", parameters={"lr": "0.1"}, submitted_at=T0, run_name="gjob-1")
-    lines = render.job_show(j, NOW).split("\n")
+    lines = show.job_show(j, NOW).split("\n")
     assert "  Command=echo hi" in lines
     assert lines[lines.index("Parameters:") + 1] == "  lr=0.1"
 
@@ -501,7 +510,7 @@ def test_show_parameter_job_has_template_and_actual(utc):
         id=16, command="python train.py --lr {lr} --bs {bs}", parameters={"lr": "0.1", "bs": "32"},
         submitted_at=T0, run_name="gjob-16-lr0_1", run_dir="/w",
     )
-    text = render.job_show(j, NOW)
+    text = show.job_show(j, NOW)
     assert text.split("\n\n")[:2] == [
         "\n".join([
             "Job Details:",
@@ -518,7 +527,7 @@ def test_show_parameter_job_has_template_and_actual(utc):
 
 def test_show_parameter_job_with_missing_values(utc):
     j = Job(id=2, command="run {a} {b} {c}", parameters={"b": "1"}, submitted_at=T0)
-    assert "  Command(actual)=Error: Missing parameter values: a, c" in render.job_show(j, NOW).split("\n")
+    assert "  Command(actual)=Error: Missing parameter values: a, c" in show.job_show(j, NOW).split("\n")
 
 
 def test_show_finished_job_timing_and_resources(utc):
@@ -530,7 +539,7 @@ def test_show_finished_job_timing_and_resources(utc):
         notify_on=["job_failed", "job_completed"], time_limit=3600, redone_from=1, retried_from=2,
         submitted_at=T0, started_at=T0 + 65, finished_at=T0 + 65 + 3725, exit_code=0,
     )
-    assert render.job_show(j, NOW) == "\n".join([
+    assert show.job_show(j, NOW) == "\n".join([
         "Job Details:",
         "  ID=3",
         "  State=Finished (CD)",
@@ -570,7 +579,7 @@ def test_show_running_job(utc):
         id=4, state=JobState.RUNNING, command="sleep 100", run_name="gjob-4", gpu_ids=[],
         submitted_at=T0, started_at=T0 + 10, exit_code=None,
     )
-    blocks = render.job_show(j, NOW).split("\n\n")
+    blocks = show.job_show(j, NOW).split("\n\n")
     assert "  GPUIDs=" in blocks[1].split("\n")  # ran without GPUs: empty value
     assert blocks[-1] == "\n".join([
         "Timing:",
@@ -581,13 +590,13 @@ def test_show_running_job(utc):
 
 def test_show_array_job_and_dependencies(utc):
     array = Job(id=5, command="echo $GFLOW_ARRAY_TASK_ID", task_id=3, submitted_at=T0)
-    assert "Dependencies:\n  TaskID=3" in render.job_show(array, NOW).split("\n\n")
+    assert "Dependencies:\n  TaskID=3" in show.job_show(array, NOW).split("\n\n")
 
     dependent = Job(
         id=6, command="echo", submitted_at=T0, depends_on_ids=[1, 23],
         dependency_mode=DependencyMode.ANY, reason="WaitingForDependency",
     )
-    blocks = render.job_show(dependent, NOW).split("\n\n")
+    blocks = show.job_show(dependent, NOW).split("\n\n")
     assert "Dependencies:\n  DependsOn=1,23\n  Mode=Any\n  AutoCancel=enabled" in blocks
     assert "  Reason=Dependency" in blocks[0].split("\n")
 
@@ -595,22 +604,39 @@ def test_show_array_job_and_dependencies(utc):
         id=7, command="echo", submitted_at=T0, depends_on_ids=[2], task_id=0,
         auto_cancel_on_dependency_failure=False,
     )
-    assert "Dependencies:\n  DependsOn=2\n  Mode=All\n  TaskID=0" in render.job_show(no_cancel, NOW).split("\n\n")
+    assert "Dependencies:\n  DependsOn=2\n  Mode=All\n  TaskID=0" in show.job_show(no_cancel, NOW).split("\n\n")
 
 
 def test_show_cancelled_reasons_and_failed_exit_code(utc):
     by_user = Job(id=8, state=JobState.CANCELLED, reason="CancelledByUser", submitted_at=T0, finished_at=T0 + 5)
-    text = render.job_show(by_user, NOW)
+    text = show.job_show(by_user, NOW)
     assert "  Reason=CancelledByUser" in text.split("\n")
     assert "Started=" not in text  # never started: no Started/Finished lines
     failed = Job(id=9, state=JobState.CANCELLED, reason="DependencyFailed:5", submitted_at=T0)
-    assert "  Reason=DependencyFailed:5" in render.job_show(failed, NOW).split("\n")
+    assert "  Reason=DependencyFailed:5" in show.job_show(failed, NOW).split("\n")
     crashed = Job(id=10, state=JobState.FAILED, submitted_at=T0, started_at=T0 + 1,
                   finished_at=T0 + 2, exit_code=3)
-    assert render.job_show(crashed, NOW).endswith("  ExitCode=3")
+    assert show.job_show(crashed, NOW).endswith("  ExitCode=3")
 
 
 def test_show_separator_joins_blocks():
-    sep = render.show_separator()
+    sep = show.show_separator()
     assert sep == "\n\n" + "=" * 80 + "\n\n"
     assert sep.join(["A", "B"]).split("\n") == ["A", "", "=" * 80, "", "B"]
+
+
+def test_redo_summary_lists_the_new_jobs_parameters_and_cascade():
+    from gflow.protocol import RedoResult
+
+    new = job(9, gpus=1, gpu_sharing_mode=GpuSharing.SHARED, gpu_memory_limit_mb=2048, priority=20,
+              time_limit=5400, depends_on_ids=[3], parameters={"lr": "0.1"}, command="python t.py")
+    result = RedoResult(source_id=4, job=new, cascade=[(5, 10, "gjob-10")])
+    assert show.redo_summary(result, cleared_deps=False, cascade=True).split("\n") == [
+        "Resubmitting job 4 with parameters:",
+        "  Command=python t.py", "  GPUs=1", "  GPUSharing=shared", "  Priority=20",
+        "  TimeLimit=01:30:00", "  GPUMemoryLimit=2G", "  DependsOn=3", "  Parameters:", "    lr=0.1",
+        "", "Submitted batch job 9 (gjob-9)",
+        "", "Cascading to 1 dependent job(s)...", "  Job 5 → Job 10 (gjob-10)", "", "Cascade complete.",
+    ]
+    plain = show.redo_summary(RedoResult(source_id=4, job=job(9, command="x")), cleared_deps=True, cascade=True)
+    assert "  Dependencies=(cleared)" in plain and plain.endswith("No dependent jobs to cascade.")

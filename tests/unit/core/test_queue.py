@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import random
 
-from gflow.core import scheduler
-from gflow.core.queue import Merge, ReadyQueue
+from gflow.core.queue import Merge, ReadyQueue, time_bonus
 from gflow.protocol import GpuSharing, Job
 
 
@@ -15,6 +14,14 @@ def _walk(queue: ReadyQueue, shares: dict[str, float]) -> list[int]:
         out.append(lane.job_at(pos).id)
         merge.advance(lane, pos, share)
     return out
+
+
+def full_sort(jobs: list[Job], shares: dict[str, float]) -> list[int]:
+    """The scheduling order written as one sort (SPEC 4.3): priority bands, then fair share,
+    then shorter limits, then older jobs."""
+    share = shares.get
+    ranked = sorted(jobs, key=lambda j: (-j.priority, -share(j.user, 1.0), -time_bonus(j), j.id))
+    return [j.id for j in ranked]
 
 
 def _random_job(rng: random.Random, job_id: int) -> Job:
@@ -48,7 +55,7 @@ def test_merge_gives_the_order_of_a_full_sort_through_adds_updates_and_removals(
         assert len(queue) == len(jobs)
         for lane in queue.lanes():
             assert lane.limited == sum(j.time_limit is not None for j in lane.jobs.values())
-        assert _walk(queue, shares) == [j.id for j in scheduler.order(list(jobs.values()), shares)]
+        assert _walk(queue, shares) == full_sort(list(jobs.values()), shares)
 
 
 def test_discarding_an_unknown_job_is_harmless():

@@ -1,11 +1,11 @@
-"""Quota rules (SPEC 4.10) and the `gctl quota list` table (SPEC 5.5)."""
+"""Quota rules (SPEC 4.10) and the rows of `gctl quota list`."""
 from __future__ import annotations
 
 import pytest
 
 from gflow.config import QuotaConfig, QuotaLimits
 from gflow.core import quotas
-from gflow.core.quotas import QuotaError, QuotaRow
+from gflow.core.quotas import QuotaError
 from gflow.protocol import Job, JobState
 
 
@@ -15,6 +15,11 @@ def job(id: int, user: str = "alice", gpus: int = 0, project: str | None = None,
 
 
 L = QuotaLimits
+
+
+def allows(job: Job, running: list[Job], eff: QuotaConfig) -> bool:
+    """The scheduler's question, asked as the scheduler asks it: usage of the running jobs."""
+    return quotas.allows_usage(job, quotas.RunningUsage.of(running), eff)
 
 
 # --------------------------------------------------------------------------- effective limits
@@ -48,38 +53,38 @@ def test_jobs_without_a_project_have_no_project_quota():
     eff = QuotaConfig(default_project=L(max_running_jobs=0))
     assert quotas.project_limits(eff, None) is None
     assert quotas.project_limits(eff, "ml") == L(max_running_jobs=0)
-    assert quotas.allows(job(1), [], eff)
-    assert not quotas.allows(job(1, project="ml"), [], eff)
+    assert allows(job(1), [], eff)
+    assert not allows(job(1, project="ml"), [], eff)
 
 
 # --------------------------------------------------------------------------- running limits
 def test_max_running_jobs_counts_the_users_running_jobs():
     eff = QuotaConfig(default_user=L(max_running_jobs=1))
-    assert quotas.allows(job(2), [], eff)
-    assert not quotas.allows(job(2), [job(1)], eff)
-    assert quotas.allows(job(2, user="bob"), [job(1)], eff)  # per user
+    assert allows(job(2), [], eff)
+    assert not allows(job(2), [job(1)], eff)
+    assert allows(job(2, user="bob"), [job(1)], eff)  # per user
 
 
 def test_max_running_gpus_adds_the_jobs_own_gpus():
     eff = QuotaConfig(users={"alice": L(max_running_gpus=3)})
-    assert quotas.allows(job(2, gpus=1), [job(1, gpus=2)], eff)
-    assert not quotas.allows(job(2, gpus=2), [job(1, gpus=2)], eff)
+    assert allows(job(2, gpus=1), [job(1, gpus=2)], eff)
+    assert not allows(job(2, gpus=2), [job(1, gpus=2)], eff)
     # a job asking more than the cap never starts, even alone
-    assert not quotas.allows(job(3, gpus=4), [], eff)
+    assert not allows(job(3, gpus=4), [], eff)
 
 
 def test_project_limits_apply_to_jobs_of_the_project_across_users():
     eff = QuotaConfig(projects={"cv": L(max_running_jobs=2)})
     running = [job(1, "alice", project="cv"), job(2, "bob", project="cv")]
-    assert not quotas.allows(job(3, "carol", project="cv"), running, eff)
-    assert quotas.allows(job(3, "carol", project="ml"), running, eff)
-    assert quotas.allows(job(3, "carol"), running, eff)
+    assert not allows(job(3, "carol", project="cv"), running, eff)
+    assert allows(job(3, "carol", project="ml"), running, eff)
+    assert allows(job(3, "carol"), running, eff)
 
 
 def test_no_limits_means_everything_starts():
     eff = QuotaConfig()
     assert not quotas.has_running_limits(eff) and not quotas.has_queue_limits(eff)
-    assert quotas.allows(job(9, gpus=8), [job(i) for i in range(8)], eff)
+    assert allows(job(9, gpus=8), [job(i) for i in range(8)], eff)
 
 
 def test_running_usage_is_incremental():
@@ -173,25 +178,3 @@ def test_rows_list_configured_running_and_waiting_subjects_then_defaults():
     ]
     assert (rows[0].running_jobs, rows[0].queued_jobs) == (1, 2)
     assert rows[2].limits == L()
-
-
-def test_quota_table_matches_spec_sample():
-    rows = [
-        QuotaRow(scope="user", name="tester", limits=L(max_running_jobs=1, max_queued_jobs=3),
-                 running_jobs=1, queued_jobs=2),
-        QuotaRow(scope="project", name="cv", limits=L(max_running_jobs=5)),
-        QuotaRow(scope="project", name="ml", running_jobs=1, queued_jobs=2),
-        QuotaRow(scope="default_user", limits=L(max_running_jobs=1, max_queued_jobs=3)),
-        QuotaRow(scope="default_project"),
-    ]
-    assert quotas.render_rows(rows).splitlines() == [
-        "SCOPE           NAME                  JOBS      GPUS    QUEUED",
-        "user            tester                 1/1       0/-       2/3",
-        "project         cv                     0/5       0/-       0/-",
-        "project         ml                     1/-       0/-       2/-",
-        "default_user    *                        1         -         3",
-        "default_project *                        -         -         -",
-        "",
-        "Cells are used/limit; `-` means unlimited. Fallback rows show the limit only.",
-    ]
-    assert quotas.render_rows([]) == "No quota subjects (no limits configured, no active jobs)."

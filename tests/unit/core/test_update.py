@@ -32,6 +32,8 @@ def test_shared_job_keeps_its_gpu_memory_limit():
     job = Job(id=3, gpus=1, gpu_sharing_mode=GpuSharing.SHARED, gpu_memory_limit_mb=100)
     with pytest.raises(update.UpdateError, match="Shared jobs must keep a GPU memory limit"):
         plan(job, gpu_memory_limit_mb=None)
+    with pytest.raises(update.UpdateError, match=r"^Shared jobs need a GPU memory limit above 0"):
+        plan(job, gpu_memory_limit_mb=0)
     assert plan(job, gpu_memory_limit_mb=200) == {"gpu_memory_limit_mb": 200}
     assert plan(Job(id=4), gpu_memory_limit_mb=None) == {"gpu_memory_limit_mb": None}
 

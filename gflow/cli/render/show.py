@@ -37,6 +37,16 @@ def _command_lines(job) -> list[str]:
     return lines
 
 
+def _set(job, *fields) -> list[str]:
+    """`Label=value` for each (label, attribute, format or None) whose value is not None."""
+    lines = []
+    for label, name, fmt in fields:
+        value = getattr(job, name)
+        if value is not None:
+            lines.append(f"{label}={value if fmt is None else fmt(value)}")
+    return lines
+
+
 def _details(job) -> list[str]:
     state = _text(job.state)
     lines = [f"ID={job.id}", f"State={state} ({CODES[state]})"]
@@ -51,10 +61,7 @@ def _details(job) -> list[str]:
         lines.append(f"MaxRetries={job.max_retries}")
     if job.group_id:
         lines.append(f"GroupID={job.group_id}")
-    if job.redone_from is not None:
-        lines.append(f"RedoneFrom={job.redone_from}")
-    if job.retried_from is not None:
-        lines.append(f"RetriedFrom={job.retried_from}")
+    lines += _set(job, ("RedoneFrom", "redone_from", None), ("RetriedFrom", "retried_from", None))
     return lines + _command_lines(job)
 
 
@@ -64,12 +71,12 @@ def _parameters(job) -> list[str]:
 
 def _resources(job) -> list[str]:
     lines = [f"GPUs={job.gpus}", f"GPUSharing={_text(job.gpu_sharing_mode).lower()}"]
-    if job.gpu_memory_limit_mb is not None:
-        lines.append(f"GPUMemoryLimit={display.memory(job.gpu_memory_limit_mb)}")
-    if job.gpu_ids is not None:
-        lines.append("GPUIDs=" + ",".join(str(i) for i in job.gpu_ids))
-    if job.memory_limit_mb is not None:
-        lines.append(f"MemoryLimit={display.memory(job.memory_limit_mb)}")
+    lines += _set(
+        job,
+        ("GPUMemoryLimit", "gpu_memory_limit_mb", display.memory),
+        ("GPUIDs", "gpu_ids", lambda ids: ",".join(str(i) for i in ids)),
+        ("MemoryLimit", "memory_limit_mb", display.memory),
+    )
     if job.conda_env:
         lines.append(f"CondaEnv={job.conda_env}")
     return lines
@@ -144,3 +151,42 @@ def job_show(job, now: float) -> str:
 def show_separator() -> str:
     """Joiner between several `gjob show` blocks: blank line, 80 `=`, blank line."""
     return "\n\n" + "=" * 80 + "\n\n"
+
+
+def redo_summary(result, cleared_deps: bool, cascade: bool) -> str:
+    """What `gjob redo` prints for a `protocol.RedoResult`: the new job's parameters, its id,
+    and the dependents brought back with `--cascade`."""
+    job = result.job
+    lines = [f"Resubmitting job {result.source_id} with parameters:"]
+    if job.script is not None:
+        lines.append(f"  Script={job.script}")
+    else:
+        lines.append(f"  Command={job.command}")
+    lines.append(f"  GPUs={job.gpus}")
+    if _text(job.gpu_sharing_mode) == "Shared":
+        lines.append("  GPUSharing=shared")
+    lines.append(f"  Priority={job.priority}")
+    if job.conda_env:
+        lines.append(f"  CondaEnv={job.conda_env}")
+    lines += ["  " + line for line in _set(
+        job,
+        ("TimeLimit", "time_limit", display.clock),
+        ("MemoryLimit", "memory_limit_mb", display.memory),
+        ("GPUMemoryLimit", "gpu_memory_limit_mb", display.memory),
+    )]
+    if cleared_deps:
+        lines.append("  Dependencies=(cleared)")
+    elif job.depends_on_ids:
+        lines.append("  DependsOn=" + ",".join(str(d) for d in job.depends_on_ids))
+    if job.parameters:
+        lines.append("  Parameters:")
+        lines += [f"    {k}={v}" for k, v in sorted(job.parameters.items())]
+    lines += ["", f"Submitted batch job {job.id} ({job.run_name})"]
+    if cascade:
+        if result.cascade:
+            lines += ["", f"Cascading to {len(result.cascade)} dependent job(s)..."]
+            lines += [f"  Job {old} → Job {new} ({name})" for old, new, name in result.cascade]
+            lines += ["", "Cascade complete."]
+        else:
+            lines += ["", "No dependent jobs to cascade."]
+    return "\n".join(lines)
