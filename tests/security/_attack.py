@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
@@ -79,9 +80,26 @@ def make_daemon_factory(tmp_dirs: list, daemons: list, runtime):
             "gpu:\n  backend: fake\n  count: 2\n"
         )
         daemons.append(daemon.start())
+        _until_answering(daemon)
         return daemon
 
     return start
+
+
+def _until_answering(daemon: SystemDaemon) -> None:
+    """The socket file can exist a moment before the daemon listens on it."""
+    from gflow.client import Client, DaemonUnavailable
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with Client(str(daemon.socket)) as client:
+                client.identity
+            return
+        except DaemonUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @pytest.fixture
