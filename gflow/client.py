@@ -18,15 +18,20 @@ import _socket  # the C module: `socket` itself costs ~3 ms of imports (enum, se
 import os
 
 from . import paths, wire
-from .methods import PIPELINE_SAFE
+from .methods import PIPELINE_SAFE, result_type
 from .errors import ErrorCode, GflowError
 
 TYPE_CHECKING = False  # `typing` is not imported at run time: CLI start-up
 if TYPE_CHECKING:
     from typing import Iterable, Optional, Sequence
 
-    from .protocol import (ActionResult, AuditEntry, HelloResult, Job, JobSpec, JobState, LogResult, PurgeResult,
-                           StatusResult, SubmitResult)
+    from .config import QuotaLimits
+    from .core.quotas import QuotaRow
+    from .core.reservations import Reservation
+    from .core.stats import Stats, StatsTable
+    from .protocol import (ActionResult, AuditEntry, CreateReservationParams, GpusResult, HelloResult, IgnoredProcess,
+                           Job, JobSpec, JobState, LogResult, PurgeResult, QuotaScope, RedoParams, RedoResult,
+                           SetLimitResult, StatusResult, SubmitResult, UpdateParams, UpdateResult)
 
 __all__ = ["Client", "DaemonUnavailable", "GflowError", "JobSpec", "find_socket", "locate_socket"]
 
@@ -220,6 +225,11 @@ class Client:
             return msgspec.msgpack.decode(raw)
         return msgspec.msgpack.decode(raw, type=result_type)
 
+    def invoke(self, method: str, params=None):
+        """Send one request and decode its answer as the type the method table names for it
+        (`gflow.methods`): every typed method below is one line over this."""
+        return self.call(method, params, result_type(method))
+
     def _call_parts(self, method: str, params) -> list:
         """The undecoded result of each frame of the reply: one, or several when the daemon
         streams a big answer (`more` on every frame but the last)."""
@@ -376,11 +386,9 @@ class Client:
 
     def submit_many(self, specs: Sequence[JobSpec], max_concurrent: Optional[int] = None) -> SubmitResult:
         """Submit several jobs in one request and one transaction (all or nothing)."""
-        from .protocol import SubmitParams, SubmitResult
+        from .protocol import SubmitParams
 
-        return self.call(
-            "jobs.submit", SubmitParams(jobs=list(specs), group_max_concurrent=max_concurrent), SubmitResult
-        )
+        return self.invoke("jobs.submit", SubmitParams(jobs=list(specs), group_max_concurrent=max_concurrent))
 
     def list(
         self,
@@ -408,29 +416,29 @@ class Client:
 
     def get(self, ref: int | str) -> Job:
         """One job by id or `@` / `@~N`."""
-        from .protocol import Job, JobRef
+        from .protocol import JobRef
 
-        return self.call("jobs.get", JobRef(ref=str(ref)), Job)
+        return self.invoke("jobs.get", JobRef(ref=str(ref)))
 
     def resolve(self, ref: int | str) -> int:
         from .protocol import JobRef
 
-        return self.call("jobs.resolve", JobRef(ref=str(ref)), int)
+        return self.invoke("jobs.resolve", JobRef(ref=str(ref)))
 
     def cancel(self, ids: Iterable[int]) -> ActionResult:
-        from .protocol import ActionResult, IdsParams
+        from .protocol import IdsParams
 
-        return self.call("jobs.cancel", IdsParams(ids=list(ids)), ActionResult)
+        return self.invoke("jobs.cancel", IdsParams(ids=list(ids)))
 
     def hold(self, ids: Iterable[int]) -> ActionResult:
-        from .protocol import ActionResult, IdsParams
+        from .protocol import IdsParams
 
-        return self.call("jobs.hold", IdsParams(ids=list(ids)), ActionResult)
+        return self.invoke("jobs.hold", IdsParams(ids=list(ids)))
 
     def release(self, ids: Iterable[int], at: Optional[float] = None) -> ActionResult:
-        from .protocol import ActionResult, ReleaseParams
+        from .protocol import ReleaseParams
 
-        return self.call("jobs.release", ReleaseParams(ids=list(ids), at=at), ActionResult)
+        return self.invoke("jobs.release", ReleaseParams(ids=list(ids), at=at))
 
     def log(self, ref: int | str, first: Optional[int] = None, last: Optional[int] = None) -> Optional[bytes]:
         """The job's output so far, or None if it has not started yet."""
@@ -447,32 +455,153 @@ class Client:
 
     def wait(self, ids: Iterable[int], timeout: Optional[float] = None) -> list[Job]:
         """Block until every job is in a terminal state (or `timeout` seconds pass)."""
-        from .protocol import Job, WaitParams
+        from .protocol import WaitParams
 
-        return self.call("jobs.wait", WaitParams(ids=list(ids), timeout=timeout), list[Job])
+        return self.invoke("jobs.wait", WaitParams(ids=list(ids), timeout=timeout))
+
+    def update(self, params: UpdateParams) -> UpdateResult:
+        """Change fields of Queued or Held jobs (`gjob update`): per job, what changed or why not."""
+        return self.invoke("jobs.update", params)
+
+    def redo(self, params: RedoParams) -> RedoResult:
+        """Resubmit a finished job, optionally with changes and its dependents (`gjob redo`)."""
+        return self.invoke("jobs.redo", params)
+
+    def report_outcome(self, job_id: int, success: bool) -> None:
+        """Record a Running job's outcome by hand (`gcancel --finish/--fail`); a payload still
+        running is stopped."""
+        from .protocol import OutcomeParams
+
+        self.invoke("jobs.outcome", OutcomeParams(id=job_id, success=success))
 
     # ------------------------------------------------------------------ daemon
     def status(self) -> StatusResult:
-        from .protocol import StatusResult
-
-        return self.call("daemon.status", None, StatusResult)
+        """The daemon's version, uptime and job counts."""
+        return self.invoke("daemon.status")
 
     def shutdown(self) -> None:
-        self.call("daemon.shutdown")
+        """Stop the daemon (admins only)."""
+        self.invoke("daemon.shutdown")
+
+    def reload(self) -> None:
+        """Hand the socket to a fresh daemon image that rereads the config (admins only); the
+        answer comes once the old one no longer accepts."""
+        self.invoke("daemon.reload")
+
+    # ------------------------------------------------------------------ GPUs and groups
+    def gpus(self) -> GpusResult:
+        """Each GPU: whether it is free, allowed, shared or reserved, and why not when none."""
+        return self.invoke("gpus.info")
+
+    def set_gpus(self, indices: Optional[Sequence[int]]) -> None:
+        """Let gflow use only these GPU indices (None: all of them); admins only."""
+        from .protocol import SetGpusParams
+
+        self.invoke("gpus.set_allowed", SetGpusParams(indices=list(indices) if indices is not None else None))
+
+    def ignore_gpu_process(self, gpu: int, pid: int) -> IgnoredProcess:
+        """Schedule on `gpu` as if process `pid` were not there (admins only)."""
+        from .protocol import GpuProcess
+
+        return self.invoke("gpus.ignore", GpuProcess(gpu=gpu, pid=pid))
+
+    def unignore_gpu_process(self, gpu: int, pid: int) -> None:
+        """Drop an `ignore_gpu_process` override (admins only)."""
+        from .protocol import GpuProcess
+
+        self.invoke("gpus.unignore", GpuProcess(gpu=gpu, pid=pid))
+
+    def ignored_gpu_processes(self) -> list[IgnoredProcess]:
+        return self.invoke("gpus.ignored")
+
+    def set_group_limit(self, target: str, limit: int) -> SetLimitResult:
+        """How many jobs of a group may run at once; `target` is a group id or a member job's id."""
+        from .protocol import SetLimitParams
+
+        return self.invoke("groups.set_limit", SetLimitParams(target=str(target), limit=limit))
+
+    # ------------------------------------------------------------------ quotas
+    def quotas(self) -> list[QuotaRow]:
+        """Every quota subject with its limits and current use."""
+        return self.invoke("quotas.list")
+
+    def set_quota(self, scope: QuotaScope, name: Optional[str] = None, **limits: Optional[int]) -> QuotaLimits:
+        """Override limits of one subject (admins only); `limits` are max_running_jobs,
+        max_running_gpus, max_queued_jobs. `name` is the user or project, None for the
+        `default_user`/`default_project` scopes. Returns the limits now in force."""
+        from .protocol import QuotaSetParams
+
+        return self.invoke("quotas.set", QuotaSetParams(scope=scope, name=name, **limits))
+
+    def remove_quota(self, scope: QuotaScope, name: Optional[str] = None) -> None:
+        """Drop one subject's runtime override (admins only)."""
+        from .protocol import QuotaSubject
+
+        self.invoke("quotas.remove", QuotaSubject(scope=scope, name=name))
+
+    # ------------------------------------------------------------------ reservations
+    def reservations(
+        self, user: Optional[str] = None, status: Optional[str] = None, active: bool = False
+    ) -> list[Reservation]:
+        """Reservations, optionally of one user, in one status, or only those in force now."""
+        from .protocol import ListReservationsParams
+
+        return self.invoke("reservations.list", ListReservationsParams(user=user, status=status, active=active))
+
+    def reservation(self, reservation_id: int) -> Optional[Reservation]:
+        """One reservation, or None when there is no such id."""
+        from .protocol import ReservationRef
+
+        return self.invoke("reservations.get", ReservationRef(id=reservation_id))
+
+    def create_reservation(self, params: CreateReservationParams) -> Reservation:
+        """Reserve GPUs (a count or named indices) for a user over a window (admins only)."""
+        return self.invoke("reservations.create", params)
+
+    def cancel_reservation(self, reservation_id: int) -> Reservation:
+        """Cancel a pending or active reservation (admins, or its own user)."""
+        from .protocol import ReservationRef
+
+        return self.invoke("reservations.cancel", ReservationRef(id=reservation_id))
+
+    # ------------------------------------------------------------------ statistics
+    def stats(
+        self, users: Optional[Sequence[str]] = None, since: Optional[float] = None, project: Optional[str] = None
+    ) -> Stats:
+        """Totals over the jobs of `users` (None: everyone), submitted since `since`, of `project`."""
+        from .protocol import StatsParams
+
+        return self.invoke("stats.get", StatsParams(users=_listed(users), since=since, project=project))
+
+    def stats_by(
+        self,
+        by: str = "user",
+        users: Optional[Sequence[str]] = None,
+        since: Optional[float] = None,
+        project: Optional[str] = None,
+    ) -> StatsTable:
+        """The same totals, one row per user or per project (`by`)."""
+        from .protocol import StatsByParams
+
+        return self.invoke("stats.by", StatsByParams(users=_listed(users), since=since, project=project, by=by))
 
     # ------------------------------------------------------------------ administration
     def purge(self, before: float, user: Optional[str] = None, dry_run: bool = False) -> PurgeResult:
         """Forget finished jobs that ended before `before` (unix seconds) and their logs;
         an admin may name any user (None: everyone), others purge only their own."""
-        from .protocol import PurgeParams, PurgeResult
+        from .protocol import PurgeParams
 
-        return self.call("jobs.purge", PurgeParams(before=before, user=user, dry_run=dry_run), PurgeResult)
+        return self.invoke("jobs.purge", PurgeParams(before=before, user=user, dry_run=dry_run))
 
     def audit(self, since: Optional[float] = None, user: Optional[str] = None) -> list[AuditEntry]:
         """Audited requests (admins only), oldest first."""
-        from .protocol import AuditEntry, AuditParams
+        from .protocol import AuditParams
 
-        return self.call("audit.read", AuditParams(since=since, user=user), list[AuditEntry])
+        return self.invoke("audit.read", AuditParams(since=since, user=user))
+
+
+def _listed(items):
+    return list(items) if items is not None else None
 
 
 def is_not_found(error: GflowError) -> bool:

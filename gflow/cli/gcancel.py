@@ -91,13 +91,13 @@ def cmd(args) -> int:
 
 
 def _report_outcome(args) -> int:
-    from ..protocol import GflowError, OutcomeParams
+    from ..protocol import GflowError
 
     success = args.finish is not None
     job_id = args.finish if success else args.fail
     with connect(args) as client:
         try:
-            client.call("jobs.outcome", OutcomeParams(id=job_id, success=success))
+            client.report_outcome(job_id, success)
         except GflowError as e:
             raise CliError(f"Failed to {'finish' if success else 'fail'} job: {e.message}") from None
     return 0

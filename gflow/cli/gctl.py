@@ -156,23 +156,24 @@ class _LazyClient:
         self._args = args
         self._client = None
 
-    def call(self, method, params=None, result_type=None):
+    def __getattr__(self, name):  # a typed `Client` method, on a connection opened now
         if self._client is None:
             self._client = connect(self._args)
-        return self._client.call(method, params, result_type)
+        return getattr(self._client, name)
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
 
 
-def _call(client, context: str, method: str, params=None, result_type=None):
-    """A daemon refusal becomes `<context>: <message>` as upstream words it."""
+def _call(context: str, method, *args, **kwargs):
+    """`method(*args, **kwargs)`, a `Client` method; a daemon refusal becomes
+    `<context>: <message>` as upstream words it."""
     from ..client import DaemonUnavailable
     from ..protocol import GflowError
 
     try:
-        return client.call(method, params, result_type)
+        return method(*args, **kwargs)
     except DaemonUnavailable:
         raise
     except GflowError as e:
@@ -206,25 +207,21 @@ def _config_timezone(args):
 
 # --------------------------------------------------------------------------- GPUs, groups
 def cmd_set_gpus(args, client) -> int:
-    from ..protocol import SetGpusParams
-
     context = "Failed to set GPU configuration"
     if args.spec.strip().lower() == "all":
-        _call(client, context, "gpus.set_allowed", SetGpusParams(indices=None))
+        _call(context, client.set_gpus, None)
         print("GPU restriction removed: all GPUs are now available")
         return 0
     from ..core.parse import parse_id_list
 
     indices = parse_id_list(args.spec, what="GPU index")
-    _call(client, context, "gpus.set_allowed", SetGpusParams(indices=indices))
+    _call(context, client.set_gpus, indices)
     print(f"GPU restriction updated: only GPUs {indices} will be used")
     return 0
 
 
 def cmd_show_gpus(args, client) -> int:
-    from ..protocol import GpusResult
-
-    info = client.call("gpus.info", None, GpusResult)
+    info = client.gpus()
     for g in sorted(info.gpus, key=lambda g: g.index):
         parts = [str(g.index), "available" if g.available else "in_use"]
         if not g.allowed:
@@ -246,14 +243,11 @@ def cmd_set_limit(args, client) -> int:
     target = args.target
     if target[:1] == "+" and target[1:].isascii() and target[1:].isdigit():
         target = target[1:]  # an unsigned integer may carry a `+`, as upstream parses it
-    from ..protocol import SetLimitParams, SetLimitResult
-
-    params = SetLimitParams(target=target, limit=args.limit)
     if target.strip().isdigit():
         # a job id: `Job <id> not found` / `... is not part of a group` stand alone
-        result = client.call("groups.set_limit", params, SetLimitResult)
+        result = client.set_group_limit(target, args.limit)
     else:
-        result = _call(client, "Failed to set group max_concurrency", "groups.set_limit", params, SetLimitResult)
+        result = _call("Failed to set group max_concurrency", client.set_group_limit, target, args.limit)
     if result.found_job is not None:
         print(f"Found job {result.found_job} in group '{result.group_id}'")
     print(
@@ -266,25 +260,21 @@ def cmd_set_limit(args, client) -> int:
 # --------------------------------------------------------------------------- gpu-process
 def cmd_gpu_ignore(args, client) -> int:
     print(GPU_PROCESS_WARNING, file=sys.stderr)
-    from ..protocol import GpuProcess
-
-    _call(client, "Failed to ignore GPU process", "gpus.ignore", GpuProcess(gpu=args.gpu, pid=args.pid))
+    _call("Failed to ignore GPU process", client.ignore_gpu_process, args.gpu, args.pid)
     print(f"Warning: override applied for GPU {args.gpu} PID {args.pid}.", file=sys.stderr)
     print(f"Ignoring GPU process PID {args.pid} on GPU {args.gpu}")
     return 0
 
 
 def cmd_gpu_unignore(args, client) -> int:
-    from ..protocol import GpuProcess
-
-    _call(client, "Failed to unignore GPU process", "gpus.unignore", GpuProcess(gpu=args.gpu, pid=args.pid))
+    _call("Failed to unignore GPU process", client.unignore_gpu_process, args.gpu, args.pid)
     print(f"Removed GPU process ignore override for PID {args.pid} on GPU {args.gpu}")
     return 0
 
 
 def cmd_gpu_ignored(args, client) -> int:
-    entries = _call(client, "Failed to list ignored GPU processes", "gpus.ignored")
-    entries = sorted(entries, key=lambda e: (e["gpu"], e["pid"]))
+    entries = _call("Failed to list ignored GPU processes", client.ignored_gpu_processes)
+    entries = sorted(entries, key=lambda e: (e.gpu, e.pid))
     if args.json:
         print_json(entries)
         return 0
@@ -293,14 +283,14 @@ def cmd_gpu_ignored(args, client) -> int:
         return 0
     print(GPU_PROCESS_WARNING, file=sys.stderr)
     for e in entries:
-        print(f"gpu={e['gpu']}\tpid={e['pid']}")
+        print(f"gpu={e.gpu}\tpid={e.pid}")
     return 0
 
 
 # --------------------------------------------------------------------------- reserve
 def cmd_reserve_create(args, client) -> int:
     from ..core.parse import parse_id_list
-    from ..core.reservations import Reservation, parse_duration, parse_time
+    from ..core.reservations import parse_duration, parse_time
     from ..protocol import CreateReservationParams
 
     if args.gpus is None and args.gpu_spec is None:
@@ -314,7 +304,7 @@ def cmd_reserve_create(args, client) -> int:
         params.gpu_indices = parse_id_list(args.gpu_spec, what="GPU index")
     else:
         params.gpu_count = args.gpus
-    r = _call(client, "Failed to create reservation", "reservations.create", params, Reservation)
+    r = _call("Failed to create reservation", client.create_reservation, params)
     print("Reservation created successfully.")
     print(f"  ReservationID={r.id}")
     return 0
@@ -332,10 +322,7 @@ def cmd_reserve_list(args, client) -> int:
     if (args.from_ is None) != (args.to is None):
         args.usage("--from and --to must be used together")
     zone = _zone(args)
-    from ..protocol import ListReservationsParams
-
-    params = ListReservationsParams(user=args.user, status=args.status, active=args.active)
-    found = _call(client, "Failed to list reservations", "reservations.list", params, list[core.Reservation])
+    found = _call("Failed to list reservations", client.reservations, args.user, args.status, args.active)
     found.sort(key=lambda r: r.id)
     if args.json:
         print_json(found)
@@ -359,13 +346,9 @@ def cmd_reserve_list(args, client) -> int:
 
 
 def cmd_reserve_get(args, client) -> int:
-    from typing import Optional
-
-    from ..core.reservations import Reservation
-    from ..protocol import ReservationRef
     from .render.reservations import render_detail
 
-    r = _call(client, "Failed to get reservation", "reservations.get", ReservationRef(id=args.id), Optional[Reservation])
+    r = _call("Failed to get reservation", client.reservation, args.id)
     if args.json:
         print_json(r)
         return 0
@@ -377,9 +360,7 @@ def cmd_reserve_get(args, client) -> int:
 
 
 def cmd_reserve_cancel(args, client) -> int:
-    from ..protocol import ReservationRef
-
-    _call(client, "Failed to cancel reservation", "reservations.cancel", ReservationRef(id=args.id))
+    _call("Failed to cancel reservation", client.cancel_reservation, args.id)
     print(f"Reservation {args.id} cancelled successfully.")
     return 0
 
@@ -402,10 +383,9 @@ def _named(scope: str, name: str | None) -> str:
 
 
 def cmd_quota_list(args, client) -> int:
-    from ..core.quotas import QuotaRow
     from .render.quotas import render_rows
 
-    rows = _call(client, "Failed to list quotas", "quotas.list", None, list[QuotaRow])
+    rows = _call("Failed to list quotas", client.quotas)
     if args.json:
         print_json(rows)
         return 0
@@ -418,9 +398,7 @@ def cmd_quota_set(args, client) -> int:
     given = {field: getattr(args, field) for field, _ in LIMIT_FLAGS if getattr(args, field) is not None}
     if not given:
         raise CliError("provide at least one of --max-running-jobs, --max-running-gpus, --max-queued-jobs")
-    from ..protocol import QuotaSetParams
-
-    _call(client, "Failed to set quota", "quotas.set", QuotaSetParams(scope=scope, name=name, **given))
+    _call("Failed to set quota", client.set_quota, scope, name, **given)
     print(f"Updated {_named(scope, name)}")
     for field, label in LIMIT_FLAGS:
         if field in given:
@@ -430,9 +408,7 @@ def cmd_quota_set(args, client) -> int:
 
 def cmd_quota_remove(args, client) -> int:
     scope, name = _subject(args)
-    from ..protocol import QuotaSubject
-
-    _call(client, "Failed to remove quota", "quotas.remove", QuotaSubject(scope=scope, name=name))
+    _call("Failed to remove quota", client.remove_quota, scope, name)
     print(f"Removed {scope} quota override" + (f" '{name}'" if name is not None else ""))
     return 0
 
@@ -442,11 +418,8 @@ def cmd_purge(args, client) -> int:
     import time
 
     from ..core.parse import parse_since
-    from ..protocol import PurgeParams, PurgeResult
-
     before = parse_since(args.before, time.time())
-    params = PurgeParams(before=before, user=args.user, dry_run=args.dry_run)
-    result = _call(client, "Failed to purge jobs", "jobs.purge", params, PurgeResult)
+    result = _call("Failed to purge jobs", client.purge, before, args.user, args.dry_run)
     if args.json:
         print_json(result)
         return 0
@@ -480,11 +453,8 @@ def cmd_audit(args, client) -> int:
     from datetime import datetime
 
     from ..core.parse import parse_since
-    from ..protocol import AuditEntry, AuditParams
-
     since = parse_since(args.since, time.time())
-    entries = _call(client, "Failed to read the audit trail", "audit.read",
-                    AuditParams(since=since, user=args.user), list[AuditEntry])
+    entries = _call("Failed to read the audit trail", client.audit, since, args.user)
     if args.json:
         print_json(entries)
         return 0

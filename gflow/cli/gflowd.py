@@ -335,7 +335,7 @@ def cmd_reload(args) -> int:
         raise CliError("gflowd is not running; start it with `gflowd up`")
     try:
         with Client(dirs.socket, timeout=START_TIMEOUT) as client:
-            client.call("daemon.reload")
+            client.reload()
         # the old image stopped accepting before it answered: this is the new one
         with Client(dirs.socket, timeout=START_TIMEOUT) as client:
             st = client.status()

@@ -75,7 +75,7 @@ def render(table: list[list[str]]) -> str:
 
 def cmd(args) -> int:
     with connect(args) as client:
-        info = client.call("gpus.info", None, _gpus_type())
+        info = client.gpus()
     if args.json:
         from .common import print_json
 
@@ -86,12 +86,6 @@ def cmd(args) -> int:
     else:  # say why, rather than print nothing (upstream's silence looked like a hang or a bug)
         print(f"No GPUs: {info.no_gpus or 'none detected'}.")
     return 0
-
-
-def _gpus_type():
-    from ..protocol import GpusResult
-
-    return GpusResult
 
 
 def main(argv=None) -> int:

@@ -359,12 +359,10 @@ def cmd_release(args, client) -> int:
 
 
 def cmd_update(args, client) -> int:
-    from ..protocol import UpdateResult
-
     import msgspec
 
     params = msgspec.structs.replace(args.prepared, ids=_resolved(client, args.ids))
-    result = client.call("jobs.update", params, UpdateResult)
+    result = client.update(params)
     for job_id, fields in result.updated:
         print(f"Job {job_id} updated successfully.")
         print(f"  UpdatedFields={', '.join(fields)}")
@@ -376,12 +374,10 @@ def cmd_update(args, client) -> int:
 def cmd_redo(args, client) -> int:
     import msgspec
 
-    from ..protocol import RedoResult
-
     params = args.prepared
     if params.ref.startswith("@"):
         params = msgspec.structs.replace(params, ref=str(_resolve(client, params.ref)))
-    result = client.call("jobs.redo", params, RedoResult)
+    result = client.redo(params)
     from .render.show import redo_summary
 
     print(redo_summary(result, args.clear_deps, args.cascade))

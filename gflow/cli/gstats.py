@@ -232,7 +232,6 @@ def render_breakdown_table(table, color: bool) -> str:
 
 
 def cmd(args) -> int:
-    from ..core.stats import Stats
     from .common import use_color
 
     if args.output not in ("table", "json", "csv"):
@@ -253,15 +252,9 @@ def cmd(args) -> int:
         if by is None and not args.all_users and (users is None or len(users) > 1):
             by = "user"  # several users: one row each, not one blended summary
         if by is not None:
-            from ..core.stats import StatsTable
-            from ..protocol import StatsByParams
-
-            params = StatsByParams(users=users, since=since, project=project, by=by)
-            table = client.call("stats.by", params, StatsTable)
+            table = client.stats_by(by, users, since, project)
         else:
-            from ..protocol import StatsParams
-
-            stats = client.call("stats.get", StatsParams(users=users, since=since, project=project), Stats)
+            stats = client.stats(users, since, project)
     if by is not None:
         shown, as_json, as_csv, as_table = table, render_breakdown_json, render_breakdown_csv, render_breakdown_table
     else:
