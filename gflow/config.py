@@ -181,7 +181,7 @@ def _validate(data: dict[str, Any], origin: str) -> Config:
     daemon = data.get("daemon")
     strategy = daemon.get("gpu_allocation_strategy") if isinstance(daemon, dict) else None
     if isinstance(strategy, str):
-        # strategy names are case-insensitive (SPEC 4.5): `Random` in a file or in
+        # strategy names are case-insensitive: `Random` in a file or in
         # GFLOW_DAEMON__GPU_ALLOCATION_STRATEGY means `random`
         data = dict(data, daemon=dict(daemon, gpu_allocation_strategy=strategy.strip().lower()))
     try:
@@ -229,7 +229,7 @@ def env_overrides(environ: dict[str, str]) -> dict[str, Any]:
 
 def load(extra: str | None = None, system: bool = False, environ: dict[str, str] | None = None) -> Config:
     """Build the effective config. A missing `--config` file is skipped with a warning on
-    stderr, as SPEC 6.2 says (the default file and the environment still apply)."""
+    stderr, as upstream does (the default file and the environment still apply)."""
     files = [paths.SYSTEM_CONFIG] if system and os.path.exists(paths.SYSTEM_CONFIG) else []
     if not system:
         files = paths.user_config_files()

@@ -18,7 +18,7 @@ from .options import unsigned
 
 PROG = "gflowd"
 START_TIMEOUT = 15.0
-STOP_TIMEOUT = 5.0  # SPEC 6.6: SIGTERM, wait up to 5 s, then SIGKILL
+STOP_TIMEOUT = 5.0  # SIGTERM, wait up to 5 s, then SIGKILL
 UNIT_NAME = "gflowd.service"
 
 
@@ -82,7 +82,7 @@ def _add_force_empty_state(p) -> None:
 
 
 def _add_overrides(p) -> None:
-    """`--gpus`, `--gpu-allocation-strategy`, `--gpu-poll-interval-secs` (SPEC 1.8); the
+    """`--gpus`, `--gpu-allocation-strategy`, `--gpu-poll-interval-secs`; the
     values are checked by _overrides() so that the errors read as upstream's (exit 1)."""
     p.add_argument("--gpus", metavar="SPEC", help="GPU indices the scheduler may use, e.g. 0-3 or 0,2")
     p.add_argument("--gpu-allocation-strategy", metavar="STRATEGY", help="sequential (default) or random")
@@ -180,7 +180,7 @@ def cmd_up(args) -> int:
     if not args.system and not getattr(args, "personal", False) and _system_daemon_live(dirs):
         return 0
     _warn_not_acted_on(config)  # on the terminal of whoever starts it
-    if not args.system and _unit_installed():  # SPEC 6.6 step 1: systemd hosting first
+    if not args.system and _unit_installed():  # systemd hosting first
         if _systemctl("is-active", "--quiet", UNIT_NAME).returncode == 0:
             print("gflowd is already running (systemd user service).")
             print("Use `gflowd restart` to restart it.")
@@ -279,7 +279,7 @@ def cmd_down(args) -> int:
         return 0
     pid = _running_pid(dirs)
     if pid is None:
-        print("gflowd stopped.")  # as upstream: stopping is idempotent (SPEC 1.8)
+        print("gflowd stopped.")  # as upstream: stopping is idempotent
         return 0
     import signal
 
@@ -295,7 +295,7 @@ def cmd_down(args) -> int:
         if time.monotonic() > deadline:
             if killed:
                 raise CliError(f"gflowd (PID {pid}) did not exit after SIGKILL")
-            # Safe (SPEC 6.6): every change is committed before its reply, jobs run under
+            # Safe: every change is committed before its reply, jobs run under
             # shepherds that outlive the daemon, and the kernel releases the lock.
             print(f"gflowd (PID {pid}) did not exit within {STOP_TIMEOUT:.0f}s, sending SIGKILL",
                   file=sys.stderr)
@@ -395,7 +395,7 @@ def _detected_gpus(args) -> int:
 
 
 def _init_gpus(args, detected: int) -> tuple[list[int] | None, str]:
-    """The `daemon.gpus` to write and the summary text (SPEC 6.7)."""
+    """The `daemon.gpus` to write and the summary text."""
     if not args.gpus:
         if detected:
             return None, f"0-{detected - 1} (all detected)" if detected > 1 else "0 (all detected)"
@@ -506,7 +506,7 @@ def cmd_init(args) -> int:
 
 # ---------------------------------------------------------------------- systemd user service
 def _unit_path() -> str:
-    """`<parent of CONFIG>/systemd/user/gflowd.service` (SPEC 6.2)."""
+    """`<parent of CONFIG>/systemd/user/gflowd.service`."""
     from .. import paths
 
     return os.path.join(os.path.dirname(paths.config_dir()), "systemd", "user", UNIT_NAME)
@@ -573,7 +573,7 @@ def unit_text(args) -> str:
 
 
 def cmd_service(args) -> int:
-    """`gflowd service install|uninstall` (SPEC 1.8, 6.6): a systemd user unit for the
+    """`gflowd service install|uninstall`: a systemd user unit for the
     personal daemon. The system daemon uses the packaged unit instead."""
     if args.system:
         raise CliError("the system daemon comes with the Debian package (gflowd.service, gflowd.socket): "

@@ -1,4 +1,4 @@
-"""Fair-share (SPEC 4.12): each user's GPU-seconds, halved every half-life, and the factor
+"""Fair-share: each user's GPU-seconds, halved every half-life, and the factor
 that orders candidates of one priority band (a heavy user's jobs go after a light user's).
 
 The ledger maps user -> (usage in GPU-seconds, when it was last decayed); it is plain data so

@@ -1,4 +1,4 @@
-"""Retries and redo (SPEC 3.7, 3.8): what a new attempt copies, how many attempts a job
+"""Retries and redo: what a new attempt copies, how many attempts a job
 gets, and which cancelled dependents `gjob redo --cascade` brings back. Pure: the daemon
 passes lookups in and applies the result."""
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _copy(value):
 
 
 def rerun(source: Job, new_id: int, now: float, **overrides) -> Job:
-    """A fresh Queued job doing what `source` did (SPEC 3.7/3.8 copy rules).
+    """A fresh Queued job doing what `source` did.
 
     Copied: what to run, resources, limits, dependencies and their mode, run dir, task id,
     parameters, group, project, notifications, retry budget, owner and the name request.

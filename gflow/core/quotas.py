@@ -1,4 +1,4 @@
-"""Quotas (SPEC 4.10) as pure functions: effective limits, the running-limit gate used by the
+"""Quotas as pure functions: effective limits, the running-limit gate used by the
 scheduler, the queue-depth gate used at submission, and the rows of `gctl quota list` (their
 text is `gflow.cli.render.quotas`).
 
@@ -198,7 +198,7 @@ def pending_counts(active_jobs: Iterable[Job]) -> tuple[dict[str, int], dict[str
 
 def queue_rejection(new_jobs: Sequence[Job], active_jobs: Iterable[Job], eff: QuotaConfig) -> Optional[str]:
     """The message rejecting a submission, or None. Jobs earlier in the same batch count as
-    pending, and one rejection rejects the whole batch (SPEC 4.10)."""
+    pending, and one rejection rejects the whole batch."""
     users, projects = pending_counts(active_jobs)
     for job in new_jobs:
         limit = user_limits(eff, job.user).max_queued_jobs

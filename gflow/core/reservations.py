@@ -104,7 +104,7 @@ def validate_new(
     existing: Iterable[Reservation],
     allowed: Optional[Iterable[int]] = None,
 ) -> None:
-    """Raise ReservationError with SPEC 4.11's message when the reservation may not be made.
+    """Raise ReservationError with upstream's message when the reservation may not be made.
 
     Unlike upstream, a start inside the current half-hour slot (at most 30 minutes ago) is
     accepted, so an admin can reserve "from now" without waiting for the next :00/:30.
@@ -358,7 +358,7 @@ _LOCAL = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 def parse_time(text: str, zone: Optional[tzinfo], now: Optional[float] = None) -> float:
     """`--start`, `--from`, `--to`: RFC 3339 with an offset, or `YYYY-MM-DD HH:MM` in `zone`;
-    on :00 or :30 of `zone`, without seconds (SPEC 2.8). `now` (when the caller passes the
+    on :00 or :30 of `zone`, without seconds. `now` (when the caller passes the
     clock) means the start of the current half-hour slot of `zone`, which creation accepts."""
     value = text.strip()
     stamp: Optional[float] = None

@@ -1,4 +1,4 @@
-"""One scheduling pass as a pure function (SPEC 4.3–4.5): order candidates, admit greedily,
+"""One scheduling pass as a pure function: order candidates, admit greedily,
 and optionally hold GPUs back for the first job that is short of them (backfill).
 
 The daemon gathers the inputs (its ordered queue, running jobs, GPUs, limits), calls `plan`,
@@ -224,7 +224,7 @@ class _Pass:
         return fits.reason(why) if why else None
 
     def first_failure(self, job: Job) -> Optional[str]:
-        """The first check (SPEC order) `job` fails short of the GPUs, without admitting it."""
+        """The first check (upstream's order) `job` fails short of the GPUs, without admitting it."""
         why = self.never(job)
         if why:
             return why
@@ -341,7 +341,7 @@ class _Pass:
 
 
 def plan(inp: PassInput) -> Plan:
-    """Examine candidates in order, each on its own (SPEC 4.3/4.4); checks in SPEC order:
+    """Examine candidates in order, each on its own; checks in upstream's order:
     host memory, group limit, quotas, reservations + GPUs. With `backfill`, the first job
     short of GPUs holds the GPUs it will get back (see `backfill`)."""
     queue = inp.queue if inp.queue is not None else ReadyQueue(inp.candidates)

@@ -1,6 +1,6 @@
-"""Usage statistics over a set of jobs (SPEC 1.7). Pure: the daemon filters, this counts.
+"""Usage statistics over a set of jobs. Pure: the daemon filters, this counts.
 
-The field order of `Stats` is the key order of `gstats -o json` (SPEC 5.6), so the Struct
+The field order of `Stats` is the key order of `gstats -o json`, so the Struct
 is encoded as is; nothing is omitted, absent values are JSON null.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`gjob update` rules (SPEC 1.3.5): which jobs may change, what a change means, and the
+"""`gjob update` rules: which jobs may change, what a change means, and the
 field names reported back. Pure: lookups for dependency checks are passed in."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..protocol import GpuSharing, Job, JobState, UpdateParams
 from . import deps as core_deps
 from . import jobrules
 
-# the order SPEC prints `UpdatedFields=` in
+# the order upstream prints `UpdatedFields=` in
 FIELDS = (
     "command", "script", "gpus", "conda_env", "priority", "parameters", "time_limit",
     "memory_limit_mb", "gpu_memory_limit_mb", "depends_on_ids", "dependency_mode",
@@ -24,7 +24,7 @@ class UpdateError(ValueError):
 
 
 def requested(params: UpdateParams) -> dict[str, Any]:
-    """The fields an update names (UNSET left out), in SPEC order."""
+    """The fields an update names (UNSET left out), in upstream's order."""
     return {f: getattr(params, f) for f in FIELDS if getattr(params, f) is not msgspec.UNSET}
 
 
@@ -70,7 +70,7 @@ def plan(
 
 
 def changed_fields(values: dict[str, Any]) -> list[str]:
-    """What `UpdatedFields=` lists: every field the update set, in SPEC order."""
+    """What `UpdatedFields=` lists: every field the update set, in upstream's order."""
     return [f for f in FIELDS if f in values]
 
 

@@ -1,4 +1,4 @@
-"""The daemon's structured log (SPEC 6.2): `logs/daemon.<YYYY-MM-DD>.log`, one JSON object a
+"""The daemon's structured log: `logs/daemon.<YYYY-MM-DD>.log`, one JSON object a
 line, a new file each local day, the newest seven kept. Plain text still goes to stderr."""
 from __future__ import annotations
 

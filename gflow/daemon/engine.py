@@ -69,7 +69,7 @@ class Engine(Lifecycle, Creation, Scheduling, JobTable):
         # dependency id -> active jobs naming it, so a failure finds its dependents without
         # scanning every job (auto-cancel, retries); maintained by _activate/_deactivate
         self._dependents: dict[int, set[int]] = {}
-        self._names: set[str] = set()  # run names of active jobs (collision set, SPEC 3.11)
+        self._names: set[str] = set()  # run names of active jobs: a new name colliding with one gets a suffix
         self._launch_queue: list[Job] = []
         self.sched = SchedulingState()  # ordered queue and running index for the pass
         self.stopping: dict[int, Job] = {}  # terminal, but the process is still winding down
@@ -87,7 +87,7 @@ class Engine(Lifecycle, Creation, Scheduling, JobTable):
         # quotas and reservations, made for this engine (it reads the running jobs); without
         # a factory the engine runs with no quotas or reservations
         self.policy: Optional["Policy"] = None
-        # fair-share ledger (SPEC 4.12): user -> (GPU-seconds, when last decayed); saved with
+        # fair-share ledger: user -> (GPU-seconds, when last decayed); saved with
         # the commit that records the terminal job it was charged for
         self.usage: fairshare.Ledger = {
             user: (float(u), float(t)) for user, (u, t) in store.get_meta(USAGE_KEY, {}).items()

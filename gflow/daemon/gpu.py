@@ -8,7 +8,7 @@ gives back) and hands the answer to `apply`, on the loop. What the backend then 
 - a GPU nobody in gflow holds, with a compute process on it: unavailable, `unmanaged(pid=…)`;
 - a GPU a job holds, with a process outside that job's process tree: the job runs *beside*
   it (shown as "shared with pid …"); once the job ends, the GPU is blocked by it;
-- a GPU whose query failed: unavailable, `unknown (query failed since …)` (SPEC 4.6: a GPU
+- a GPU whose query failed: unavailable, `unknown (query failed since …)` (a GPU
   we cannot see is not handed out; a job already on it keeps it);
 - a GPU just given back: unavailable until its own query answers (`verifying`), so it is
   never handed on beside a process the last poll could not see.

@@ -2,7 +2,7 @@
 
 NVML offers no events, so the driver is asked (in a worker thread):
 - every `daemon.gpu_poll_interval_secs`, all GPUs;
-- at once after GPU jobs start, all GPUs (SPEC 4.6), so the picture never lags a launch;
+- at once after GPU jobs start, all GPUs, so the picture never lags a launch;
 - at once for each GPU a job gives back, that GPU only: it stays unavailable until this
   answer comes (see `gpu.GpuBackend.freed`), so it is never handed on beside a process
   (the ended job's leftover, a foreign one) that the last full poll could not see.

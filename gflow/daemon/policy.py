@@ -29,8 +29,8 @@ log = logging.getLogger("gflow.policy")
 
 QUOTA_KEY = "quota_overrides"
 RESERVATIONS_KEY = "reservations"
-# finished (completed or cancelled) reservations leave the list at the next status update
-# (SPEC 4.11), as upstream: `gctl reserve list` shows what still matters
+# finished (completed or cancelled) reservations leave the list at the next status update,
+# as upstream: `gctl reserve list` shows what still matters
 RETENTION_SECS = 0
 
 
@@ -58,7 +58,7 @@ class Policy:
         self.quota_overrides = self._load_overrides()
         self.effective = core_quotas.effective(config.quota, self.quota_overrides)
         self.reservations, self.next_reservation_id = self._load_reservations()
-        self.ignored: set[tuple[int, int]] = set()  # runtime only (SPEC 4.6)
+        self.ignored: set[tuple[int, int]] = set()  # runtime only
         self._timer: Optional[asyncio.TimerHandle] = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -135,7 +135,7 @@ class Policy:
         return allows
 
     def check_queue_quota(self, new_jobs: Sequence[Job], active_jobs: Iterable[Job]) -> None:
-        """Submission gate (queue depth); raises the SPEC 4.10 message for the whole batch."""
+        """Submission gate (queue depth); raises upstream's message for the whole batch."""
         if not core_quotas.has_queue_limits(self.effective):
             return
         message = core_quotas.queue_rejection(new_jobs, active_jobs, self.effective)

@@ -150,7 +150,7 @@ class Server:
             self.log_reader, self.request_stop, self.request_reload,
         )
         self._memory_task = asyncio.create_task(self._watch_memory())
-        # SPEC 6.6: SIGTERM, SIGINT and SIGHUP stop the daemon, SIGUSR2 hands over (save and
+        # SIGTERM, SIGINT and SIGHUP stop the daemon, SIGUSR2 hands over (save and
         # exit keeping the runners). Every change is already committed and jobs are never
         # killed by a stop, so all four end the same graceful way.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):

@@ -27,7 +27,7 @@ def gpus_cell(r: Reservation) -> str:
 
 
 def render_detail(r: Reservation, zone: Optional[tzinfo]) -> str:
-    """`gctl reserve get` (SPEC 5.4.1)."""
+    """`gctl reserve get`."""
     lines = ["Reservation Details:", f"  ID={r.id}", f"  User={r.user}"]
     if r.gpu_indices is not None:
         lines.append(f"  GPUIndices={','.join(map(str, r.gpu_indices))}")
@@ -49,7 +49,7 @@ TABLE_HEADERS = ("ID", "USER", "GPUS", "START", "END", "STATUS")
 
 
 def table_rows(reservations: Iterable[Reservation], zone: Optional[tzinfo]) -> list[list[str]]:
-    """Cells of `gctl reserve list` (SPEC 5.4.2), sorted by id; the CLI lays them out."""
+    """Cells of `gctl reserve list`, sorted by id; the CLI lays them out."""
     return [
         [str(r.id), r.user, gpus_cell(r), stamp(r.start, zone), stamp(r.end, zone), r.status_text()]
         for r in sorted(reservations, key=lambda r: r.id)
