@@ -182,10 +182,12 @@ def test_a_group_limit_is_set_on_every_member_by_their_owner_only(engine):
 
     def body(engine):
         spec = JobSpec(command="true", run_dir="/", hold=True)
-        ids = [j for j, _ in engine.submit(owner(), SubmitParams(jobs=[spec, spec], env={}, group_max_concurrent=2)).jobs]
+        group = SubmitParams(jobs=[spec, spec], env={}, group_max_concurrent=2)
+        ids = [j for j, _ in engine.submit(owner(), group).jobs]
         with pytest.raises(GflowError) as forbidden:
             call(engine, "groups.set_limit", SetLimitParams(target=str(ids[0]), limit=0), STRANGER)
-        return ids, forbidden.value, call(engine, "groups.set_limit", SetLimitParams(target=str(ids[1]), limit=1), owner())
+        limited = call(engine, "groups.set_limit", SetLimitParams(target=str(ids[1]), limit=1), owner())
+        return ids, forbidden.value, limited
 
     ids, forbidden, result = run(body)(engine)
     assert forbidden.code is ErrorCode.FORBIDDEN
