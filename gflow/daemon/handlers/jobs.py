@@ -226,7 +226,7 @@ def redo(ctx, caller, params: RedoParams) -> RedoResult:
 @rpc("jobs.outcome")
 def outcome(ctx, caller, params: OutcomeParams) -> None:
     """`gcancel --finish/--fail`: the owner (or an admin) records how a Running job's payload
-    ended. Never retried (an explicit verdict, SPEC 3.7); a payload still running is stopped."""
+    ended. Never retried (the owner's verdict is final); a payload still running is stopped."""
     engine = ctx.engine
     job = engine.find(params.id)
     if job is None:

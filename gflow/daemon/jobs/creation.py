@@ -194,7 +194,7 @@ class Creation:
             raise bad_request(str(e)) from None
 
     def _check_queue_quota(self, jobs: list[Job]) -> None:
-        """Queue-depth quotas (SPEC 4.10): config `quota` overlaid by `gctl quota set`."""
+        """Queue-depth quotas: config `quota` overlaid by `gctl quota set`."""
         if self.policy is not None:
             self.policy.check_queue_quota(jobs, self.jobs.values())
 
@@ -204,7 +204,7 @@ class Creation:
     ) -> list[Job]:
         """`gjob redo` of a finished job the caller may redo (handlers/jobs.py decides):
         a new job from `source` with `overrides`; with `cascade`, also new jobs for the
-        dependents its failure cancelled, wired to the new jobs (SPEC 3.8), those the caller
+        dependents its failure cancelled, wired to the new jobs, those the caller
         may not redo left in `skipped`. All committed at once; the new jobs, source's first."""
         now = time.time()
         # The new job keeps the source's owner: an admin redoing a user's job must not turn

@@ -62,7 +62,7 @@ class Lifecycle:
 
         With `retry` (a payload that failed by itself: one job), a failure with budget left
         queues its next attempt in the same transaction, and the jobs waiting on the failed
-        attempt wait on the new one instead of being auto-cancelled (SPEC 3.7)."""
+        attempt wait on the new one instead of being auto-cancelled."""
         now = time.time() if now is None else now
         retried: Optional[Job] = None
         changed: list[Job] = []
