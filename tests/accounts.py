@@ -125,7 +125,7 @@ def accounts() -> dict[str, Account]:
 class SystemDaemon:
     """`gflowd up --system --foreground` as root, with socket and state in a temp dir."""
 
-    def __init__(self, base: Path, python: str, pythonpath: str, config: str = ""):
+    def __init__(self, base: Path, python: str, pythonpath: str, config: str = "", gpus: int = 2):
         self.base = base
         self.python = python
         self.pythonpath = pythonpath
@@ -134,7 +134,7 @@ class SystemDaemon:
         self.config = base / "gflow.yaml"
         self.config.write_text(
             f"daemon:\n  socket: {self.socket}\n  state_dir: {self.state_dir}\n"
-            "gpu:\n  backend: fake\n  count: 2\n" + config
+            f"gpu:\n  backend: fake\n  count: {gpus}\n" + config
         )
         self.proc: subprocess.Popen | None = None
 
@@ -191,20 +191,28 @@ class SystemDaemon:
         return Client(str(self.socket)).connect()
 
 
+def running_system_daemon(runtime, prefix: str = "gfsys", **options):
+    """A started SystemDaemon in a fresh temp dir (a generator for fixtures): stopped, its
+    leftover processes killed and its directory removed afterwards."""
+    python, pythonpath = runtime
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    base.chmod(0o755)
+    daemon = SystemDaemon(base, python, pythonpath, **options).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        import psutil
+
+        for proc in psutil.process_iter(["cmdline"]):
+            if any(str(base) in part for part in (proc.info.get("cmdline") or [])):
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
 def system_daemon(runtime, accounts):
-    python, pythonpath = runtime
-    base = Path(tempfile.mkdtemp(prefix="gfsys", dir="/tmp"))
-    base.chmod(0o755)
-    daemon = SystemDaemon(base, python, pythonpath).start()
-    yield daemon
-    daemon.stop()
-    import psutil
-
-    for proc in psutil.process_iter(["cmdline"]):
-        if any(str(base) in part for part in (proc.info.get("cmdline") or [])):
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-    shutil.rmtree(base, ignore_errors=True)
+    yield from running_system_daemon(runtime)

@@ -102,11 +102,28 @@ async def settled():
         await asyncio.sleep(0)
 
 
-def cancel(engine, ids):
-    """`jobs.cancel` as the daemon runs it: the handler, with the engine as its context."""
+def call(engine, method: str, params, who=None):
+    """An RPC method as the daemon runs it: its handler, with the engine as its context."""
     from types import SimpleNamespace
 
-    from gflow.daemon.handlers import jobs
+    from gflow.daemon import handlers
+
+    return handlers.load()[method].fn(SimpleNamespace(engine=engine), who or caller(), params)
+
+
+def cancel(engine, ids, who=None):
     from gflow.protocol import IdsParams
 
-    return jobs.cancel(SimpleNamespace(engine=engine), caller(), IdsParams(ids=list(ids)))
+    return call(engine, "jobs.cancel", IdsParams(ids=list(ids)), who)
+
+
+def hold(engine, ids, who=None):
+    from gflow.protocol import IdsParams
+
+    return call(engine, "jobs.hold", IdsParams(ids=list(ids)), who)
+
+
+def release(engine, ids, at=None, who=None):
+    from gflow.protocol import ReleaseParams
+
+    return call(engine, "jobs.release", ReleaseParams(ids=list(ids), at=at), who)

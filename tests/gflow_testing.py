@@ -122,7 +122,7 @@ def kill_leftover_jobs(d: Daemon) -> None:
 
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
     """Poll a condition from a test (the daemon itself never polls)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -130,4 +130,4 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError("condition not met within timeout")
+    raise AssertionError(f"timed out waiting for {what}")

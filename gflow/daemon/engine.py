@@ -3,15 +3,17 @@
 
 - `table.py`      the active jobs, their indexes, committing changes (and undoing them in
                   memory when the disk is full);
-- `creation.py`   submissions and `gjob redo`;
-- `lifecycle.py`  hold, release, update, outcomes, exits, retries, and `end`, the one way a
-                  job becomes terminal;
+- `creation.py`   submissions and the new jobs of `gjob redo`;
+- `lifecycle.py`  the transitions: hold, release, update, a group's limit, exits, retries,
+                  and `end`, the one way a job becomes terminal;
 - `scheduling.py` the scheduling pass, launching, and the timers (with `queue.py`, what the
                   pass keeps between passes, and `admission.py`, what could ever start).
 
-The lifecycle calls into scheduling (a pass, a timer) and the table; scheduling reports what
-it cannot decide (a failed launch, a time limit reached) as events on `events`, and the table
-calls neither. Every transition is announced once on `events` after its commit.
+Which jobs a request may change (ownership, state, each id alone) is decided by its handler
+(`handlers/`), which then asks for the transition. The lifecycle calls into scheduling (a
+pass, a timer) and the table; scheduling reports what it cannot decide (a failed launch, a
+time limit reached) as events on `events`, and the table calls neither. Every transition is
+announced once on `events` after its commit.
 """
 from __future__ import annotations
 

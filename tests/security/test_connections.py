@@ -3,11 +3,11 @@ clients, and jobs launched while the daemon is out of file descriptors."""
 from __future__ import annotations
 
 import resource
-import time
 
 from gflow.protocol import JobState
 
 from accounts import NEEDS_ROOT  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+from gflow_testing import wait_for  # noqa: E402
 from security._attack import (  # noqa: F401  (make_system_daemon is a fixture)
     Attack,
     acknowledged_job,
@@ -96,17 +96,6 @@ def test_a_trickling_request_is_closed(make_system_daemon, accounts):
         assert_others_served(daemon, alice, job_id, attack)
 
 
-def _wait_for(predicate, what: str, timeout: float = 60):
-    """Poll what has no event to wait on (another process's fd table, its log file)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_job_launched_out_of_file_descriptors_waits_instead_of_failing(make_system_daemon, accounts):
     attack = "the daemon's fd table filled by one account's connections"
     daemon = make_system_daemon(max_connections_per_user=100000, first_request_timeout_secs=600)
@@ -122,7 +111,7 @@ def test_a_job_launched_out_of_file_descriptors_waits_instead_of_failing(make_sy
             print("ready")
             hold()
         """, attack):
-            _wait_for(lambda: proc.num_fds() >= limit, "the daemon to run out of fds")
+            wait_for(lambda: proc.num_fds() >= limit, timeout=60, what="the daemon to run out of fds")
             root.release([job_id])
             log = daemon.base / "daemon.log"
 
@@ -131,7 +120,7 @@ def test_a_job_launched_out_of_file_descriptors_waits_instead_of_failing(make_sy
                     return True
                 return root.get(job_id).state is not JobState.QUEUED
 
-            _wait_for(launched_or_deferred, "the launch attempt")
+            wait_for(launched_or_deferred, timeout=60, what="the launch attempt")
             job = root.get(job_id)
             assert job.state is not JobState.FAILED, f"{attack}: the job failed for good: {job.reason}"
             assert "not launched now" in log.read_text(errors="replace"), f"{attack}: the fds never ran out"

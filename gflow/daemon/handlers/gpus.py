@@ -25,7 +25,7 @@ def info(ctx, caller, params) -> GpusResult:
         gpus.append(GpuInfo(
             index=gpu.index,
             memory_mb=gpu.memory_mb,
-            # a GPU held only by shared jobs still takes shared jobs (SPEC 4.6)
+            # a GPU held only by shared jobs still takes shared jobs
             available=(gpu.available and not jobs) or (shared and free_mb != 0),
             allowed=allowed is None or gpu.index in allowed,
             reason=None if jobs else backend.reason(gpu.index) or policy.ignore_reason(gpu.index),

@@ -1,4 +1,4 @@
-"""GPU-process ignore list (`gctl gpu-process`, SPEC 4.6): ignore and unignore (admins),
+"""GPU-process ignore list (`gctl gpu-process`): ignore and unignore (admins),
 ignored (anyone). Runtime only: the list is empty after a daemon restart."""
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
 """Job methods: submit, list, get, cancel, hold, release, update, redo, outcome, log, wait, resolve."""
 from __future__ import annotations
 
-from ...core import limits
+from ...core import jobrules, limits
+from ...core import update as core_update
 from ...protocol import (
     ActionResult,
+    DependencyMode,
     ErrorCode,
     GflowError,
     IdsParams,
@@ -16,12 +18,15 @@ from ...protocol import (
     OutcomeParams,
     Reason,
     RedoParams,
+    RedoResult,
     ReleaseParams,
     SubmitParams,
     UpdateParams,
+    UpdateResult,
     WaitParams,
 )
 from .. import identity, listing
+from ..refusals import bad_request, conflict, not_found
 from . import Stream, rpc
 
 # jobs per frame of a streamed listing: small enough that a reader who stops reading costs
@@ -91,31 +96,146 @@ def cancel(ctx, caller, params: IdsParams) -> ActionResult:
 
 
 @rpc("jobs.hold")
-def hold(ctx, caller, params: IdsParams):
-    return ctx.engine.hold(caller, params.ids)
+def hold(ctx, caller, params: IdsParams) -> ActionResult:
+    """Each Queued id the caller owns is held, or refused alone; the held ones in one commit."""
+    result, jobs = _waiting(ctx.engine, caller, params.ids, "hold", JobState.QUEUED, JobState.HOLD)
+    ctx.engine.hold_jobs(jobs)
+    return result
 
 
 @rpc("jobs.release")
-def release(ctx, caller, params: ReleaseParams):
-    return ctx.engine.release(caller, params.ids, params.at)
+def release(ctx, caller, params: ReleaseParams) -> ActionResult:
+    """Each Held id the caller owns is released (to begin at `at` if given), or refused alone."""
+    result, jobs = _waiting(ctx.engine, caller, params.ids, "release", JobState.HOLD, JobState.QUEUED)
+    ctx.engine.release_jobs(jobs, params.at)
+    return result
+
+
+def _waiting(engine, caller, ids, action: str, source: JobState, target: JobState) -> tuple[ActionResult, list[Job]]:
+    """The jobs of `ids` that `action` may move from `source` to `target`, and the refusals."""
+    result = ActionResult()
+    jobs: dict[int, Job] = {}
+    for job_id in ids:
+        job = engine.find(job_id)
+        if job is None:
+            result.errors.append((job_id, f"Job {job_id} not found"))
+            continue
+        try:
+            identity.require_owner(caller, job, action)
+        except GflowError as e:
+            result.errors.append((job_id, e.message))
+            continue
+        # an id named twice: its second mention finds it already moved
+        state = target if job_id in jobs else job.state
+        if state is not source:
+            verb = "held" if action == "hold" else "released"
+            result.errors.append((
+                job_id,
+                f"Job {job_id} is in state '{state.value}' and cannot be {verb}. "
+                f"Only {source.value} jobs can be {verb}.",
+            ))
+            continue
+        jobs[job_id] = job
+        result.done.append(job_id)
+    return result, list(jobs.values())
 
 
 @rpc("jobs.update")
-def update(ctx, caller, params: UpdateParams):
+def update(ctx, caller, params: UpdateParams) -> UpdateResult:
+    """`gjob update`: the same changes for every id; each id succeeds or fails alone, and a
+    refused one is left exactly as it was."""
     _checked(limits.check_update, params)
-    return ctx.engine.update(caller, params)
+    engine = ctx.engine
+    changes = core_update.requested(params)
+    if not changes:
+        raise bad_request("No updates specified. Use --help to see available options.")
+    result = UpdateResult()
+    updates: list[tuple[Job, dict]] = []
+    for job_id in params.ids:
+        job = engine.find(job_id)
+        if job is None:
+            result.errors.append((job_id, f"Job {job_id} not found"))
+            continue
+        try:
+            identity.require_owner(caller, job, "update")
+            values = core_update.plan(job, changes, lambda d: engine.state_of(d) is not None, engine._deps_of)
+        except GflowError as e:
+            result.errors.append((job_id, e.message))
+            continue
+        except core_update.UpdateError as e:
+            result.errors.append((job_id, str(e)))
+            continue
+        problem = engine.never_fits_after(job, values, params.allow_pending)
+        if problem:
+            result.errors.append((job_id, problem))
+            continue
+        updates.append((job, values))
+        result.updated.append((job_id, core_update.changed_fields(values)))
+    engine.update_jobs(updates)
+    return result
 
 
 @rpc("jobs.redo")
-def redo(ctx, caller, params: RedoParams):
+def redo(ctx, caller, params: RedoParams) -> RedoResult:
+    """`gjob redo`: a new job from a finished one the caller may redo; with `cascade`, also
+    new jobs for the dependents its failure cancelled."""
     _checked(limits.check_redo, params)
-    return ctx.engine.redo(caller, params)
+    engine = ctx.engine
+    source_id = engine.resolve_ref(caller, params.ref)
+    source = engine.find(source_id)
+    if source is None:
+        raise GflowError(ErrorCode.NOT_FOUND, f"Job {source_id} not found.")
+    identity.require_owner(caller, source, "redo")
+    if params.env is not None and caller.uid != source.owner_uid:
+        # the job runs as its owner: an admin's environment (tokens, keys) must not go with it
+        raise GflowError(
+            ErrorCode.FORBIDDEN,
+            f"only the owner of job {source.id} ({source.user}) may redo it with --current-env; "
+            "an admin's redo reuses the job's stored environment (drop --current-env)",
+        )
+    if source.state in (JobState.QUEUED, JobState.HOLD):
+        raise conflict(
+            f"Job {source_id} is still in {source.state.value} state. "
+            "Use `gjob update` to modify its parameters."
+        )
+    if source.state is JobState.RUNNING:
+        raise conflict(f"Job {source_id} is still running. Wait for it to finish or cancel it first.")
+    overrides: dict = {}
+    for field in ("gpus", "priority", "time_limit", "memory_limit_mb", "gpu_memory_limit_mb", "conda_env"):
+        value = getattr(params, field)
+        if value is not None:
+            overrides[field] = value
+    if params.clear_deps:
+        overrides["depends_on_ids"] = []
+    elif params.depends_on is not None:
+        dep = engine.resolve_ref(caller, params.depends_on)
+        if engine.state_of(dep) is None:
+            raise bad_request(jobrules.missing_dependency(dep))
+        overrides["depends_on_ids"] = [dep]
+        overrides["dependency_mode"] = DependencyMode.ALL
+    skipped: list[tuple[int, str]] = []
+    jobs = engine.redo_jobs(caller, source, overrides, params.env, params.cascade, skipped)
+    return RedoResult(
+        source_id=source.id,
+        job=jobs[0],
+        cascade=[(new.redone_from, new.id, new.run_name) for new in jobs[1:]],
+        skipped=skipped,
+    )
 
 
 @rpc("jobs.outcome")
-def outcome(ctx, caller, params: OutcomeParams):
-    """`gcancel --finish/--fail`: the owner (or an admin) reports how a payload ended."""
-    return ctx.engine.report_outcome(caller, params.id, params.success)
+def outcome(ctx, caller, params: OutcomeParams) -> None:
+    """`gcancel --finish/--fail`: the owner (or an admin) records how a Running job's payload
+    ended. Never retried (the owner's verdict is final); a payload still running is stopped."""
+    engine = ctx.engine
+    job = engine.find(params.id)
+    if job is None:
+        raise not_found(params.id)
+    identity.require_owner(caller, job, "finish it" if params.success else "fail it")
+    if job.state is not JobState.RUNNING:
+        raise conflict(f"Job {params.id} is {job.state.value}, not Running")
+    state = JobState.FINISHED if params.success else JobState.FAILED
+    engine.end([(job, state, None)], stop=engine.executor.cancel)
 
 
 @rpc("jobs.wait")

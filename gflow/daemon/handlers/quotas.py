@@ -1,4 +1,4 @@
-"""Quota methods: list (anyone), set and remove (admins). SPEC 4.10, `gctl quota`."""
+"""Quota methods: list (anyone), set and remove (admins). `gctl quota`."""
 from __future__ import annotations
 
 from ...config import QuotaLimits

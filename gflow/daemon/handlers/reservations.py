@@ -1,5 +1,5 @@
 """Reservation methods: list and get (anyone), create (admins), cancel (admins, or the
-reservation's own user). SPEC 4.11, `gctl reserve`."""
+reservation's own user). `gctl reserve`."""
 from __future__ import annotations
 
 import pwd

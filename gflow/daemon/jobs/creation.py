@@ -14,24 +14,19 @@ from ...core import jobrules
 from ...core import lineage
 from ...core import names
 from ...protocol import (
-    DependencyMode,
-    ErrorCode,
     GflowError,
     GpuSharing,
     Job,
     JobSpec,
     JobState,
-    RedoParams,
-    RedoResult,
     SubmitParams,
     SubmitResult,
 )
 from .. import identity
 from . import admission
 from ..events import Submitted
-from ..refusals import bad_request, conflict
+from ..refusals import bad_request
 
-_WAITING_STATES = (JobState.QUEUED, JobState.HOLD)
 # a submission bigger than this is committed in slices, the loop serving others in between
 _COMMIT_SLICE = 10_000
 _BUILD_SLICE = 2_000
@@ -199,49 +194,22 @@ class Creation:
             raise bad_request(str(e)) from None
 
     def _check_queue_quota(self, jobs: list[Job]) -> None:
-        """Queue-depth quotas (SPEC 4.10): config `quota` overlaid by `gctl quota set`."""
+        """Queue-depth quotas: config `quota` overlaid by `gctl quota set`."""
         if self.policy is not None:
             self.policy.check_queue_quota(jobs, self.jobs.values())
 
-    def redo(self, caller: identity.Caller, params: RedoParams) -> RedoResult:
-        """`gjob redo`: a new job from a finished one; with `cascade`, also new jobs for the
-        dependents its failure cancelled, wired to the new jobs (SPEC 3.8)."""
-        source_id = self.resolve_ref(caller, params.ref)
-        source = self.find(source_id)
-        if source is None:
-            raise GflowError(ErrorCode.NOT_FOUND, f"Job {source_id} not found.")
-        identity.require_owner(caller, source, "redo")
-        if params.env is not None and caller.uid != source.owner_uid:
-            # the job runs as its owner: an admin's environment (tokens, keys) must not go with it
-            raise GflowError(
-                ErrorCode.FORBIDDEN,
-                f"only the owner of job {source.id} ({source.user}) may redo it with --current-env; "
-                "an admin's redo reuses the job's stored environment (drop --current-env)",
-            )
-        if source.state in _WAITING_STATES:
-            raise conflict(
-                f"Job {source_id} is still in {source.state.value} state. "
-                "Use `gjob update` to modify its parameters."
-            )
-        if source.state is JobState.RUNNING:
-            raise conflict(f"Job {source_id} is still running. Wait for it to finish or cancel it first.")
+    def redo_jobs(
+        self, caller: identity.Caller, source: Job, overrides: dict, env: Optional[dict[str, str]],
+        cascade: bool, skipped: list[tuple[int, str]],
+    ) -> list[Job]:
+        """`gjob redo` of a finished job the caller may redo (handlers/jobs.py decides):
+        a new job from `source` with `overrides`; with `cascade`, also new jobs for the
+        dependents its failure cancelled, wired to the new jobs, those the caller
+        may not redo left in `skipped`. All committed at once; the new jobs, source's first."""
         now = time.time()
-        overrides: dict = {"redone_from": source.id}
-        for field in ("gpus", "priority", "time_limit", "memory_limit_mb", "gpu_memory_limit_mb", "conda_env"):
-            value = getattr(params, field)
-            if value is not None:
-                overrides[field] = value
-        if params.clear_deps:
-            overrides["depends_on_ids"] = []
-        elif params.depends_on is not None:
-            dep = self.resolve_ref(caller, params.depends_on)
-            if self.state_of(dep) is None:
-                raise bad_request(jobrules.missing_dependency(dep))
-            overrides["depends_on_ids"] = [dep]
-            overrides["dependency_mode"] = DependencyMode.ALL
         # The new job keeps the source's owner: an admin redoing a user's job must not turn
         # that user's command into one running with the admin's identity.
-        job = lineage.rerun(source, self.next_id, now, **overrides)
+        job = lineage.rerun(source, self.next_id, now, redone_from=source.id, **overrides)
         problem = jobrules.shared_gpu_memory(
             job.gpu_sharing_mode is GpuSharing.SHARED, job.gpu_memory_limit_mb, existing=True
         )
@@ -252,32 +220,30 @@ class Creation:
             raise bad_request(f"cannot run in {job.run_dir}: {problem}")
         job.project = self._project(job.project)  # the policy may have changed since
         envs: dict[int, dict[str, str]] = {}
-        if params.env is not None:
-            envs[job.id] = params.env
+        if env is not None:
+            envs[job.id] = env
             job.env_from = None
         jobs = [job]
-        result = RedoResult(source_id=source.id, job=job)
-        if params.cascade:
-            jobs += self._redo_cascade(caller, source, job, now, result)
+        if cascade:
+            jobs += self._redo_cascade(caller, source, job, now, skipped)
         taken = _Taken(self._names)
         for new in jobs:
             new.run_name = names.run_name(new.id, new.requested_name, taken)
             taken.add(new.run_name)
-        result.cascade = [(new.redone_from, new.id, new.run_name) for new in jobs[1:]]
         self._check_queue_quota(jobs)
         self.store.write(new=jobs, envs=envs)
         self.next_id = jobs[-1].id + 1
         self._admit_new(jobs)
-        return result
+        return jobs
 
     def _redo_cascade(
-        self, caller: identity.Caller, source: Job, new_source: Job, now: float, result: RedoResult
+        self, caller: identity.Caller, source: Job, new_source: Job, now: float, skipped: list[tuple[int, str]]
     ) -> list[Job]:
         def may_redo(job: Job) -> bool:
             try:
                 identity.require_owner(caller, job, "redo")
             except GflowError as e:
-                result.skipped.append((job.id, e.message))
+                skipped.append((job.id, e.message))
                 return False
             return True
 

@@ -4,14 +4,14 @@
 time limit, a memory kill, a natural exit, a launch failure, a vanished runner and a
 dependency auto-cancel all go through it. It commits first (a full disk refuses the change
 and leaves memory as stored), then stops the processes, then emits one `Ended` per job.
-Hold and release live here too; new jobs come from `creation.py`.
+Hold, release and update live here too, as the transitions their handlers ask for; new jobs
+come from `creation.py`.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-import uuid
 from typing import Callable, Iterable, Optional
 
 import msgspec
@@ -21,22 +21,11 @@ from ...core import fairshare
 from ...core import lineage
 from ...core import names
 from ...core import update as core_update
-from ...protocol import (
-    ActionResult,
-    ErrorCode,
-    GflowError,
-    Job,
-    JobState,
-    Reason,
-    SetLimitResult,
-    UpdateParams,
-    UpdateResult,
-)
-from .. import identity
+from ...protocol import GflowError, Job, JobState, Reason
 from . import admission
 from ..events import Ended, Held, LaunchFailed, Released, Submitted, TimeLimitReached
 from ..executors.base import ExitStatus
-from ..refusals import bad_request, conflict, not_found
+from ..refusals import not_found
 from ..store import DiskFull
 from .table import unique
 
@@ -73,7 +62,7 @@ class Lifecycle:
 
         With `retry` (a payload that failed by itself: one job), a failure with budget left
         queues its next attempt in the same transaction, and the jobs waiting on the failed
-        attempt wait on the new one instead of being auto-cancelled (SPEC 3.7)."""
+        attempt wait on the new one instead of being auto-cancelled."""
         now = time.time() if now is None else now
         retried: Optional[Job] = None
         changed: list[Job] = []
@@ -175,99 +164,48 @@ class Lifecycle:
         self._cancel_timer("limit", job.id)
 
     # ------------------------------------------------------------------ hold, release, update
-    def hold(self, caller: identity.Caller, ids: list[int]) -> ActionResult:
-        return self._transition(caller, ids, "hold", JobState.QUEUED, JobState.HOLD)
+    # The handlers (handlers/jobs.py, handlers/groups.py) decide which jobs a request may
+    # change; these make the change: in memory, one commit, one event, then what follows.
+    def hold_jobs(self, jobs: list[Job]) -> None:
+        """Queued jobs to Hold: their begin timers disarmed, one Held event."""
+        for job in jobs:
+            job.state = JobState.HOLD
+            job.reason = None
+            self.sched.touch([job.id])
+        self._commit(jobs)
+        if jobs:
+            self.events.emit(Held(tuple(jobs)))
+        for job in jobs:
+            self._cancel_timer("begin", job.id)
 
-    def release(self, caller: identity.Caller, ids: list[int], at: Optional[float]) -> ActionResult:
-        return self._transition(caller, ids, "release", JobState.HOLD, JobState.QUEUED, at)
-
-    def _transition(
-        self,
-        caller: identity.Caller,
-        ids: list[int],
-        action: str,
-        source: JobState,
-        target: JobState,
-        at: Optional[float] = None,
-    ) -> ActionResult:
-        result = ActionResult()
-        changed: list[Job] = []
-        for job_id in ids:
-            job = self.find(job_id)
-            if job is None:
-                result.errors.append((job_id, f"Job {job_id} not found"))
-                continue
-            try:
-                identity.require_owner(caller, job, action)
-            except GflowError as e:
-                result.errors.append((job_id, e.message))
-                continue
-            if job.state is not source:
-                verb = "held" if action == "hold" else "released"
-                allowed = "Queued" if action == "hold" else "Hold"
-                result.errors.append((
-                    job_id,
-                    f"Job {job_id} is in state '{job.state.value}' and cannot be {verb}. "
-                    f"Only {allowed} jobs can be {verb}.",
-                ))
-                continue
-            job.state = target
+    def release_jobs(self, jobs: list[Job], at: Optional[float]) -> None:
+        """Held jobs back to Queued (to begin at `at` if given): one Released event, then
+        judged again like new jobs."""
+        for job in jobs:
+            job.state = JobState.QUEUED
             job.reason = None
             if at is not None:
                 job.scheduled_at = at
-            changed.append(job)
             self.sched.touch([job.id])
-            result.done.append(job_id)
-        self._commit(changed)
-        if changed:
-            self.events.emit((Released if target is JobState.QUEUED else Held)(tuple(changed)))
-        if target is JobState.QUEUED:
-            self._settle(changed)
-        else:
-            for job in changed:
-                self._cancel_timer("begin", job.id)
-        return result
+        self._commit(jobs)
+        if jobs:
+            self.events.emit(Released(tuple(jobs)))
+        self._settle(jobs)
 
-    def update(self, caller: identity.Caller, params: UpdateParams) -> UpdateResult:
-        """`gjob update`: the same changes for every id; each id succeeds or fails alone, and a
-        refused one is left exactly as it was."""
-        changes = core_update.requested(params)
-        if not changes:
-            raise bad_request("No updates specified. Use --help to see available options.")
-        result = UpdateResult()
+    def update_jobs(self, updates: list[tuple[Job, dict]]) -> None:
+        """Set the planned values (core/update.py) of waiting jobs, in one commit."""
         changed: list[Job] = []
-        for job_id in params.ids:
-            job = self.jobs.get(job_id) or self.find(job_id)
-            if job is None:
-                result.errors.append((job_id, f"Job {job_id} not found"))
-                continue
-            try:
-                identity.require_owner(caller, job, "update")
-                values = core_update.plan(
-                    job, changes, lambda d: self.state_of(d) is not None, self._deps_of
-                )
-            except GflowError as e:
-                result.errors.append((job_id, e.message))
-                continue
-            except core_update.UpdateError as e:
-                result.errors.append((job_id, str(e)))
-                continue
-            problem = self._never_fits_after(job, values, params.allow_pending)
-            if problem:
-                result.errors.append((job_id, problem))
-                continue
+        for job, values in updates:
             self._unindex(job)
             core_update.apply(job, values)
             self._index(job)
             self.sched.touch([job.id])
             changed.append(job)
-            result.updated.append((job_id, core_update.changed_fields(values)))
         self._commit(changed)
         # judged again like a new submission: new dependencies may be done, or impossible
         self._settle(changed)
-        return result
 
-    def _never_fits_after(self, job: Job, values: dict, allow_pending: bool) -> Optional[str]:
+    def never_fits_after(self, job: Job, values: dict, allow_pending: bool) -> Optional[str]:
         """Why an update that changes resources would leave the job unable to ever start."""
         if allow_pending or not _RESOURCE_FIELDS.intersection(values):
             return None
@@ -277,45 +215,13 @@ class Lifecycle:
             return e.message
         return None
 
-    def report_outcome(self, caller: identity.Caller, job_id: int, success: bool) -> None:
-        """`gcancel --finish/--fail`: record a Running job's outcome by hand. Never retried
-        (an explicit verdict, SPEC 3.7); a payload still running is stopped."""
-        job = self.jobs.get(job_id)
-        if job is None:
-            stored = self.find(job_id)
-            if stored is None:
-                raise not_found(job_id)
-            identity.require_owner(caller, stored, "finish it" if success else "fail it")
-            raise conflict(f"Job {job_id} is {stored.state.value}, not Running")
-        identity.require_owner(caller, job, "finish it" if success else "fail it")
-        if job.state is not JobState.RUNNING:
-            raise conflict(f"Job {job_id} is {job.state.value}, not Running")
-        self.end([(job, JobState.FINISHED if success else JobState.FAILED, None)], stop=self.executor.cancel)
-
-    def set_group_limit(self, caller: identity.Caller, target: str, limit: int) -> SetLimitResult:
-        found_job = None
-        text = target.strip()
-        if text.isascii() and text.isdigit():
-            job = self.get(int(text))
-            if not job.group_id:
-                raise bad_request(f"Job {job.id} is not part of a group")
-            found_job, group_id = job.id, job.group_id
-        else:
-            try:
-                group_id = str(uuid.UUID(text))
-            except ValueError:
-                raise bad_request(f"Invalid UUID format: '{text}'") from None
-        members = [self.jobs.get(j.id) or self.stopping.get(j.id) or j for j in self.store.group_jobs(group_id)]
-        if not members:
-            raise GflowError(ErrorCode.NOT_FOUND, f"No jobs found with group_id '{group_id}'")
-        for job in members:
-            identity.require_owner(caller, job, "set-limit")
+    def set_group_limit(self, members: list[Job], limit: int) -> None:
+        """`gctl set-limit`: how many of a group's jobs may run at once."""
         for job in members:
             job.max_concurrent = limit
         self.sched.touch(j.id for j in members)
         self._commit(members)
         self.request_pass()
-        return SetLimitResult(group_id=group_id, updated=len(members), found_job=found_job)
 
     # ------------------------------------------------------------------ exits
     def _on_exit(self, job_id: int, status: ExitStatus) -> None:

@@ -76,7 +76,7 @@ class SchedulingState:
         self._held.update(job.gpu_ids or ())
 
     def settle(self, jobs: dict[int, Job], now: float, state_of: Callable[[int], Optional[JobState]]) -> list[Job]:
-        """Eligibility of the touched jobs (SPEC 4.2); returns those whose reason changed."""
+        """Eligibility of the touched jobs; returns those whose reason changed."""
         changed = []
         queue = self.queue
         for job_id in self._unsettled:

@@ -10,7 +10,7 @@ import pytest
 from gflow.daemon.store import DiskFull
 from gflow.protocol import ErrorCode, JobSpec, JobState, SubmitParams
 
-from engine_stub import cancel as _cancel, caller as _caller, make_engine, settled, submit as _submit
+from engine_stub import cancel as _cancel, caller as _caller, make_engine, release, settled, submit as _submit
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def test_a_refused_change_leaves_memory_as_stored(engine):
         held = _submit(engine, hold=True)
         engine.store.full = True
         with pytest.raises(DiskFull) as refused:
-            engine.release(_caller(), [held], None)
+            release(engine, [held])
         assert refused.value.code == ErrorCode.DISK_FULL and refused.value.message.startswith("state disk full: ")
         assert engine.jobs[held].state is JobState.HOLD, "a release refused for a full disk changed the job anyway"
         with pytest.raises(DiskFull):
@@ -37,7 +37,7 @@ def test_a_refused_change_leaves_memory_as_stored(engine):
             _cancel(engine, [held])
         assert engine.jobs[held].state is JobState.HOLD and held not in engine._terminal_states
         engine.store.full = False
-        assert engine.release(_caller(), [held], None).done == [held]
+        assert release(engine, [held]).done == [held]
 
     asyncio.run(main())
 

@@ -9,7 +9,7 @@ import pytest
 from gflow.daemon import events
 from gflow.protocol import JobSpec, JobState, Reason, SubmitParams
 
-from engine_stub import cancel, caller, make_engine, settled, submit as _submit
+from engine_stub import cancel, hold, make_engine, release, settled, submit as _submit
 
 
 async def submit(engine, **fields) -> int:
@@ -42,10 +42,10 @@ def test_submit_hold_release_run_cancel_emits_each_transition_once(engine):
         engine.start()
         seen = record(engine)
         job_id = await submit(engine)  # may start at once: hold it before the pass runs
-        engine.hold(caller(), [job_id])
+        hold(engine, [job_id])
         await settled()
         assert engine.jobs[job_id].state is JobState.HOLD
-        engine.release(caller(), [job_id], None)
+        release(engine, [job_id])
         await settled()
         assert engine.jobs[job_id].state is JobState.RUNNING
         # the stored state agrees when the event is seen: emitted after the commit

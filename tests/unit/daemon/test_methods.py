@@ -49,3 +49,17 @@ def test_results_nest_and_reach_core_modules():
     assert methods.result_type("reservations.get") == Optional[Reservation]
     assert methods.result_type("jobs.resolve") is int
     assert methods.result_type("daemon.shutdown") is None
+
+
+def test_a_handler_that_declares_its_answer_declares_the_table_s_result_type():
+    import typing
+
+    checked = 0
+    for name, method in handlers.load().items():
+        declared = typing.get_type_hints(method.fn).get("return", "undeclared")
+        if declared == "undeclared":
+            continue
+        expected = methods.result_type(name)
+        assert declared == (type(None) if expected is None else expected), name
+        checked += 1
+    assert checked >= len(methods.METHODS) // 2  # most handlers say what they answer
