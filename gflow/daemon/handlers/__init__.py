@@ -58,7 +58,7 @@ METHODS: dict[str, Method] = {}
 def rpc(name: str):
     """Register the handler of `name`. Its params Struct and what it may do (admin-only,
     writes, audited) come from the one method table, `gflow.methods`."""
-    params_name, *flags = TABLE[name]  # a handler for a method the table does not name is a bug
+    params_name, _result, *flags = TABLE[name]  # a handler for a method the table does not name is a bug
     params = getattr(protocol, params_name) if params_name is not None else Empty
 
     def register(fn):
