@@ -10,7 +10,7 @@ from gflow.daemon import identity
 from gflow.daemon.engine import Engine
 from gflow.daemon.executors.base import ExitStatus
 from gflow.daemon.gpu import open_backend
-from gflow.daemon.store import DiskFull, JobStore
+from gflow.daemon.store import MEMORY, DiskFull, JobStore
 from gflow.paths import DaemonPaths
 from gflow.protocol import JobSpec, SubmitParams
 
@@ -82,7 +82,7 @@ class StubExecutor:
 def make_engine(tmp_path) -> Engine:
     dirs = DaemonPaths("user", str(tmp_path / "s.sock"), str(tmp_path / "state"))
     os.makedirs(dirs.logs_dir)
-    store = FullableStore(dirs.database)
+    store = FullableStore(MEMORY)  # the engine's state lives in memory: no file, no fsync
     config = Config(gpu=GpuConfig(backend="none"))
     return Engine(config, dirs, store, open_backend(config.gpu), StubExecutor)
 

@@ -86,15 +86,22 @@ class _EnvFrom(msgspec.Struct):
     env_from: Optional[int] = None
 
 
+# a store that lives and dies with its object: unit tests of the engine and handlers
+MEMORY = ":memory:"
+
+
 class JobStore:
     def __init__(self, path: str):
         self.path = path
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        on_disk = path != MEMORY
+        if on_disk:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode_job = msgspec.msgpack.Decoder(Job).decode
         self._decode_env = msgspec.msgpack.Decoder(dict[str, str]).decode
         self._decode_env_from = msgspec.msgpack.Decoder(_EnvFrom).decode
-        _create_private(path)
+        if on_disk:
+            _create_private(path)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -106,7 +113,8 @@ class JobStore:
             # status file is removed once its outcome is committed, so after a power cut an
             # un-synced commit could leave a finished job recorded Running with no status left.
             self.db.execute("PRAGMA synchronous=FULL")
-            _make_private(path)
+            if on_disk:
+                _make_private(path)
             self._migrate()
         except sqlite3.DatabaseError as e:
             if is_corruption(e):
@@ -143,7 +151,7 @@ class JobStore:
                 f"({SCHEMA_VERSION}); upgrade gflow instead of downgrading the data"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            if os.path.getsize(self.path) > 0 and version > 0:
+            if version > 0 and self.path != MEMORY and os.path.getsize(self.path) > 0:
                 shutil.copy2(self.path, f"{self.path}.backup.v{version}")
                 os.chmod(f"{self.path}.backup.v{version}", 0o600)
             # one script so the schema change and its version bump commit together

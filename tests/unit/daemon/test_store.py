@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from gflow.daemon.store import SCHEMA_VERSION, JobStore, StoreError
+from gflow.daemon.store import MEMORY, SCHEMA_VERSION, JobStore, StoreError
 from gflow.protocol import Job, JobState
 
 
@@ -32,6 +32,15 @@ def test_round_trip_and_queries(tmp_path):
     store.close()
     reopened = JobStore(str(tmp_path / "g.db"))
     assert reopened.get(3).group_id == "g1"
+
+
+def test_an_in_memory_store_keeps_jobs_and_touches_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = JobStore(MEMORY)
+    store.write(new=[_job(1), _job(2, user="b")], envs={1: {"K": "V"}})
+    assert store.max_id() == 2 and store.get_env(1) == {"K": "V"}
+    assert [j.id for j in store.load_active()] == [1, 2]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_new_and_changed_jobs_commit_together_or_not_at_all(tmp_path):
