@@ -41,24 +41,13 @@ def _pack(obj, out: bytearray) -> None:
         out += pack(">Bd", 0xCB, obj)
     elif isinstance(obj, str):
         data = obj.encode("utf-8", "surrogatepass")
-        n = len(data)
-        if n < 32:
-            out.append(0xA0 | n)
-        elif n < 0x100:
-            out += pack(">BB", 0xD9, n)
-        elif n < 0x10000:
-            out += pack(">BH", 0xDA, n)
+        if len(data) < 32:
+            out.append(0xA0 | len(data))
         else:
-            out += pack(">BI", 0xDB, n)
+            _sized(len(data), 0xD9, out)
         out += data
     elif isinstance(obj, (bytes, bytearray)):
-        n = len(obj)
-        if n < 0x100:
-            out += pack(">BB", 0xC4, n)
-        elif n < 0x10000:
-            out += pack(">BH", 0xC5, n)
-        else:
-            out += pack(">BI", 0xC6, n)
+        _sized(len(obj), 0xC4, out)
         out += obj
     elif isinstance(obj, (list, tuple)):
         _header(len(obj), 0x90, 0xDC, out)
@@ -71,6 +60,17 @@ def _pack(obj, out: bytearray) -> None:
             _pack(value, out)
     else:
         raise TypeError(f"cannot encode {type(obj).__name__} on the lean path")
+
+
+def _sized(n: int, code8: int, out: bytearray) -> None:
+    """The length header of a str or bin: msgpack numbers the 8-, 16- and 32-bit forms
+    consecutively (str 0xD9-0xDB, bin 0xC4-0xC6)."""
+    if n < 0x100:
+        out += pack(">BB", code8, n)
+    elif n < 0x10000:
+        out += pack(">BH", code8 + 1, n)
+    else:
+        out += pack(">BI", code8 + 2, n)
 
 
 def _header(n: int, fix: int, wide: int, out: bytearray) -> None:
