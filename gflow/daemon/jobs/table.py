@@ -8,7 +8,7 @@ and commits through `_commit`, which on a full disk puts memory back as stored.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import msgspec
 
@@ -24,9 +24,9 @@ USAGE_KEY = "fair_share_usage"
 class JobTable:
     """Mixin of the Engine (see engine.py for the attributes it sets up)."""
 
-    def _rearm(self, job: Job) -> None:
-        """Timers of a job put back by a rollback; the scheduling side arms them."""
-        raise NotImplementedError
+    # the timers of a job put back by a rollback: the scheduling mixin (jobs/scheduling.py)
+    # provides it; declared, not defined, so it never shadows that one in the Engine's MRO
+    _rearm: Callable[[Job], None]
 
     # ------------------------------------------------------------------ lookups
     def find(self, job_id: int) -> Optional[Job]:
