@@ -12,14 +12,15 @@ from gflow_testing import tool_argv, wait_for
 from gflow.protocol import JobState
 
 
-def test_daemon_serves_an_inherited_socket(make_daemon):
-    d = make_daemon(start=False)
+def _start_on_inherited_socket(d, mode=None) -> None:
+    """Start `d` as systemd would: its listening socket on fd 3, LISTEN_PID = the pid that
+    execs the daemon."""
     d.socket.parent.mkdir(parents=True, exist_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(d.socket))
     listener.listen(16)
-    os.chmod(d.socket, 0o640)  # the unit's SocketMode=, which the daemon must keep
-    # like systemd: fd 3, LISTEN_PID = the pid that execs the daemon
+    if mode is not None:
+        os.chmod(d.socket, mode)
     launcher = textwrap.dedent(f"""
         import os, sys
         os.dup2({listener.fileno()}, 3)
@@ -36,6 +37,11 @@ def test_daemon_serves_an_inherited_socket(make_daemon):
         start_new_session=True,
     )
     listener.close()
+
+
+def test_daemon_serves_an_inherited_socket(make_daemon):
+    d = make_daemon(start=False)
+    _start_on_inherited_socket(d, mode=0o640)  # the unit's SocketMode=, which the daemon must keep
     d.wait_ready()
     assert oct(os.stat(d.socket).st_mode & 0o777) == oct(0o640)
     with d.client() as c:
@@ -61,28 +67,9 @@ def _next_state(sock: socket.socket) -> set[str]:
 
 def test_inherited_socket_and_notify_ready(make_daemon, short_tmp):
     d = make_daemon(start=False)
-    d.socket.parent.mkdir(parents=True, exist_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(d.socket))
-    listener.listen(16)
     notify = _notify_socket(short_tmp / "notify")
     d.env["NOTIFY_SOCKET"] = str(short_tmp / "notify")
-    launcher = textwrap.dedent(f"""
-        import os, sys
-        os.dup2({listener.fileno()}, 3)
-        os.environ["LISTEN_FDS"] = "1"
-        os.environ["LISTEN_PID"] = str(os.getpid())
-        os.execv(sys.argv[1], sys.argv[1:])
-    """)
-    argv = tool_argv("gflowd")
-    if len(argv) == 1:
-        argv = [sys.executable] + argv
-    d.proc = subprocess.Popen(
-        [sys.executable, "-c", launcher, *argv, "up", "--foreground"],
-        env=d.env, pass_fds=(listener.fileno(),), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    listener.close()
+    _start_on_inherited_socket(d)
     assert "READY=1" in _next_state(notify)  # sent once the inherited socket is served
     with d.client() as c:
         job_id = c.submit("printenv NOTIFY_SOCKET || echo none", env={"PATH": os.environ["PATH"]})
