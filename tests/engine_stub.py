@@ -38,7 +38,9 @@ class StubExecutor:
             error, self.fail_launch = self.fail_launch, None
             raise error
         self.running.add(spec.job_id)
-        return 4242, 1.0
+        started = asyncio.get_running_loop().create_future()
+        started.set_result((4242, 1.0))  # as the process executor's spawn: known at once
+        return started
 
     def adopt(self, *a):
         pass

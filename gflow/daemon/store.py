@@ -100,6 +100,7 @@ class JobStore:
         self._decode_job = msgspec.msgpack.Decoder(Job).decode
         self._decode_env = msgspec.msgpack.Decoder(dict[str, str]).decode
         self._decode_env_from = msgspec.msgpack.Decoder(_EnvFrom).decode
+        self._deferred: dict[int, tuple[str, bytes, int]] = {}  # id -> row, see `defer`
         if on_disk:
             _create_private(path)
         try:
@@ -164,7 +165,26 @@ class JobStore:
         return _Transaction(self.db, self.path)
 
     def close(self) -> None:
+        try:
+            self.write()  # what was deferred
+        except (DiskFull, sqlite3.Error):
+            pass  # a crash would have lost it too: the next start-up recovers it
         self.db.close()
+
+    def defer(self, jobs: Iterable[Job]) -> bool:
+        """Save these jobs with the next write (or `flush`), not in a commit of their own:
+        facts a crash may lose because the next start-up finds them again (a shepherd's
+        pid). Read back by `get` meanwhile. True when nothing was waiting before (the caller
+        arranges a flush)."""
+        first = not self._deferred
+        encode = self._encode
+        for j in jobs:
+            self._deferred[j.id] = (j.state.value, encode(j), j.id)
+        return first
+
+    def flush(self) -> None:
+        """Commit what was deferred (DiskFull keeps it waiting)."""
+        self.write()
 
     # ----------------------------------------------------------------- writes
     def write(
@@ -181,6 +201,8 @@ class JobStore:
         entries (e.g. usage charged for these jobs) commit with them."""
         encode = self._encode
         updates = [(j.state.value, encode(j), j.id) for j in changed]
+        if self._deferred:
+            updates[:0] = self._deferred.values()  # older: a row changed since is written after
         if not new and not updates and not meta:
             return
         with self.transaction():
@@ -198,6 +220,7 @@ class JobStore:
                 self.db.executemany("UPDATE jobs SET state=?, data=? WHERE id=?", updates)
             if meta:
                 self.db.executemany(_SET_META, [(k, encode(v)) for k, v in meta.items()])
+        self._deferred.clear()
 
     def set_meta(self, key: str, value) -> None:
         with self.transaction():
@@ -256,6 +279,9 @@ class JobStore:
         return [self._decode_job(r[0]) for r in rows]
 
     def get(self, job_id: int) -> Optional[Job]:
+        deferred = self._deferred.get(job_id)
+        if deferred is not None:
+            return self._decode_job(deferred[1])
         row = self.db.execute("SELECT data FROM jobs WHERE id=?", (job_id,)).fetchone()
         return None if row is None else self._decode_job(row[0])
 

@@ -1,7 +1,9 @@
 """Starts jobs through shepherds and reports how they ended; the daemon side of execution.
 
 The process executor (see ``base.py`` for the interface). Each job runs under a shepherd
-(``shepherd.py``) in its own session. The daemon never waits on
+(``shepherd.py``) in its own session, forked by the fork server (``launcher.py``,
+``forkserver.py``), or spawned as a new interpreter when that server cannot be had. The
+daemon never waits on
 a job directly: it watches the shepherd with a pidfd in the event loop, so an exit is noticed
 at once, and it signals the shepherd through that pidfd, so a recycled pid is never hit.
 Shepherds outlive the daemon; after a restart ``adopt`` finds them again (pid + start time)
@@ -9,34 +11,33 @@ or collects the status file they left behind.
 
 Runner files, all in ``runners_dir`` (0700): ``<id>.spec.json`` (what to run, 0600),
 ``<id>.status.json`` (written by the shepherd when the job ended), ``<id>.err`` (the
-shepherd's own stderr, for diagnosis).
+shepherd's own stderr, for diagnosis; created as its launch begins), ``forkserver.pid``.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal as _signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import msgspec
 import psutil
 
+from . import launcher
 from .base import ExitStatus, RunSpec
+from .launcher import FORKSERVER, SHEPHERD_MASK, SHEPHERD_SIGDEF, inheritable_fds
+
+log = logging.getLogger("gflow.executor")
 
 SHEPHERD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shepherd.py")
 # where shepherds started by a daemon before the executors package still run from: found
 # again after an upgrade like our own
 _OLD_SHEPHERD = os.path.join(os.path.dirname(os.path.dirname(SHEPHERD)), "shepherd.py")
 
-# Blocked in the shepherd from its first instruction: a cancel sent while it is still starting
-# stays pending until the job exists instead of killing the shepherd (see shepherd.py).
-_SHEPHERD_MASK = {_signal.SIGTERM, _signal.SIGINT, _signal.SIGUSR1, _signal.SIGALRM,
-                  _signal.SIGHUP}
-# Dispositions the daemon may have set to "ignore" (which would survive exec).
-_SHEPHERD_SIGDEF = {_signal.SIGPIPE, _signal.SIGXFSZ} | _SHEPHERD_MASK
 _CREATE_TIME_TOLERANCE = 0.05
 # Room for the shepherd's status record, written by the daemon before the job starts (ext4 and
 # xfs reserve the blocks at write time, tmpfs allocates them): the shepherd overwrites it in
@@ -63,6 +64,16 @@ class _Watch:
     create_time: float
 
 
+@dataclass
+class _Starting:
+    """A shepherd asked of the fork server, not yet confirmed: it already holds the job's
+    resources, and signals for it wait here until it can be signalled."""
+
+    future: asyncio.Future
+    spec_path: str
+    signals: list[int] = field(default_factory=list)
+
+
 def _vanished() -> ExitStatus:
     return ExitStatus(exit_code=None, signal=None, started_at=None,
                       finished_at=time.time(), vanished=True)
@@ -70,7 +81,7 @@ def _vanished() -> ExitStatus:
 
 class Executor:
     def __init__(self, runners_dir: str, on_exit: Callable[[int, ExitStatus], None],
-                 nofile_soft: Optional[int] = None) -> None:
+                 nofile_soft: Optional[int] = None, fork_server: bool = True) -> None:
         self._dir = os.path.abspath(runners_dir)
         os.makedirs(self._dir, mode=0o700, exist_ok=True)
         os.chmod(self._dir, 0o700)  # specs carry whole environments: keep them private
@@ -80,6 +91,10 @@ class Executor:
         self._encoder = msgspec.json.Encoder()
         # the daemon raised its own fd limit; jobs get the limit it started with
         self._nofile_soft = nofile_soft
+        # shepherds are forked by it; spawned one by one (an interpreter start each) without
+        self._forkserver = (launcher.ForkServer(self._dir, self._forked, self._fork_lost)
+                            if fork_server else None)
+        self._starting: dict[int, _Starting] = {}
 
     # -- paths -----------------------------------------------------------------------------
     def _path(self, job_id: int, suffix: str) -> str:
@@ -91,11 +106,14 @@ class Executor:
         return self._loop
 
     # -- starting and adopting -------------------------------------------------------------
-    def launch(self, spec: RunSpec) -> tuple[int, float]:
-        """Start ``spec`` under a new shepherd; returns the shepherd's (pid, create_time)."""
+    def launch(self, spec: RunSpec) -> asyncio.Future:
+        """Start ``spec`` under a new shepherd. The future gives the shepherd's (pid,
+        create_time) or the error that kept it from starting (an OSError, RuntimeError);
+        until then the job counts as watched, and signals for it are passed on once it runs.
+        Errors found before anything was asked for are raised at once."""
         loop = self._get_loop()
         job_id = spec.job_id
-        if job_id in self._watched:
+        if job_id in self._watched or job_id in self._starting:
             raise RuntimeError(f"job {job_id} is already running")
         status_path = self._path(job_id, "status.json")
         try:
@@ -116,6 +134,70 @@ class Executor:
             # ENOSPC: nothing half-written stays behind; at once, as the job may be launched again
             self.remove_files(job_id)
             raise
+        future = loop.create_future()
+        if self._forkserver is not None and self._forkserver.request(job_id):
+            self._starting[job_id] = _Starting(future, spec_path)
+            return future
+        pid, create_time, pidfd = self._spawn(job_id, spec_path)
+        self._watch(loop, job_id, pid, pidfd, create_time)
+        future.set_result((pid, create_time))
+        return future
+
+    def _forked(self, job_id: int, answer: object) -> None:
+        """The fork server's answer for a job: its shepherd, or why there is none."""
+        starting = self._starting.pop(job_id, None)
+        if isinstance(answer, BaseException):
+            if starting is not None:
+                self.remove_files(job_id)
+                starting.future.set_exception(answer)
+            return
+        pid, create_time, pidfd = answer  # type: ignore[misc]
+        if starting is None:  # the executor was closed meanwhile: the next daemon adopts it
+            os.close(pidfd)
+            return
+        self._started(job_id, starting, pid, create_time, pidfd)
+
+    def _started(self, job_id: int, starting: _Starting, pid: int, create_time: float,
+                 pidfd: int) -> None:
+        self._watch(self._get_loop(), job_id, pid, pidfd, create_time)
+        for sig in starting.signals:  # blocked in the shepherd until its job exists
+            self.signal(job_id, sig)
+        if not starting.future.done():
+            starting.future.set_result((pid, create_time))
+
+    def _fork_lost(self, job_ids: list[int]) -> None:
+        """The fork server died (now reaped) with these unanswered: each shepherd that was
+        forked and lives is watched; one never forked is spawned. One forked and already
+        gone leaves no way to know whether its payload ran: that launch fails, and what it
+        started is killed, so it never runs twice."""
+        shepherds: Optional[dict[int, tuple[int, float]]] = None
+        for job_id in job_ids:
+            starting = self._starting.pop(job_id, None)
+            if starting is None:
+                continue
+            try:
+                if not os.path.exists(self._path(job_id, "err")):  # the server never got to it
+                    started = self._spawn(job_id, starting.spec_path)
+                else:
+                    if shepherds is None:
+                        shepherds = self._live_shepherds()
+                    started = self._find_forked(job_id, shepherds.get(job_id))
+            except (OSError, RuntimeError) as e:
+                starting.future.set_exception(e)
+                continue
+            self._started(job_id, starting, *started)
+
+    def _find_forked(self, job_id: int, found: Optional[tuple[int, float]]) -> tuple[int, float, int]:
+        if found is not None:
+            pidfd = self._open_if_same(*found)
+            if pidfd is not None:
+                return found[0], found[1], pidfd
+        self._kill_strays(job_id)
+        self.remove_files(job_id)
+        raise RuntimeError("the fork server died while starting the shepherd")
+
+    def _spawn(self, job_id: int, spec_path: str) -> tuple[int, float, int]:
+        """A shepherd in a new interpreter of its own: (pid, create_time, pidfd)."""
         err_path = self._path(job_id, "err")
         # posix_spawn (vfork-fast) with every fd dropped but 0-2: the daemon's sockets,
         # database and pidfds must not leak into a process that outlives it.
@@ -123,12 +205,12 @@ class Executor:
                    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                    (os.POSIX_SPAWN_OPEN, 2, err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                     0o600)]
-        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()]
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in inheritable_fds()]
         try:
             pid = os.posix_spawn(sys.executable,
                                  [sys.executable, "-I", "-S", SHEPHERD, spec_path],
                                  os.environ, file_actions=actions, setsid=True,
-                                 setsigmask=_SHEPHERD_MASK, setsigdef=_SHEPHERD_SIGDEF)
+                                 setsigmask=SHEPHERD_MASK, setsigdef=SHEPHERD_SIGDEF)
         except OSError:
             self.remove_files(job_id)
             raise
@@ -146,13 +228,12 @@ class Executor:
             create_time = psutil.Process(pid).create_time()
         except psutil.Error:
             create_time = time.time()  # cannot happen for an unreaped child; stay usable
-        self._watch(loop, job_id, pid, pidfd, create_time)
-        return pid, create_time
+        return pid, create_time, pidfd
 
     def adopt(self, job_id: int, pid: int, create_time: float) -> None:
         """Resume watching a job recorded Running by a previous daemon."""
         loop = self._get_loop()
-        if job_id in self._watched:
+        if job_id in self._watched or job_id in self._starting:
             return
         if os.path.exists(self._path(job_id, "status.json")):
             loop.call_soon(self._deliver, job_id)
@@ -176,9 +257,11 @@ class Executor:
         file (if any) tells how it ended."""
         if not job_ids:
             return {}
+        # a fork server of the previous daemon forks nothing more once it is gone
+        previous = self._forkserver.stop_previous() if self._forkserver is not None else None
         # processes first, runner files second: a shepherd exiting meanwhile has written its
         # status before it disappears, so nothing falls between the two looks
-        shepherds = self._live_shepherds()
+        shepherds = self._live_shepherds(skip=previous)
         found: dict[int, Optional[tuple[int, float]]] = {}
         for job_id in job_ids:
             if job_id in shepherds:
@@ -216,23 +299,35 @@ class Executor:
             except OSError:
                 continue
 
-    def _live_shepherds(self) -> dict[int, tuple[int, float]]:
-        """job id -> (pid, create_time) of every shepherd of ours running now, found by the
-        spec path on its command line (once per start-up, and only after a crash)."""
+    def _live_shepherds(self, skip: Optional[int] = None) -> dict[int, tuple[int, float]]:
+        """job id -> (pid, create_time) of every shepherd of ours running now (once per
+        start-up, and only after a crash): a spawned one by the spec path on its command line,
+        one forked by a fork server (whose command line it shares) by its fd 2, ``<id>.err``
+        from the instant it was forked. ``skip``: a fork server's own pid."""
         uid = os.geteuid()
         prefix = self._dir + os.sep
+        servers = {skip, self._forkserver.pid if self._forkserver is not None else None}
         found = {}
         for proc in psutil.process_iter(["cmdline", "uids", "create_time"]):
             info = proc.info
             argv = info.get("cmdline") or []
-            if len(argv) < 2 or (SHEPHERD not in argv and _OLD_SHEPHERD not in argv) or not argv[-1].startswith(prefix):
+            if len(argv) < 2:
+                continue
+            if FORKSERVER in argv and argv[-1] == self._dir and proc.pid not in servers:
+                try:
+                    path = os.readlink(f"/proc/{proc.pid}/fd/2")
+                except OSError:
+                    continue
+            elif (SHEPHERD in argv or _OLD_SHEPHERD in argv) and argv[-1].startswith(prefix):
+                path = argv[-1]
+            else:
                 continue
             uids = info.get("uids")
-            if uids is None or uids.real != uid:
+            if uids is None or uids.real != uid or not path.startswith(prefix):
                 continue  # a look-alike from another account is never adopted
-            name = os.path.basename(argv[-1])
-            if name.endswith(".spec.json") and name[:-len(".spec.json")].isdigit():
-                found[int(name[:-len(".spec.json")])] = (proc.pid, info["create_time"])
+            name, _, suffix = os.path.basename(path).partition(".")
+            if suffix in ("spec.json", "err") and name.isdigit():
+                found[int(name)] = (proc.pid, info["create_time"])
         return found
 
     @staticmethod
@@ -291,14 +386,18 @@ class Executor:
                           launch_error=rec.launch_error, cpu_secs=rec.cpu_secs)
 
     def is_watched(self, job_id: int) -> bool:
-        return job_id in self._watched
+        return job_id in self._watched or job_id in self._starting
 
     # -- signalling ---------------------------------------------------------------------------
     def signal(self, job_id: int, sig: int) -> bool:
         """Ask the job's shepherd to act: SIGTERM cancel, SIGINT time limit, SIGUSR1 kill."""
         watch = self._watched.get(job_id)
         if watch is None:
-            return False
+            starting = self._starting.get(job_id)
+            if starting is None:
+                return False
+            starting.signals.append(sig)
+            return True
         try:
             _signal.pidfd_send_signal(watch.pidfd, sig)  # never a bare (recyclable) pid
         except ProcessLookupError:
@@ -336,6 +435,9 @@ class Executor:
 
     def close(self) -> None:
         """Stop watching. Shepherds are NOT signalled: jobs outlive a daemon stop or restart."""
+        if self._forkserver is not None:
+            self._forkserver.close()
+        self._starting.clear()  # unconfirmed: the next daemon finds them (find_unrecorded)
         for watch in self._watched.values():
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(watch.pidfd)
@@ -361,8 +463,16 @@ def _kill_orphans(session: int, since: float) -> None:
     The shepherd led its own session. Linux keeps a pid number allocated while any process
     still uses it as a session id, so with the leader gone the number names the orphans'
     session alone; a live process with that pid means the number was free and reused, and
-    nothing is killed. Rare: O(processes)."""
-    if psutil.pid_exists(session):
+    nothing is killed; unless it is the shepherd itself, dead but not yet reaped by its
+    parent (a fork server, or init for an adopted one). Rare: O(processes)."""
+    try:
+        leader = psutil.Process(session)
+        if (leader.status() != psutil.STATUS_ZOMBIE
+                or abs(leader.create_time() - since) > _CREATE_TIME_TOLERANCE):
+            return
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.Error:
         return
     for pid in psutil.pids():
         try:
@@ -384,21 +494,3 @@ def _reap(pidfd: int, pid: int) -> None:
             os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
-
-
-def _inheritable_fds() -> list[int]:
-    """Open fds above 2 that would survive exec (Python's own are close-on-exec already)."""
-    fds = []
-    try:
-        names = os.listdir("/proc/self/fd")
-    except OSError:
-        return fds
-    for name in names:
-        fd = int(name)
-        if fd > 2:
-            try:
-                if os.get_inheritable(fd):
-                    fds.append(fd)
-            except OSError:
-                pass  # the fd of the listdir itself, closed meanwhile
-    return fds

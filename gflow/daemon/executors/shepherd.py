@@ -368,4 +368,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    # the status is written: interpreter finalisation would only delay the exit the daemon
+    # is waiting for
+    os._exit(code)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import time
 from typing import Callable
@@ -28,6 +29,8 @@ log = logging.getLogger("gflow.engine")
 # daemon for the seconds all those spawns take
 _LAUNCH_SLICE = 64
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+# the longest a launched job's shepherd pid waits for a commit to ride along with
+_FACTS_DELAY = 0.5
 
 
 class Scheduling:
@@ -107,41 +110,79 @@ class Scheduling:
 
     def _launch_slice(self) -> None:
         batch, self._launch_queue = self._launch_queue[:_LAUNCH_SLICE], self._launch_queue[_LAUNCH_SLICE:]
-        launched: list[Job] = []
         requeued: list[Job] = []
         deferred: list[Job] = []
         for job in batch:
             if self.jobs.get(job.id) is not job or job.state is not JobState.RUNNING:
                 continue
             try:
-                pid, created = self.executor.launch(self._run_spec(job))
+                started = self.executor.launch(self._run_spec(job))
             except (OSError, KeyError, ValueError, RuntimeError) as e:
-                if isinstance(e, OSError) and e.errno in _NO_SPACE:
-                    # no room for its runner files: not started, so back to the queue
-                    log.error("job %d not started, state disk full: %s", job.id, e)
-                    job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
-                    self.sched.requeued(job)
-                    requeued.append(job)
-                    continue
-                delay = self._launch_retries.defer(job.id, e)
-                if delay is not None:
-                    self._defer_launch(job, e, delay)
-                    deferred.append(job)
-                    continue
-                log.error("job %d could not be launched: %s", job.id, e)
-                self._launch_retries.forget(job.id)
-                self.events.emit(LaunchFailed(job, f"{Reason.SYSTEM_ERROR.value}:{e}"))
+                self._not_launched(job, e, requeued, deferred)
                 continue
-            self._launch_retries.forget(job.id)
-            job.runner_pid, job.runner_started = pid, created
-            self._arm_time_limit(job)
-            launched.append(job)
-        if launched or requeued or deferred:
-            self._save_facts(launched + requeued + deferred)
-        if launched:
-            self.events.emit(Started(tuple(launched)))
+            if started.done():
+                self._launched(job, started)
+            else:  # the fork server answers later; the loop does not wait for it
+                started.add_done_callback(functools.partial(self._launched, job))
+        if requeued or deferred:
+            self._save_facts(requeued + deferred)
         if self._launch_queue:
             asyncio.get_running_loop().call_soon(self._launch_slice)
+
+    def _launched(self, job: Job, started: asyncio.Future) -> None:
+        """The executor's answer for one launch: the shepherd runs, or why it does not."""
+        if started.cancelled():
+            return
+        current = self.jobs.get(job.id) is job and job.state is JobState.RUNNING
+        error = started.exception()
+        if error is not None:
+            if current:
+                requeued: list[Job] = []
+                deferred: list[Job] = []
+                self._not_launched(job, error, requeued, deferred)
+                if requeued or deferred:
+                    self._save_facts(requeued + deferred)
+            elif self.stopping.pop(job.id, None) is not None:
+                self.request_pass()  # ended while starting and nothing started: resources free
+            return
+        job.runner_pid, job.runner_started = started.result()
+        if not current:
+            return  # ended while starting: the executor passed the stop on, its exit follows
+        self._launch_retries.forget(job.id)
+        self._arm_time_limit(job)
+        self._note_launched(job)
+        self.events.emit(Started((job,)))
+
+    def _not_launched(self, job: Job, e: BaseException, requeued: list[Job], deferred: list[Job]) -> None:
+        if isinstance(e, OSError) and e.errno in _NO_SPACE:
+            # no room for its runner files: not started, so back to the queue
+            log.error("job %d not started, state disk full: %s", job.id, e)
+            job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+            self.sched.requeued(job)
+            requeued.append(job)
+            return
+        delay = self._launch_retries.defer(job.id, e)
+        if delay is not None:
+            self._defer_launch(job, e, delay)
+            deferred.append(job)
+            return
+        log.error("job %d could not be launched: %s", job.id, e)
+        self._launch_retries.forget(job.id)
+        self.events.emit(LaunchFailed(job, f"{Reason.SYSTEM_ERROR.value}:{e}"))
+
+    def _note_launched(self, job: Job) -> None:
+        """Its shepherd's pid, saved with the next commit rather than one of its own (within
+        _FACTS_DELAY at the latest): a crash before that finds the shepherd again
+        (executor.find_unrecorded), so no fsync per launch is owed for it."""
+        if self.store.defer([job]):
+            asyncio.get_running_loop().call_later(_FACTS_DELAY, self._flush_facts)
+
+    def _flush_facts(self) -> None:
+        try:
+            self.store.flush()
+        except DiskFull as e:
+            log.error("%s", e.message)
+            self._later.add("facts", self._flush_facts)
 
     def _defer_launch(self, job: Job, error: BaseException, delay: float) -> None:
         """Back to the queue, never started: the machine is out of fds or memory for now."""

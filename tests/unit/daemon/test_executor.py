@@ -15,10 +15,37 @@ from pathlib import Path
 import psutil
 import pytest
 
+from gflow.daemon.executors import launcher
 from gflow.daemon.executors.base import ExitStatus, RunSpec
 from gflow.daemon.executors.process import Executor
 
 WAIT = 15.0  # upper bound for any single awaited event
+
+
+class _NoForkServer:
+    """A fork server that cannot be had: the executor spawns each shepherd itself."""
+
+    pid = 0
+
+    def __init__(self, runners_dir: str, on_answer, on_lost) -> None:
+        pass
+
+    def request(self, job_id: int) -> bool:
+        return False
+
+    def stop_previous(self):
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True, params=["forked", "spawned"])
+def shepherd_start(request, monkeypatch):
+    """Every test twice: shepherds forked by the fork server, and spawned without one."""
+    if request.param == "spawned":
+        monkeypatch.setattr(launcher, "ForkServer", _NoForkServer)
+    return request.param
 
 
 def run(coro):
@@ -103,7 +130,7 @@ def test_exit_zero_logs_stdout_and_stderr(tmp_path):
         spec = make_spec(tmp_path, 1, sh('echo out; echo err >&2; echo "env=$GFLOW_TEST"; pwd'))
         exits = Exits()
         ex = Executor(str(tmp_path / "runners"), exits)
-        pid, create_time = ex.launch(spec)
+        pid, create_time = await ex.launch(spec)
         assert pid > 0 and abs(create_time - psutil.Process(pid).create_time()) < 0.05
         assert ex.is_watched(1)
         status = await exits.wait(1)
@@ -122,6 +149,7 @@ def test_exit_zero_logs_stdout_and_stderr(tmp_path):
     assert stat.S_IMODE((runners / "1.spec.json").stat().st_mode) == 0o600
     assert (runners / "1.status.json").exists()
     ex.cleanup(1)
+    ex.close()  # the fork server leaves with its pid file
     assert sorted(os.listdir(runners)) == []
 
 
@@ -299,7 +327,7 @@ def test_signal_unknown_job(tmp_path):
 def test_adopt_live_shepherd(tmp_path):
     async def body():
         a = Executor(str(tmp_path / "runners"), Exits())
-        pid, create_time = a.launch(make_spec(tmp_path, 20, sh("sleep 1; echo done")))
+        pid, create_time = await a.launch(make_spec(tmp_path, 20, sh("sleep 1; echo done")))
         a.close()  # daemon stops: the job keeps running
         assert psutil.pid_exists(pid)
         exits = Exits()
@@ -318,7 +346,7 @@ def test_adopt_live_shepherd(tmp_path):
 def test_adopt_collects_status_written_while_unwatched(tmp_path):
     async def body():
         a = Executor(str(tmp_path / "runners"), Exits())
-        pid, create_time = a.launch(make_spec(tmp_path, 21, sh("exit 5")))
+        pid, create_time = await a.launch(make_spec(tmp_path, 21, sh("exit 5")))
         a.close()
         # Nobody watches: wait (and reap) in a thread so the loop stays free.
         await asyncio.wait_for(asyncio.to_thread(psutil.Process(pid).wait, WAIT), WAIT)

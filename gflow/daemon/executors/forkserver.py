@@ -1,0 +1,185 @@
+"""Fork server: starts each job's shepherd by forking itself, not by starting an interpreter.
+
+Executed by the daemon (``launcher.py``) as ``python3 -I -S forkserver.py <runners_dir>``
+with a SOCK_SEQPACKET socket as fd 0; stdlib only, like the shepherd it imports once. An
+interpreter start costs 10-20 ms of CPU per job; a fork of this small process well under one.
+
+One request, one answer (one datagram each):
+  daemon -> server  b"<job id>"
+  server -> daemon  b"<job id> <pid> <start ticks>" with the child's pidfd (SCM_RIGHTS), or
+                    b"<job id> ! <errno> <message>" when nothing was started.
+
+The child is what a spawned shepherd would be: in a new session, fds 0/1 on /dev/null and 2
+on ``<id>.err``, nothing else open, the request signals blocked until the job exists (they are
+blocked here, so it is born with them blocked). It runs ``shepherd.main`` on ``<id>.spec.json``
+and leaves with ``os._exit`` (no interpreter finalisation on the way to the exit the daemon
+waits for). It never depends on this server again: if the server or the daemon dies, the
+shepherd runs on and is re-adopted like a spawned one.
+
+``<id>.err`` is created (the mark that a launch began) just before the fork and is the child's
+fd 2 from its first instruction, so a daemon that died before learning the child's pid finds it
+by that fd (``process.Executor._live_shepherds``). The server checks that the daemon is still
+there before each fork: requests of a dead daemon are not started.
+"""
+import errno
+import os
+import select
+import socket
+import sys
+
+try:
+    import _signal as signal  # as in shepherd.py: the C module is all we use
+except ImportError:  # pragma: no cover - not CPython
+    import signal
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves our directory out
+import shepherd  # noqa: E402
+
+_MAXFD = os.sysconf("SC_OPEN_MAX")
+
+
+def _start_ticks(pid):
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat),
+    what psutil turns into its create_time."""
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        data = f.read()
+    return int(data[data.rfind(b")") + 2:].split()[19])
+
+
+def _child(spec_path, null):
+    code = 127
+    try:
+        os.setsid()
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.closerange(3, _MAXFD)  # the server's socket, pipes and /dev/null: 0-2 only
+        code = shepherd.main(["shepherd", spec_path])
+    except BaseException:
+        try:
+            sys.excepthook(*sys.exc_info())
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    finally:
+        os._exit(code)
+
+
+class Server:
+    def __init__(self, runners_dir, sock):
+        self.dir = runners_dir
+        self.sock = sock
+        self.null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        self.stderr = os.dup(2)  # ours, put back after each fork
+        os.set_inheritable(self.stderr, False)
+
+    def launch(self, job_id):
+        """Fork the shepherd of ``job_id``; the answer for the daemon."""
+        base = os.path.join(self.dir, "%d" % job_id)
+        try:
+            err = os.open(base + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                          | os.O_NOFOLLOW, 0o600)
+        except OSError as e:
+            return self._refusal(job_id, e), None
+        try:
+            os.dup2(err, 2)  # inherited by the child from its first instruction
+            pid = os.fork()
+        except OSError as e:
+            os.dup2(self.stderr, 2)
+            os.close(err)
+            return self._refusal(job_id, e), None
+        if pid == 0:
+            _child(base + ".spec.json", self.null)
+        os.dup2(self.stderr, 2)
+        os.close(err)
+        try:
+            pidfd = os.pidfd_open(pid)  # our child, not yet reaped: it is that process
+            ticks = _start_ticks(pid)
+        except OSError as e:
+            # unwatchable, so it must not run: killed long before it reaches the payload
+            # (its request signals are blocked, SIGKILL is not)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return self._refusal(job_id, e), None
+        return b"%d %d %d" % (job_id, pid, ticks), pidfd
+
+    @staticmethod
+    def _refusal(job_id, error):
+        text = (error.strerror or str(error)).replace("\n", " ")
+        return ("%d ! %d %s" % (job_id, error.errno or 0, text)).encode("utf-8", "replace")
+
+    def serve(self):
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the poll: we reap below
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        poller.register(wake_r, select.POLLIN)
+        sock_fd = self.sock.fileno()
+        while True:
+            events = dict(poller.poll())
+            if wake_r in events:
+                _drain(wake_r)
+                _reap()
+            flags = events.get(sock_fd, 0)
+            if flags & (select.POLLHUP | select.POLLERR):
+                return 0  # the daemon is gone: whatever it still asked for is not started
+            if not flags & select.POLLIN:
+                continue
+            data = self.sock.recv(64)
+            if not data:
+                return 0
+            try:
+                job_id = int(data)
+            except ValueError:
+                continue  # not from our daemon (nobody else holds the socket): ignore
+            answer, pidfd = self.launch(job_id)
+            try:
+                if pidfd is None:
+                    self.sock.send(answer)
+                else:
+                    socket.send_fds(self.sock, [answer], [pidfd])
+            except OSError:
+                return 0  # the daemon died waiting; the new one finds the child by its fd 2
+            finally:
+                if pidfd is not None:
+                    os.close(pidfd)
+
+
+def _drain(fd):
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _reap():
+    """Collect exited shepherds (the daemon watches them through pidfds, not through us)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        if pid == 0:
+            return
+
+
+def main(argv):
+    runners_dir = argv[1]
+    # the socket moves off fd 0 (the children's stdin is /dev/null), close-on-exec
+    sock = socket.socket(fileno=os.dup(0))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return Server(runners_dir, sock).serve()
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv))
+    except KeyboardInterrupt:  # pragma: no cover - its signals are blocked
+        sys.exit(1)
