@@ -21,7 +21,7 @@ fd 2 from its first instruction, so a daemon that died before learning the child
 by that fd (``process.Executor._live_shepherds``). The server checks that the daemon is still
 there before each fork: requests of a dead daemon are not started.
 """
-import errno
+import gc
 import os
 import select
 import socket
@@ -50,6 +50,7 @@ def _child(spec_path, null):
     code = 127
     try:
         os.setsid()
+        gc.disable()  # a shepherd allocates little; a collection would touch (copy) every page
         os.dup2(null, 0)
         os.dup2(null, 1)
         signal.set_wakeup_fd(-1)
@@ -175,7 +176,12 @@ def main(argv):
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    return Server(runners_dir, sock).serve()
+    server = Server(runners_dir, sock)
+    # what exists now is shared with every child: out of the collector's sight, it is not
+    # written to (copied) by a collection in them
+    gc.collect()
+    gc.freeze()
+    return server.serve()
 
 
 if __name__ == "__main__":

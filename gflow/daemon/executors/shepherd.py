@@ -20,6 +20,10 @@ try:
     import _signal as signal
 except ImportError:  # pragma: no cover - not CPython
     import signal
+try:  # here, not in the job's child: a fork server imports it once, not once per job
+    import resource
+except ImportError:  # pragma: no cover - not CPython
+    resource = None
 
 # The executor starts us with these blocked so that a request sent while we are still
 # starting is kept pending instead of killing us; they are unblocked once the child exists.
@@ -152,12 +156,10 @@ def _child(spec, err_w):
         _fail(err_w, "cannot enter working directory %s: %s" % (cwd, e.strerror), 2)
     os.umask(0o022)
     nofile = spec.get("nofile_soft")
-    if nofile is not None:
+    if nofile is not None and resource is not None:
         # the daemon raised its soft fd limit for its own connections; a job gets what it
         # would have had (programs that use select() or close every fd expect a small one)
         try:
-            import resource
-
             hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(nofile, hard), hard))
         except (ValueError, OSError):

@@ -54,6 +54,7 @@ class Lifecycle:
         now: Optional[float] = None,
         stop: Optional[Callable[[int], bool]] = None,
         retry: bool = False,
+        admit: bool = False,
     ) -> None:
         """End jobs: terminal in memory, Queued dependents auto-cancelled (transitively), all
         saved in one commit, then `stop` (the executor's cancel, timeout or kill) for those
@@ -62,7 +63,11 @@ class Lifecycle:
 
         With `retry` (a payload that failed by itself: one job), a failure with budget left
         queues its next attempt in the same transaction, and the jobs waiting on the failed
-        attempt wait on the new one instead of being auto-cancelled."""
+        attempt wait on the new one instead of being auto-cancelled.
+
+        With `admit` the pass runs here, before the commit, and the jobs it admits into the
+        freed resources are saved in the same commit and launched after the events: a job's
+        end and its successor's start cost one commit and no extra loop turn."""
         now = time.time() if now is None else now
         retried: Optional[Job] = None
         changed: list[Job] = []
@@ -80,6 +85,11 @@ class Lifecycle:
             ended.append(job)
         if retried is None:
             ended += self._cascade(ended, now)
+        admitted: list[Job] = []
+        if admit:
+            reasons, admitted = self._plan_pass()
+            changed += reasons + admitted
+        if retried is None:
             self._commit(changed + ended)
         else:
             try:
@@ -94,10 +104,13 @@ class Lifecycle:
                 stop(job_id)
         for job in ended:
             self.events.emit(Ended(job, job.state, job.reason))
+        if admitted:
+            self._launch_all(admitted)
         if retried is not None:
             self.events.emit(Submitted((retried,)))
             self._settle([retried])
-        self.request_pass()
+        elif not admit:
+            self.request_pass()
 
     def _wake_waiters(self, event: Ended) -> None:
         for fut in self._waiters.pop(event.job.id, []):
@@ -257,7 +270,7 @@ class Lifecycle:
             state, reason = JobState.FINISHED, None
         else:
             state, reason = JobState.FAILED, None
-        self.end([(job, state, reason)], now, retry=True)
+        self.end([(job, state, reason)], now, retry=True, admit=True)
         self.stopping.pop(job.id, None)
 
     def _launch_failed(self, job: Job, reason: str, now: float) -> None:

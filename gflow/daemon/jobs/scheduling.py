@@ -47,6 +47,20 @@ class Scheduling:
         since the last pass are settled, the ordered queue is walked only while something
         could still start (see core.scheduler), running jobs come from their index."""
         self._pass_pending = False
+        changed, started = self._plan_pass()
+        # persisted before launching, so a crash never leaves an unrecorded process
+        try:
+            self._commit(changed + started)
+        except DiskFull as e:
+            log.error("%s; no job starts until it can be recorded", e.message)
+            self._later.add("pass", self.request_pass)
+            return
+        if started:
+            self._launch_all(started)
+
+    def _plan_pass(self) -> tuple[list[Job], list[Job]]:
+        """The pass in memory: (jobs whose waiting reason changed, jobs admitted as Running).
+        The caller commits both (a rollback puts them back) before launching the admitted."""
         now = time.time()
         sched = self.sched
         changed = sched.settle(self.jobs, now, self.state_of)
@@ -91,15 +105,7 @@ class Scheduling:
             job.gpu_ids = gpu_ids
             sched.started(job)
             started.append(job)
-        # persisted before launching, so a crash never leaves an unrecorded process
-        try:
-            self._commit(changed + started)
-        except DiskFull as e:
-            log.error("%s; no job starts until it can be recorded", e.message)
-            self._later.add("pass", self.request_pass)
-            return
-        if started:
-            self._launch_all(started)
+        return changed, started
 
     def _launch_all(self, jobs: list[Job]) -> None:
         """Start admitted jobs a slice per loop iteration, so requests and exits are served
