@@ -121,6 +121,17 @@ def kill_leftover_jobs(d: Daemon) -> None:
                 pass
 
 
+def status_written(runners_dir: Path, job_id: int) -> bool:
+    """Whether a job's shepherd has left how it ended: filled in place in its reserve, or as
+    ``<id>.status.json`` where it had none."""
+    for name in (f"{job_id}.status.reserve", f"{job_id}.status.json"):
+        try:
+            if (runners_dir / name).read_bytes()[:1] == b"{":
+                return True
+        except OSError:
+            pass
+    return False
+
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
     """Poll a condition from a test (the daemon itself never polls)."""

@@ -12,7 +12,7 @@ import pytest
 
 from gflow.protocol import JobSpec, JobState
 
-from gflow_testing import wait_for
+from gflow_testing import status_written, wait_for
 
 
 def _spec(command: str, cwd: str, **fields) -> JobSpec:
@@ -78,14 +78,13 @@ def test_running_job_survives_restart(daemon):
 
 
 def test_exit_while_daemon_down_is_recorded(daemon):
-    marker = daemon.base / "go"
-    daemon.cli("gbatch", f"sh -c 'while [ ! -e {marker} ]; do sleep 0.05; done; exit 3'", check=True)
-    with daemon.client() as c:
-        wait_for(lambda: c.get(1).state is JobState.RUNNING)
+    marker, started = daemon.base / "go", daemon.base / "started"
+    daemon.cli("gbatch", f"sh -c 'touch {started}; while [ ! -e {marker} ]; do sleep 0.05; done; exit 3'",
+               check=True)
+    wait_for(started.exists)  # Running is recorded before the shepherd is asked for
     daemon.stop(signal.SIGKILL)
     marker.touch()
-    status_file = daemon.state_dir / "runners" / "1.status.json"
-    wait_for(status_file.exists)
+    wait_for(lambda: status_written(daemon.state_dir / "runners", 1))
     daemon.start()
     with daemon.client() as c:
         (job,) = c.wait([1], timeout=20)

@@ -18,6 +18,7 @@ import pytest
 from gflow.protocol import JobState
 
 from accounts import NEEDS_ROOT, SystemDaemon  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+from gflow_testing import status_written
 from state_attacks import others_still_served, submitted_ids, wait_answers
 
 pytestmark = NEEDS_ROOT
@@ -133,9 +134,8 @@ def test_a_full_state_disk_loses_nothing(small_disk_daemon, accounts):
         assert c.get(held).state is JobState.HOLD, "a refused release changed the job anyway"
 
     _open_gate(fifos / "gate")  # the job ends (exit 0) while nothing can be saved
-    status = daemon.state_dir / "runners" / f"{running}.status.json"
     deadline = time.monotonic() + 60
-    while not status.exists():
+    while not status_written(daemon.state_dir / "runners", running):
         assert time.monotonic() < deadline, "the shepherd could not keep the exit status on a full disk"
         time.sleep(0.05)
     with daemon.client() as c:

@@ -10,7 +10,8 @@ Shepherds outlive the daemon; after a restart ``adopt`` finds them again (pid + 
 or collects the status file they left behind.
 
 Runner files, all in ``runners_dir`` (0700): ``<id>.spec.json`` (what to run, 0600),
-``<id>.status.json`` (written by the shepherd when the job ended), ``<id>.err`` (the
+``<id>.status.reserve`` (room for how the job ended, written by the daemon before the start and
+filled in place by the shepherd; ``<id>.status.json`` when that fails), ``<id>.err`` (the
 shepherd's own stderr, for diagnosis; created as its launch begins), ``forkserver.pid``.
 """
 from __future__ import annotations
@@ -235,14 +236,12 @@ class Executor:
         loop = self._get_loop()
         if job_id in self._watched or job_id in self._starting:
             return
-        if os.path.exists(self._path(job_id, "status.json")):
-            loop.call_soon(self._deliver, job_id)
-            return
+        # alive first: a status is read only once its writer is gone (it is written in place)
         pidfd = self._open_if_same(pid, create_time)
         if pidfd is not None:
             self._watch(loop, job_id, pid, pidfd, create_time)
             return
-        # Gone, a zombie or a different process: a status may have landed since the first look.
+        # Gone, a zombie or a different process: its status, if any, tells how it ended.
         loop.call_soon(self._deliver, job_id, pid, create_time)
 
     def collect(self, job_id: int) -> None:
@@ -266,7 +265,7 @@ class Executor:
         for job_id in job_ids:
             if job_id in shepherds:
                 found[job_id] = shepherds[job_id]
-            elif os.path.exists(self._path(job_id, "status.json")):
+            elif self._has_status(job_id):
                 found[job_id] = None
             elif os.path.exists(self._path(job_id, "err")):
                 # the spawn created the shepherd's stderr: it ran, and died without a status
@@ -372,12 +371,28 @@ class Executor:
             _kill_orphans(shepherd, create_time)
         self._on_exit(job_id, status)
 
+    def _status_bytes(self, job_id: int) -> Optional[bytes]:
+        """The record a gone shepherd left: in its reserve (written in place), or in
+        ``status.json`` (a shepherd without a reserve, or one of an older gflow)."""
+        for suffix in ("status.reserve", "status.json"):
+            try:
+                with open(self._path(job_id, suffix), "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if data[:1] == b"{":
+                return data
+        return None
+
+    def _has_status(self, job_id: int) -> bool:
+        return self._status_bytes(job_id) is not None
+
     def read_status(self, job_id: int) -> ExitStatus:
         """The status the shepherd wrote; ``vanished`` when there is none (or it is unusable)."""
+        data = self._status_bytes(job_id)
         try:
-            with open(self._path(job_id, "status.json"), "rb") as f:
-                rec = msgspec.json.decode(f.read(), type=_StatusFile)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            rec = msgspec.json.decode(data or b"", type=_StatusFile)
+        except (msgspec.DecodeError, msgspec.ValidationError):
             return _vanished()
         if rec.job_id != job_id:
             return _vanished()
@@ -427,7 +442,7 @@ class Executor:
     def remove_files(self, job_id: int) -> None:
         """The runner files, removed now: for a job that may be launched again at once (never
         started), where a removal still pending in a thread could take the new run's files."""
-        for suffix in ("spec.json", "status.json", "status.reserve", "err", "spec.json.tmp", "status.reserve.tmp"):
+        for suffix in ("spec.json", "status.json", "status.reserve", "err"):
             try:
                 os.unlink(self._path(job_id, suffix))
             except FileNotFoundError:
@@ -446,15 +461,11 @@ class Executor:
 
     @staticmethod
     def _write_private(path: str, data: bytes) -> None:
-        tmp = f"{path}.tmp"
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        """Written in place (no temporary file and rename): nothing reads a runner file
+        before the shepherd it is for was started, after the write."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with open(fd, "wb") as f:  # a large environment may need several writes
             f.write(data)
-        os.replace(tmp, path)
 
 
 def _kill_orphans(session: int, since: float) -> None:

@@ -237,19 +237,21 @@ def _run(spec):
 
 
 def _write_status(path, record, reserve=None):
-    """Atomic and durable: the daemon may read it after a crash of either side. Written into
-    the reserve the daemon made before the job started when there is one (its room cannot be
-    taken by a full disk), else into a new file."""
+    """Durable before we exit: the daemon may read it after a crash of either side. Written
+    in place into the reserve the daemon made before the job started when there is one: its
+    blocks are allocated, so a full disk cannot refuse it, and only its data needs syncing
+    (the daemon reads it once we are gone, so no rename is needed for atomicity). Else into
+    a new file renamed into place."""
+    if reserve and _fill_reserve(reserve, record):
+        return
     directory = os.path.dirname(path) or "."
-    tmp = _fill_reserve(reserve, record) if reserve else None
-    if tmp is None:
-        tmp = "%s.tmp.%d" % (path, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, _dump_json(record).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, _dump_json(record).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -259,11 +261,11 @@ def _write_status(path, record, reserve=None):
 
 
 def _fill_reserve(reserve, record):
-    """Overwrite the reserve (spaces) in place with the record; its path, or None."""
+    """Overwrite the reserve (spaces) in place with the record; whether it could."""
     try:
         fd = os.open(reserve, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
-        return None
+        return False
     try:
         size = os.fstat(fd).st_size
         data = _dump_json(record).encode()
@@ -272,14 +274,14 @@ def _fill_reserve(reserve, record):
             error = error[:len(error) // 2]
             data = _dump_json(dict(record, launch_error=error + "...")).encode()
         if len(data) > size:
-            return None
+            return False
         done = 0
         while done < len(data):
             done += os.pwrite(fd, data[done:], done)
-        os.fsync(fd)
-        return reserve
+        os.fdatasync(fd)  # same size, same blocks: the data is all there is to sync
+        return True
     except OSError:
-        return None
+        return False
     finally:
         os.close(fd)
 

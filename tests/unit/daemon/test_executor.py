@@ -18,6 +18,7 @@ import pytest
 from gflow.daemon.executors import launcher
 from gflow.daemon.executors.base import ExitStatus, RunSpec
 from gflow.daemon.executors.process import Executor
+from gflow_testing import status_written
 
 WAIT = 15.0  # upper bound for any single awaited event
 
@@ -147,7 +148,7 @@ def test_exit_zero_logs_stdout_and_stderr(tmp_path):
     runners = tmp_path / "runners"
     assert stat.S_IMODE(runners.stat().st_mode) == 0o700
     assert stat.S_IMODE((runners / "1.spec.json").stat().st_mode) == 0o600
-    assert (runners / "1.status.json").exists()
+    assert status_written(runners, 1)
     ex.cleanup(1)
     ex.close()  # the fork server leaves with its pid file
     assert sorted(os.listdir(runners)) == []
