@@ -45,6 +45,7 @@ _CREATE_TIME_TOLERANCE = 0.05
 # place and renames it, so how a job ended is not lost for want of space on a full disk.
 # (A copy-on-write filesystem needs new blocks for any overwrite; there the reserve cannot help.)
 STATUS_RESERVE_BYTES = 4096
+_CLEANUP_DELAY = 0.2
 
 
 class _StatusFile(msgspec.Struct):
@@ -96,6 +97,7 @@ class Executor:
         self._forkserver = (launcher.ForkServer(self._dir, self._forked, self._fork_lost)
                             if fork_server else None)
         self._starting: dict[int, _Starting] = {}
+        self._doomed: list[int] = []  # jobs whose runner files go with the next cleanup
 
     # -- paths -----------------------------------------------------------------------------
     def _path(self, job_id: int, suffix: str) -> str:
@@ -431,12 +433,25 @@ class Executor:
     # -- housekeeping ---------------------------------------------------------------------------
     def cleanup(self, job_id: int) -> None:
         """Remove the runner files; only once the outcome is committed (a crash before keeps
-        the status file for the next start). In a worker thread while the loop runs: three
-        unlinks cost milliseconds on a slow disk, time the next job's start would wait."""
+        the status file for the next start). In a worker thread while the loop runs: unlinks
+        cost milliseconds on a slow disk, time the next job's start would wait; gathered for
+        _CLEANUP_DELAY first, so a stream of short jobs wakes that thread a few times a second
+        rather than once per job."""
         loop = self._loop
-        if loop is not None and loop.is_running():
-            loop.run_in_executor(None, self.remove_files, job_id)
-        else:
+        if loop is None or not loop.is_running():
+            self.remove_files(job_id)
+            return
+        self._doomed.append(job_id)
+        if len(self._doomed) == 1:
+            loop.call_later(_CLEANUP_DELAY, self._cleanup_gathered)
+
+    def _cleanup_gathered(self) -> None:
+        doomed, self._doomed = self._doomed, []
+        if doomed and self._loop is not None and self._loop.is_running():
+            self._loop.run_in_executor(None, self._remove_all, doomed)
+
+    def _remove_all(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
             self.remove_files(job_id)
 
     def remove_files(self, job_id: int) -> None:
@@ -452,6 +467,8 @@ class Executor:
         """Stop watching. Shepherds are NOT signalled: jobs outlive a daemon stop or restart."""
         if self._forkserver is not None:
             self._forkserver.close()
+        self._remove_all(self._doomed)  # outcomes committed: nothing to keep them for
+        self._doomed = []
         self._starting.clear()  # unconfirmed: the next daemon finds them (find_unrecorded)
         for watch in self._watched.values():
             if self._loop is not None and not self._loop.is_closed():
