@@ -98,6 +98,7 @@ class Engine(Lifecycle, Creation, Scheduling, JobTable):
         # their status file) but not yet recorded
         self._later = Later()
         self._unrecorded_exits: set[int] = set()
+        self._gathered_exits: list[tuple[Job, ExitStatus]] = []  # plain exits of this loop turn
         self._launch_retries = LaunchRetries()
         self._subscribe_lifecycle()
         if policy is not None:

@@ -71,7 +71,9 @@ class GpuPoll:
             self._task.cancel()
 
     def _launched(self, jobs) -> None:
-        if any(job.gpus for job in jobs):
+        # a backend that cannot list processes has nothing to look at (and a round per
+        # start would cost a worker-thread hop per job in a stream of short jobs)
+        if self.backend.sees_processes and any(job.gpus for job in jobs):
             self._full = True
             self._wake.set()
 

@@ -49,13 +49,14 @@ def _start_ticks(pid):
 def _child(spec_path, null):
     code = 127
     try:
-        os.setsid()
-        gc.disable()  # a shepherd allocates little; a collection would touch (copy) every page
+        signal.set_wakeup_fd(-1)
         os.dup2(null, 0)
         os.dup2(null, 1)
-        signal.set_wakeup_fd(-1)
+        # first: while the child holds the server's socket, a dead server does not look dead
+        os.closerange(3, _MAXFD)  # the socket, pipes and /dev/null: 0-2 only
+        os.setsid()
+        gc.disable()  # a shepherd allocates little; a collection would touch (copy) every page
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.closerange(3, _MAXFD)  # the server's socket, pipes and /dev/null: 0-2 only
         code = shepherd.main(["shepherd", spec_path])
     except BaseException:
         try:

@@ -10,6 +10,7 @@ come from `creation.py`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Callable, Iterable, Optional
@@ -55,6 +56,7 @@ class Lifecycle:
         stop: Optional[Callable[[int], bool]] = None,
         retry: bool = False,
         admit: bool = False,
+        finished_at: Optional[dict[int, float]] = None,
     ) -> None:
         """End jobs: terminal in memory, Queued dependents auto-cancelled (transitively), all
         saved in one commit, then `stop` (the executor's cancel, timeout or kill) for those
@@ -67,7 +69,8 @@ class Lifecycle:
 
         With `admit` the pass runs here, before the commit, and the jobs it admits into the
         freed resources are saved in the same commit and launched after the events: a job's
-        end and its successor's start cost one commit and no extra loop turn."""
+        end and its successor's start cost one commit and no extra loop turn. `finished_at`:
+        when each job ended, where it was not `now` (exits recorded together)."""
         now = time.time() if now is None else now
         retried: Optional[Job] = None
         changed: list[Job] = []
@@ -81,7 +84,7 @@ class Lifecycle:
         for job, state, reason in endings:
             if job.state is JobState.RUNNING:
                 running.append(job.id)
-            self._terminate(job, state, reason, now)
+            self._terminate(job, state, reason, finished_at.get(job.id, now) if finished_at else now)
             ended.append(job)
         if retried is None:
             ended += self._cascade(ended, now)
@@ -240,6 +243,44 @@ class Lifecycle:
     def _on_exit(self, job_id: int, status: ExitStatus) -> None:
         # known before the commit, so a rollback keeps a stopping job holding its resources
         self._unrecorded_exits.add(job_id)
+        job = self.jobs.get(job_id)
+        if job is not None and job.state is JobState.RUNNING and _plain_success(status):
+            # recorded with the other plain exits of this loop turn: one end, one pass, one
+            # commit (a burst of short jobs then costs one fsync per turn, not per job)
+            self._gathered_exits.append((job, status))
+            if len(self._gathered_exits) == 1:
+                asyncio.get_running_loop().call_soon(self._record_gathered_exits)
+            return
+        self._record_exit(job_id, status)
+
+    def _record_gathered_exits(self) -> None:
+        gathered, self._gathered_exits = self._gathered_exits, []
+        plain: list[tuple[Job, ExitStatus]] = []
+        for job, status in gathered:
+            if self.jobs.get(job.id) is job and job.state is JobState.RUNNING:
+                plain.append((job, status))
+            else:  # ended meanwhile (a cancel in the same turn): recorded as a stopped job
+                self._record_exit(job.id, status)
+        if not plain:
+            return
+        now = time.time()
+        for job, status in plain:
+            job.exit_code, job.exit_signal, job.cpu_secs = status.exit_code, status.signal, status.cpu_secs
+        try:
+            self.end([(job, JobState.FINISHED, None) for job, _ in plain], now, admit=True,
+                     finished_at={job.id: status.finished_at or now for job, status in plain})
+        except DiskFull as e:
+            # the status files stay (no cleanup) until the outcomes are saved
+            log.error("%s; the exits of %d job(s) are recorded once there is room", e.message, len(plain))
+            for job, status in plain:
+                self._later.add(("exit", job.id), functools.partial(self._record_exit, job.id, status))
+            return
+        for job, _ in plain:
+            self.stopping.pop(job.id, None)
+            self._unrecorded_exits.discard(job.id)
+            self.executor.cleanup(job.id)
+
+    def _record_exit(self, job_id: int, status: ExitStatus) -> None:
         try:
             job = self.jobs.get(job_id)
             if job is not None and job.state is JobState.RUNNING:
@@ -253,7 +294,7 @@ class Lifecycle:
         except DiskFull as e:
             # the status file stays (no cleanup) until the outcome is saved, even across a restart
             log.error("%s; the exit of job %d is recorded once there is room", e.message, job_id)
-            self._later.add(("exit", job_id), lambda: self._on_exit(job_id, status))
+            self._later.add(("exit", job_id), lambda: self._record_exit(job_id, status))
             return
         self._unrecorded_exits.discard(job_id)
         self.executor.cleanup(job_id)
@@ -360,3 +401,8 @@ class Lifecycle:
                 await asyncio.wait_for(asyncio.gather(*futures), timeout)
             except asyncio.TimeoutError:
                 pass
+
+
+def _plain_success(status: ExitStatus) -> bool:
+    """An exit that needs nothing but recording: no retry, no launch error, nothing vanished."""
+    return status.exit_code == 0 and status.launch_error is None and not status.vanished

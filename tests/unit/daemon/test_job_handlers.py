@@ -162,6 +162,7 @@ def test_redo_makes_a_new_job_from_a_finished_one_only(engine):
         job_id = submit(engine)
         await settled()
         engine.executor.exited(job_id, 0)
+        await settled()  # plain exits are recorded together, at the end of the loop turn
         _, queued = queued_behind_held(engine)
         with pytest.raises(GflowError) as waiting:
             call(engine, "jobs.redo", RedoParams(ref=str(queued)), owner())
