@@ -56,6 +56,13 @@ def _queued(store: JobStore, table: JobTable, **fields) -> Job:
     return job
 
 
+def _run(scheduling: Scheduling, main):
+    try:
+        return asyncio.run(main())
+    finally:
+        scheduling.close()
+
+
 def test_no_part_holds_a_reference_to_a_part_above_it(tmp_path):
     app = make_engine(tmp_path)
     try:
@@ -81,21 +88,16 @@ def test_scheduling_alone_starts_jobs_and_reports_what_it_cannot_decide():
         bus.subscribe(events.TimeLimitReached, lambda _: limit.set())
         scheduling.start()
         ok = _queued(store, table, gpus=1, time_limit=0.01)
-        table.sched.touch([ok.id])
         scheduling.request_pass()
         await settled()
         broken = _queued(store, table, gpus=1)
-        table.sched.touch([broken.id])
         executor.fail_launch = RuntimeError("no shell")
         scheduling.request_pass()
         await settled()
         await asyncio.wait_for(limit.wait(), 30)  # the wall-clock timer of the time limit
         return ok, broken
 
-    try:
-        ok, broken = asyncio.run(main())
-    finally:
-        scheduling.close()
+    ok, broken = _run(scheduling, main)
     assert seen[:2] == [("Started", [ok.id]), ("LaunchFailed", broken.id)]
     assert ("TimeLimitReached", ok.id) in seen
     assert table.jobs[ok.id].state is JobState.RUNNING and table.jobs[broken.id].state is JobState.RUNNING
@@ -118,10 +120,7 @@ def test_a_settings_change_announced_by_the_policy_brings_a_pass():
         await settled()
         return job
 
-    try:
-        job = asyncio.run(main())
-    finally:
-        scheduling.close()
+    job = _run(scheduling, main)
     assert table.jobs[job.id].state is JobState.RUNNING
 
 
@@ -135,16 +134,12 @@ def test_the_lifecycle_records_an_exit_the_executor_reports_on_the_bus():
     async def main():
         scheduling.start()
         job = _queued(store, table)
-        table.sched.touch([job.id])
         scheduling.request_pass()
         await settled()
         executor.exited(job.id, 3)
         await settled()
         return job
 
-    try:
-        job = asyncio.run(main())
-    finally:
-        scheduling.close()
+    job = _run(scheduling, main)
     assert ended == [(job.id, JobState.FAILED)]
     assert store.get(job.id).exit_code == 3 and job.id not in table.jobs
