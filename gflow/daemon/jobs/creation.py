@@ -140,8 +140,9 @@ class Creation:
     def _admit_new(self, jobs: list[Job]) -> None:
         """Committed new jobs join the table, are announced, and are judged like the
         scheduler would (a failed dependency cancels them at once)."""
+        activate = self.table.activate
         for job in jobs:
-            self.table.activate(job)
+            activate(job)
         self.events.emit(Submitted(tuple(jobs)))
         self.lifecycle.settle(jobs)
 

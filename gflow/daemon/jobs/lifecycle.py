@@ -131,14 +131,15 @@ class Lifecycle:
         """Evaluate new or released jobs like the scheduler would: a dependency that already
         failed cancels them at once; begin times arm a timer; then a pass."""
         cancelled: list[Ending] = []
+        state_of, arm_begin = self.table.state_of, self.scheduling.arm_begin  # a batch may be 10k jobs
         for job in jobs:
             if job.state is not JobState.QUEUED:
                 continue
-            verdict, failed = core_deps.outcome(job, self.table.state_of)
+            verdict, failed = core_deps.outcome(job, state_of)
             if verdict == core_deps.IMPOSSIBLE and job.auto_cancel_on_dependency_failure:
                 cancelled.append((job, JobState.CANCELLED, f"{Reason.DEPENDENCY_FAILED.value}:{failed}"))
                 continue
-            self.scheduling.arm_begin(job)
+            arm_begin(job)
         if cancelled:
             try:
                 self.end(cancelled)
@@ -230,7 +231,8 @@ class Lifecycle:
         if allow_pending or not _RESOURCE_FIELDS.intersection(values):
             return None
         try:
-            admission.refuse_impossible([msgspec.structs.replace(job, **values)], admission.capacity(self.machine, self.policy), "update")
+            capacity = admission.capacity(self.machine, self.policy)
+            admission.refuse_impossible([msgspec.structs.replace(job, **values)], capacity, "update")
         except GflowError as e:
             return e.message
         return None
