@@ -86,7 +86,7 @@ class _EnvFrom(msgspec.Struct):
     env_from: Optional[int] = None
 
 
-# a store that lives and dies with its object: unit tests of the engine and handlers
+# a store that lives and dies with its object: unit tests of the daemon's parts and handlers
 MEMORY = ":memory:"
 
 
@@ -303,16 +303,6 @@ class JobStore:
             "SELECT id FROM jobs WHERE owner_uid=? ORDER BY id DESC LIMIT ?", (owner_uid, count)
         )
         return [r[0] for r in rows]
-
-    def query_raw(
-        self,
-        states: Optional[Iterable[JobState]] = None,
-        users: Optional[list[str]] = None,
-        ids: Optional[list[int]] = None,
-        since: Optional[float] = None,
-    ) -> list[bytes]:
-        """Encoded jobs matching every given filter, by id: passed to clients undecoded."""
-        return [row[1] for row in self.query_rows(states, users, ids, since)]
 
     def query_rows(
         self,

@@ -8,6 +8,7 @@ executor does (signalling, watching, files it keeps) is its own business.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Callable, Optional, Protocol
 
 import msgspec
@@ -41,9 +42,11 @@ OnExit = Callable[[int, ExitStatus], None]
 
 
 class Executor(Protocol):
-    def launch(self, spec: RunSpec) -> tuple[int, float]:
-        """Start the job; (a pid that identifies its runner, that runner's start time).
-        Raises OSError (and KeyError/ValueError/RuntimeError) when it could not start."""
+    def launch(self, spec: RunSpec) -> "asyncio.Future[tuple[int, float]]":
+        """Start the job. The future gives (a pid that identifies its runner, that runner's
+        start time), or the OSError/RuntimeError that kept it from starting; until it is done
+        the job counts as watched and stop requests for it are kept for the runner. Raises
+        OSError (and KeyError/ValueError/RuntimeError) when it could not even be asked for."""
 
     def adopt(self, job_id: int, pid: int, create_time: float) -> None:
         """Watch a runner started by an earlier daemon (or report its end through on_exit)."""
