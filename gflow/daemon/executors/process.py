@@ -3,8 +3,7 @@
 The process executor (see ``base.py`` for the interface). Each job runs under a shepherd
 (``shepherd.py``) in its own session, forked by the fork server (``launcher.py``,
 ``forkserver.py``), or spawned as a new interpreter when that server cannot be had. The
-daemon never waits on
-a job directly: it watches the shepherd with a pidfd in the event loop, so an exit is noticed
+daemon never waits on a job directly: it watches the shepherd with a pidfd in the event loop, so an exit is noticed
 at once, and it signals the shepherd through that pidfd, so a recycled pid is never hit.
 Shepherds outlive the daemon; after a restart ``adopt`` finds them again (pid + start time)
 or collects the status file they left behind.
@@ -28,21 +27,17 @@ from typing import Callable, Optional
 import msgspec
 import psutil
 
-from . import launcher
+from . import launcher, recovery
 from .base import ExitStatus, RunSpec
-from .launcher import FORKSERVER, SHEPHERD_MASK, SHEPHERD_SIGDEF, inheritable_fds
+from .launcher import SHEPHERD_MASK, SHEPHERD_SIGDEF, inheritable_fds
+from .recovery import SHEPHERD
 
 log = logging.getLogger("gflow.executor")
 
-SHEPHERD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shepherd.py")
-# where shepherds started by a daemon before the executors package still run from: found
-# again after an upgrade like our own
-_OLD_SHEPHERD = os.path.join(os.path.dirname(os.path.dirname(SHEPHERD)), "shepherd.py")
-
-_CREATE_TIME_TOLERANCE = 0.05
+_CREATE_TIME_TOLERANCE = recovery.CREATE_TIME_TOLERANCE
 # Room for the shepherd's status record, written by the daemon before the job starts (ext4 and
 # xfs reserve the blocks at write time, tmpfs allocates them): the shepherd overwrites it in
-# place and renames it, so how a job ended is not lost for want of space on a full disk.
+# place, so how a job ended is not lost for want of space on a full disk.
 # (A copy-on-write filesystem needs new blocks for any overwrite; there the reserve cannot help.)
 STATUS_RESERVE_BYTES = 4096
 _CLEANUP_DELAY = 0.2
@@ -277,59 +272,11 @@ class Executor:
         return found
 
     def _kill_strays(self, job_id: int) -> None:
-        """SIGKILL the processes of a job whose shepherd vanished before its pid was recorded
-        (so its session is unknown): those of the job's owner started since the spawn that
-        carry the job's GFLOW_JOB_ID. Rare (a crash of both at once): O(processes)."""
-        try:
-            with open(self._path(job_id, "spec.json"), "rb") as f:
-                uid = int(msgspec.json.decode(f.read())["uid"])
-            since = os.stat(self._path(job_id, "spec.json")).st_mtime  # written just before the spawn
-        except (OSError, ValueError, KeyError, TypeError, msgspec.DecodeError):
-            return
-        marker = f"GFLOW_JOB_ID={job_id}"
-        for proc in psutil.process_iter(["uids", "create_time"]):
-            info = proc.info
-            uids = info.get("uids")
-            if uids is None or uids.real != uid or (info.get("create_time") or 0) < since - 1:
-                continue
-            try:
-                with open(f"/proc/{proc.pid}/environ", "rb") as f:
-                    env = f.read().decode(errors="replace").split("\0")
-                if marker in env:
-                    os.kill(proc.pid, _signal.SIGKILL)
-            except OSError:
-                continue
+        recovery.kill_strays(job_id, self._path(job_id, "spec.json"))
 
     def _live_shepherds(self, skip: Optional[int] = None) -> dict[int, tuple[int, float]]:
-        """job id -> (pid, create_time) of every shepherd of ours running now (once per
-        start-up, and only after a crash): a spawned one by the spec path on its command line,
-        one forked by a fork server (whose command line it shares) by its fd 2, ``<id>.err``
-        from the instant it was forked. ``skip``: a fork server's own pid."""
-        uid = os.geteuid()
-        prefix = self._dir + os.sep
         servers = {skip, self._forkserver.pid if self._forkserver is not None else None}
-        found = {}
-        for proc in psutil.process_iter(["cmdline", "uids", "create_time"]):
-            info = proc.info
-            argv = info.get("cmdline") or []
-            if len(argv) < 2:
-                continue
-            if FORKSERVER in argv and argv[-1] == self._dir and proc.pid not in servers:
-                try:
-                    path = os.readlink(f"/proc/{proc.pid}/fd/2")
-                except OSError:
-                    continue
-            elif (SHEPHERD in argv or _OLD_SHEPHERD in argv) and argv[-1].startswith(prefix):
-                path = argv[-1]
-            else:
-                continue
-            uids = info.get("uids")
-            if uids is None or uids.real != uid or not path.startswith(prefix):
-                continue  # a look-alike from another account is never adopted
-            name, _, suffix = os.path.basename(path).partition(".")
-            if suffix in ("spec.json", "err") and name.isdigit():
-                found[int(name)] = (proc.pid, info["create_time"])
-        return found
+        return recovery.live_shepherds(self._dir, servers)
 
     @staticmethod
     def _open_if_same(pid: int, create_time: float) -> Optional[int]:
@@ -370,7 +317,7 @@ class Executor:
     def _deliver(self, job_id: int, shepherd: Optional[int] = None, create_time: float = 0.0) -> None:
         status = self.read_status(job_id)
         if status.vanished and shepherd is not None:
-            _kill_orphans(shepherd, create_time)
+            recovery.kill_orphans(shepherd, create_time)
         self._on_exit(job_id, status)
 
     def _status_bytes(self, job_id: int) -> Optional[bytes]:
@@ -483,34 +430,6 @@ class Executor:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with open(fd, "wb") as f:  # a large environment may need several writes
             f.write(data)
-
-
-def _kill_orphans(session: int, since: float) -> None:
-    """SIGKILL what is left of a job whose shepherd died without a status (kill -9, OOM):
-    its payload would otherwise run on unsupervised, beside the retry, on the same GPUs.
-    The shepherd led its own session. Linux keeps a pid number allocated while any process
-    still uses it as a session id, so with the leader gone the number names the orphans'
-    session alone; a live process with that pid means the number was free and reused, and
-    nothing is killed; unless it is the shepherd itself, dead but not yet reaped by its
-    parent (a fork server, or init for an adopted one). Rare: O(processes)."""
-    try:
-        leader = psutil.Process(session)
-        if (leader.status() != psutil.STATUS_ZOMBIE
-                or abs(leader.create_time() - since) > _CREATE_TIME_TOLERANCE):
-            return
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.Error:
-        return
-    for pid in psutil.pids():
-        try:
-            if os.getsid(pid) != session:
-                continue
-            if psutil.Process(pid).create_time() < since - _CREATE_TIME_TOLERANCE:
-                continue
-            os.kill(pid, _signal.SIGKILL)
-        except (OSError, psutil.Error):
-            continue
 
 
 def _reap(pidfd: int, pid: int) -> None:
