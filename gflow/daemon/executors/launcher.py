@@ -233,18 +233,19 @@ class ForkServer:
         """Kill the server and wait for its end: once this returns, it forks nothing more."""
         self._disconnect()
         if self._pidfd >= 0:
-            try:
-                _signal.pidfd_send_signal(self._pidfd, _signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            select.select([self._pidfd], [], [], 10.0)
-            try:
-                os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG)
-            except ChildProcessError:
-                pass
-            os.close(self._pidfd)
-            self._pidfd = -1
-        self._pid = 0
+            _kill(self._pidfd)
+            self._release(10.0)
+
+    def _release(self, timeout: float) -> bool:
+        """Wait (up to `timeout`) for the server's end and reap it; whether it ended."""
+        gone, _, _ = select.select([self._pidfd], [], [], timeout)
+        try:
+            os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG)
+        except ChildProcessError:
+            pass
+        os.close(self._pidfd)
+        self._pidfd, self._pid = -1, 0
+        return bool(gone)
 
     def _disconnect(self) -> None:
         if self._watchdog is not None:
@@ -278,10 +279,7 @@ class ForkServer:
                 same = False
             if not same:
                 return None
-            try:
-                _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
-            except ProcessLookupError:
-                return pid
+            _kill(pidfd)
             select.select([pidfd], [], [], 10.0)
             return pid
         finally:
@@ -293,16 +291,15 @@ class ForkServer:
         for and did not confirm are found by the next daemon."""
         self._waiting.clear()
         self._disconnect()
-        if self._pidfd >= 0:
-            gone, _, _ = select.select([self._pidfd], [], [], 2.0)
-            try:
-                os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG)
-            except ChildProcessError:
-                pass
-            os.close(self._pidfd)
-            self._pidfd = -1
-            if gone:
-                _unlink(os.path.join(self._dir, _PIDFILE))
+        if self._pidfd >= 0 and self._release(2.0):
+            _unlink(os.path.join(self._dir, _PIDFILE))
+
+
+def _kill(pidfd: int) -> None:
+    try:
+        _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _unlink(path: str) -> None:

@@ -20,6 +20,15 @@ def _server(ex: Executor) -> psutil.Process:
     return psutil.Process(ex._forkserver.pid)
 
 
+async def _served(tmp_path: Path) -> tuple[Exits, Executor]:
+    """An executor whose fork server runs (it served job 1, which has ended)."""
+    exits = Exits()
+    ex = Executor(str(tmp_path / "runners"), exits)
+    await ex.launch(make_spec(tmp_path, 1, ["true"]))
+    await exits.wait(1)
+    return exits, ex
+
+
 def test_shepherds_are_forked_by_the_server_in_sessions_of_their_own(tmp_path):
     async def body():
         exits = Exits()
@@ -42,10 +51,7 @@ def test_shepherds_are_forked_by_the_server_in_sessions_of_their_own(tmp_path):
 
 def test_a_dead_server_is_replaced_and_the_next_job_runs(tmp_path):
     async def body():
-        exits = Exits()
-        ex = Executor(str(tmp_path / "runners"), exits)
-        await ex.launch(make_spec(tmp_path, 1, ["true"]))
-        await exits.wait(1)
+        exits, ex = await _served(tmp_path)
         first = _server(ex)
         first.kill()
         first.wait(10)
@@ -64,10 +70,7 @@ def test_a_dead_server_is_replaced_and_the_next_job_runs(tmp_path):
 
 def test_a_server_lost_before_it_read_the_request_leaves_the_job_to_a_spawned_shepherd(tmp_path):
     async def body():
-        exits = Exits()
-        ex = Executor(str(tmp_path / "runners"), exits)
-        await ex.launch(make_spec(tmp_path, 1, ["true"]))
-        await exits.wait(1)
+        exits, ex = await _served(tmp_path)
         server = _server(ex)
         server.suspend()  # asked, never answers
         started = ex.launch(make_spec(tmp_path, 2, sh("echo $PPID > ppid; echo once >> runs")))
@@ -89,10 +92,7 @@ def test_a_silent_server_is_given_up_and_the_job_still_runs_once(tmp_path, monke
     monkeypatch.setattr(launcher, "ANSWER_TIMEOUT", 0.5)
 
     async def body():
-        exits = Exits()
-        ex = Executor(str(tmp_path / "runners"), exits)
-        await ex.launch(make_spec(tmp_path, 1, ["true"]))
-        await exits.wait(1)
+        exits, ex = await _served(tmp_path)
         server = _server(ex)
         server.suspend()
         started = ex.launch(make_spec(tmp_path, 2, sh("echo once >> runs")))
@@ -110,10 +110,7 @@ def test_a_silent_server_is_given_up_and_the_job_still_runs_once(tmp_path, monke
 
 def test_a_cancel_sent_while_the_shepherd_is_being_forked_reaches_the_job(tmp_path):
     async def body():
-        exits = Exits()
-        ex = Executor(str(tmp_path / "runners"), exits)
-        await ex.launch(make_spec(tmp_path, 1, ["true"]))
-        await exits.wait(1)
+        exits, ex = await _served(tmp_path)
         started = ex.launch(make_spec(tmp_path, 2, ["sleep", "30"], grace_secs=5.0))
         assert not started.done() and ex.cancel(2), "the cancel was not kept for the shepherd"
         await started
