@@ -7,13 +7,18 @@ then applies the outcome. Nothing here does IO, so every rule is unit-testable.
 The pass costs what it examines, not the length of the queue: candidates come from the
 lanes of a `ReadyQueue` already in order, and a lane is dropped as soon as its head cannot
 start for a reason that holds for everything behind it (its group is full, no GPU is left
-for its kind). Jobs behind that point keep the reason an earlier pass gave them; jobs never
-judged yet (`fresh`) get theirs from the state the pass ended the lane in.
+for its kind). The head then says why; the jobs behind it show `Priority` (a job ahead of
+them in their line waits first, as Slurm says it), or `Resources` in a limited group (the
+group's turn), unless they can never start (NeverFits).
+That label does not depend on the machine, so it stays true while the lane waits: a pass
+writes it only on jobs new behind the head and on those an earlier pass examined and this
+one stopped short of (up to the lane's `frontier`), never on the whole lane.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from bisect import bisect_right
 from typing import Callable, Collection, Optional
 
 from ..protocol import GpuSharing, Job, Reason
@@ -71,6 +76,7 @@ _GROUP = Reason.WAITING_FOR_RESOURCES.value
 _QUOTA = Reason.WAITING_FOR_QUOTA.value
 _GPU = Reason.WAITING_FOR_GPU.value
 _RESERVED = Reason.RESERVED.value
+_PRIORITY = Reason.WAITING_FOR_PRIORITY.value
 
 
 class _GpuState:
@@ -196,24 +202,32 @@ class _Pass:
         return None
 
     def judge_rest(self, lane: Lane, pos: int, blocked: str, fresh: Optional[set[int]]) -> None:
-        """Reasons for the jobs of a dropped lane: all of them when every candidate must be
-        judged, else its head (the next in line, whose reason tells what the lane waits
-        for) and those never judged before."""
+        """Reasons for the jobs of a dropped lane: its head (the next in line) says what the
+        lane waits for; those behind it wait for the head first (`Priority`) or can never
+        start. Written on every job behind when every candidate must be judged, else only on
+        those never judged before and those an earlier pass examined (up to the frontier)."""
         waiting = self.result.waiting
         keys = lane.keys
-        if fresh is None:
-            ids = [keys[p][2] for p in range(pos, len(keys))]
+        head = keys[pos]
+        job = lane.jobs[head[2]]
+        if blocked is _GROUP:  # quotas are not asked: the group already says no
+            why = self.never(job)
+            waiting[head[2]] = why or (_MEMORY if (job.memory_limit_mb or 0) > self.memory_left else _GROUP)
         else:
-            head = keys[pos]
-            # fresh jobs behind the head (those before it were examined in this pass)
-            ids = [head[2]] + [i for i in fresh if i in lane.jobs and lane_key(lane.jobs[i]) > head]
-        for job_id in ids:
-            job = lane.jobs[job_id]
-            if blocked is _GROUP:  # quotas are not asked: the group already says no
-                why = self.never(job)
-                waiting[job_id] = why or (_MEMORY if (job.memory_limit_mb or 0) > self.memory_left else _GROUP)
-            else:
-                waiting[job_id] = self.first_failure(job) or self.short_of_gpus(job)
+            waiting[head[2]] = self.first_failure(job) or self.short_of_gpus(job)
+        if fresh is None:
+            behind = [keys[p][2] for p in range(pos + 1, len(keys))]
+        else:
+            behind = [i for i in fresh if i in lane.jobs and lane_key(lane.jobs[i]) > head]
+            frontier = lane.frontier
+            if frontier is not None and frontier > head:
+                behind += [keys[p][2] for p in range(pos + 1, bisect_right(keys, frontier))]
+        lane.frontier = head
+        # a limited group's members start in their order, at most N at a time: what they
+        # wait for is the group's turn (Resources, as for a full group), not another owner
+        label = _GROUP if lane.max_concurrent is not None else _PRIORITY
+        for job_id in behind:
+            waiting[job_id] = self.never(lane.jobs[job_id]) or label
 
     # ------------------------------------------------------------------ checks
     def never(self, job: Job) -> Optional[str]:
@@ -356,6 +370,9 @@ def plan(inp: PassInput) -> Plan:
                 state.reserve_if_head(lane.job_at(pos))  # no GPU free now, but one will be
             state.judge_rest(lane, pos, blocked, fresh)
             continue
-        state.examine(lane.job_at(pos))
+        key = lane.keys[pos]
+        if lane.frontier is None or key > lane.frontier:
+            lane.frontier = key
+        state.examine(lane.jobs[key[2]])
         merge.advance(lane, pos, share)
     return state.result

@@ -109,8 +109,11 @@ class SchedulingState:
     def capacity_changed(self, capacity: fits.Capacity, quotas: object) -> None:
         """When the GPUs allowed, the host or the quotas change, every queued job is judged
         again once (some may now never fit, or fit again)."""
-        key = (capacity.gpus, capacity.largest_gpu_mb, capacity.host_memory_mb, id(quotas))
-        if key != self._capacity_key:
+        # the quotas object itself, not its id(): a replaced one freed at once may leave its
+        # id to the next, and the change would go unseen
+        key = (capacity.gpus, capacity.largest_gpu_mb, capacity.host_memory_mb, quotas)
+        old = self._capacity_key
+        if old is None or key[:3] != old[:3] or key[3] is not old[3]:
             self._capacity_key = key
             self.fresh.update(j.id for j in self.queue.jobs())
 
