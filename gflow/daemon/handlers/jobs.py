@@ -214,7 +214,7 @@ def redo(ctx, caller, params: RedoParams) -> RedoResult:
         overrides["depends_on_ids"] = [dep]
         overrides["dependency_mode"] = DependencyMode.ALL
     skipped: list[tuple[int, str]] = []
-    jobs = engine.redo_jobs(caller, source, overrides, params.env, params.cascade, skipped)
+    jobs = engine.redo_jobs(caller, source, overrides, params.env, params.cascade, skipped, params.allow_pending)
     return RedoResult(
         source_id=source.id,
         job=jobs[0],

@@ -436,6 +436,24 @@ def test_never_fitting_jobs_say_why_and_hold_nothing_back():
     assert [j.id for j, _ in p.starts] == [5] and p.backfill is None
 
 
+def test_a_limit_of_zero_never_lets_a_job_start_and_says_so():
+    from gflow.core.fits import Capacity
+
+    cap = Capacity(gpus=2, largest_gpu_mb=None, host_memory_mb=4096,
+                   no_jobs_quota=lambda j: "the quota of user ann" if j.user == "ann" else None)
+    p = plan(PassInput(
+        candidates=[job(1, user="ann"), job(2, group_id="g", max_concurrent=0), job(3, group_id="g", max_concurrent=0),
+                    job(4, max_concurrent=0), job(5)],
+        running=[], gpus=[Gpu(0), Gpu(1)], capacity=cap,
+    ))
+    assert p.waiting == {
+        1: "NeverFits: 0 running jobs allowed by the quota of user ann",
+        2: "NeverFits: its group may run 0 jobs at once (gctl set-limit)",
+        3: "NeverFits: its group may run 0 jobs at once (gctl set-limit)",
+    }
+    assert started(p) == [4, 5]  # a limit without a group limits nothing
+
+
 def test_new_jobs_started_before_their_lane_ran_out_of_gpus_get_no_reason():
     from gflow.core.queue import ReadyQueue
 
