@@ -70,6 +70,7 @@ class Scheduling:
             quota_allows=self.policy.quota_gate() if self.policy else None,
             reservations=self.policy.reservation_gate(running) if self.policy else None,
             backfill=self.config.scheduler.backfill,
+            backfill_depth=self.config.scheduler.backfill_depth,
             now=now,
             capacity=capacity,
         ))
