@@ -14,11 +14,13 @@ def _job(job_id, gpus=1, priority=10, limit=None, **fields) -> Job:
 
 
 def simulate(jobs: list[Job], n_gpus: int, backfill: bool, runtime: dict[int, float],
-             running: list[Job] = (), memory_mb: dict[int, int] | None = None, depth: int = 8):
+             running: list[Job] = (), memory_mb: dict[int, int] | None = None, depth: int = 8,
+             on_pass=lambda plan, now: None):
     """Run the queue to the end: a pass at time 0 and at every job end. Returns each job's
     start time and, for every job a pass held GPUs for first (the first job short of GPUs),
     the start the first such reservation promised. The later reservations of a pass plan
-    around the earlier ones and move when those do: they promise nothing."""
+    around the earlier ones and move when those do: they promise nothing. `on_pass` sees
+    each pass's plan before it is applied."""
     gpus = [Gpu(i, memory_mb=(memory_mb or {}).get(i)) for i in range(n_gpus)]
     queued = [msg for msg in jobs]
     running = list(running)
@@ -28,6 +30,7 @@ def simulate(jobs: list[Job], n_gpus: int, backfill: bool, runtime: dict[int, fl
     for _ in range(10_000):
         p = plan(PassInput(candidates=queued, running=running, gpus=gpus, backfill=backfill, now=now,
                            backfill_depth=depth))
+        on_pass(p, now)
         if p.backfill is not None:
             promised.setdefault(p.backfill.job_id, p.backfill.start)
         for job, ids in p.starts:
@@ -60,16 +63,21 @@ def _runtimes(jobs, rng) -> dict[int, float]:
     return {j.id: float(j.time_limit) if j.time_limit is not None else float(rng.randint(1, 50)) for j in jobs}
 
 
+def _random_queue(rng) -> tuple[list[Job], int]:
+    n = rng.randint(1, 8)
+    jobs = [
+        _job(i, gpus=rng.randint(1, n), priority=rng.choice([1, 10, 10, 50, 100]),
+             limit=rng.choice([None, 1, 3, 5, 10, 20, 40]), user=rng.choice(["a", "b"]))
+        for i in range(1, rng.randint(2, 30))
+    ]
+    return jobs, n
+
+
 def test_the_reserved_job_never_starts_later_than_promised_on_random_queues():
     rng = random.Random(2026)
     reserved = 0
     for _ in range(300):
-        n = rng.randint(1, 8)
-        jobs = [
-            _job(i, gpus=rng.randint(1, n), priority=rng.choice([1, 10, 10, 50, 100]),
-                 limit=rng.choice([None, 1, 3, 5, 10, 20, 40]), user=rng.choice(["a", "b"]))
-            for i in range(1, rng.randint(2, 30))
-        ]
+        jobs, n = _random_queue(rng)
         runtime = _runtimes(jobs, rng)
         starts, promised = simulate(jobs, n, backfill=True, runtime=runtime)
         for job_id, when in promised.items():
@@ -205,37 +213,25 @@ def test_the_reservations_of_a_pass_never_collide_and_no_start_delays_one():
     passes: the later ones are planned again each pass around what the earlier ones get.)"""
     rng = random.Random(11)
     several = 0
+
+    def check(p, now):
+        nonlocal several
+        held = p.reservations
+        several += len(held) > 1
+        assert len(held) <= 8 and (not held or p.backfill is held[0])
+        for k, a in enumerate(held):
+            for b in held[k + 1:]:
+                if a.gpus & b.gpus and a.start != bf.INF and b.start != bf.INF:
+                    assert a.end <= b.start or b.end <= a.start, (a, b)
+        for job, ids in p.starts:
+            ends = now + job.time_limit if job.time_limit is not None else bf.INF
+            for r in held:
+                if set(ids) & r.gpus:  # over before it starts (or started first, and planned around)
+                    assert ends <= r.start, (job.id, ids, r)
+
     for _ in range(300):
-        n = rng.randint(1, 8)
-        jobs = [
-            _job(i, gpus=rng.randint(1, n), priority=rng.choice([1, 10, 10, 50, 100]),
-                 limit=rng.choice([None, 1, 3, 5, 10, 20, 40]), user=rng.choice(["a", "b"]))
-            for i in range(1, rng.randint(2, 30))
-        ]
-        runtime = _runtimes(jobs, rng)
-        queued, running, now = list(jobs), [], 0.0
-        gpus = [Gpu(i) for i in range(n)]
-        while queued:
-            p = plan(PassInput(candidates=queued, running=running, gpus=gpus, backfill=True, now=now))
-            held = p.reservations
-            several += len(held) > 1
-            assert len(held) <= 8 and (not held or p.backfill is held[0])
-            for k, a in enumerate(held):
-                for b in held[k + 1:]:
-                    if a.gpus & b.gpus and a.start != bf.INF and b.start != bf.INF:
-                        assert a.end <= b.start or b.end <= a.start, (a, b)
-            for job, ids in p.starts:
-                ends = now + job.time_limit if job.time_limit is not None else bf.INF
-                for r in held:
-                    if set(ids) & r.gpus:  # over before it starts (or started first, and planned around)
-                        assert ends <= r.start, (job.id, ids, r)
-                job.state, job.started_at, job.gpu_ids = JobState.RUNNING, now, ids
-                running.append(job)
-            started = {j.id for j, _ in p.starts}
-            queued = [j for j in queued if j.id not in started]
-            _check_no_gpu_given_twice(running)
-            now = min(j.started_at + runtime[j.id] for j in running)
-            running = [j for j in running if j.started_at + runtime[j.id] > now]
+        jobs, n = _random_queue(rng)
+        simulate(jobs, n, backfill=True, runtime=_runtimes(jobs, rng), on_pass=check)
     assert several > 100  # several reservations in one pass were really exercised
 
 
