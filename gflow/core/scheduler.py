@@ -17,8 +17,8 @@ one stopped short of (up to the lane's `frontier`), never on the whole lane.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from bisect import bisect_right
+from dataclasses import dataclass, field
 from typing import Callable, Collection, Optional
 
 from ..protocol import GpuSharing, Job, Reason
