@@ -52,7 +52,7 @@ def rerun(source: Job, new_id: int, now: float, **overrides) -> Job:
 
     Copied: what to run, resources, limits, dependencies and their mode, run dir, task id,
     parameters, group, project, notifications, retry budget, owner and the name request.
-    Not copied: the begin time, the run name itself (the engine names the new id), and
+    Not copied: the begin time, the run name itself (creation names the new id), and
     everything that belongs to the old run (state, reason, times, GPUs, exit status).
     """
     fields = {name: _copy(getattr(source, name)) for name in COPIED}
