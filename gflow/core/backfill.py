@@ -81,6 +81,11 @@ def reserve(job: Job, candidates: list[tuple[float, int]], held: Iterable[Reserv
     for r in held:
         for i in r.gpus:
             busy.setdefault(i, []).append((r.start, r.end))
+    if not busy:  # the first reservation of a pass: the GPUs that free first
+        chosen = candidates[: job.gpus]
+        start = chosen[-1][0]
+        return Reservation(job_id=job.id, gpus=frozenset(i for _, i in chosen), start=start,
+                           memory_mb=job.memory_limit_mb or 0, end=start + limit)
     # the job can only start when one of its GPUs frees or one of those reservations ends;
     # without a limit it never ends, so it is never out of the way of a later start (even
     # one at infinity: that holder may end after all)
