@@ -273,7 +273,11 @@ def generate() -> str:
 if __name__ == "__main__":
     import os
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_argspecs.py")
-    with open(path, "w") as f:
-        f.write(generate())
-    print(f"wrote {path}")
+    from .lean import job_defaults_source
+
+    # the hot path's generated tables: the parsers, and the Job defaults `gjob show` fills in
+    for name, source in (("_argspecs.py", generate()), ("_jobdefaults.py", job_defaults_source())):
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+        with open(path, "w") as f:
+            f.write(source)
+        print(f"wrote {path}")
