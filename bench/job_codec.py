@@ -9,8 +9,8 @@ Figures (median of --runs, after one warm-up):
 - decode stored rows    one blob per job with a reused Decoder(Job), as the store loads them
 - encode list[Job]      the daemon's side of the listing
 - decode list[JobSpec]  a submission of --jobs specs, as the daemon decodes the request
-- Job from JobSpec      the submit path's copy of a spec into a Job (creation._job_from_spec's
-                        field copy, without its directory/dependency checks)
+- Job from JobSpec      the submit path's copy of a spec into a Job (what
+                        creation._job_from_spec builds, without its checks)
 - retry copies          lineage.retry_of for each job
 """
 from __future__ import annotations
@@ -52,12 +52,12 @@ def median_ms(fn, runs: int) -> float:
 
 
 def job_from_spec(s: JobSpec, i: int) -> Job:
-    """What `_job_from_spec` builds once its checks passed (see daemon/jobs/creation.py)."""
-    from gflow.daemon.jobs import creation
-
-    build = getattr(creation, "job_from_spec", None)
-    if build is not None:  # the generic copy
-        return build(s, i, owner_uid=1000, user="alice", depends_on_ids=[], project=None, now=0.0)
+    """What `_job_from_spec` builds once its checks passed (daemon/jobs/creation.py): the
+    generic copy `lineage.submitted`, or on a version without it the hand-written one."""
+    submitted = getattr(lineage, "submitted", None)
+    if submitted is not None:
+        return submitted(s, i, 0.0, owner_uid=1000, user="alice", requested_name=s.name,
+                         project=s.project, depends_on_ids=[])
     return Job(id=i, command=s.command, script=s.script, conda_env=s.conda_env, run_dir=s.run_dir,
                parameters=s.parameters, task_id=s.task_id, owner_uid=1000, user="alice",
                requested_name=s.name, project=s.project, max_retries=s.max_retries,

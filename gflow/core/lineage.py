@@ -33,19 +33,29 @@ def _copy(value):
     return value
 
 
-def submitted(spec: JobSpec, job_id: int, now: float, **resolved: Any) -> Job:
+def submitted(
+    spec: JobSpec, job_id: int, now: float, *, owner_uid: int, user: str,
+    requested_name: Optional[str], project: Optional[str], depends_on_ids: list[int],
+) -> Job:
     """A new job from a checked request: every `JobRequest` field of `spec`, the state its
-    `hold` asks for, its `shared` as a mode, its name sanitised by the caller. `resolved`:
-    what the daemon worked out (owner_uid, user, requested_name, project, depends_on_ids)."""
-    fields = {name: _copy(getattr(spec, name)) for name in REQUESTED}
-    fields.update(
-        resolved,
+    `hold` asks for, its `shared` as a mode, and what the daemon resolved: the caller, the
+    sanitised name, the project as the policy accepts it, the dependency ids."""
+    job = Job(
         id=job_id,
         state=JobState.HOLD if spec.hold else JobState.QUEUED,
+        owner_uid=owner_uid,
+        user=user,
+        requested_name=requested_name,
+        depends_on_ids=depends_on_ids,
         gpu_sharing_mode=GpuSharing.SHARED if spec.shared else GpuSharing.EXCLUSIVE,
         submitted_at=now,
     )
-    return Job(**fields)
+    # The decoded request owns its lists and maps: the job takes them as they are. Set one
+    # by one: building keyword arguments would take twice as long for a 10,000-job array.
+    for name in REQUESTED:
+        setattr(job, name, getattr(spec, name))
+    job.project = project
+    return job
 
 
 def redo_overrides(params: RedoParams) -> dict[str, Any]:

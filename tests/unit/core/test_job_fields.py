@@ -18,10 +18,16 @@ def default_of(name: str):
     return field.default if field.default_factory is msgspec.NODEFAULT else field.default_factory()
 
 
+def submitted(spec: JobSpec, job_id: int) -> Job:
+    """As the daemon makes a job of a checked request (the project as its policy accepts it)."""
+    return lineage.submitted(spec, job_id, 10.0, owner_uid=1000, user="alice", requested_name=None,
+                             project=spec.project, depends_on_ids=[])
+
+
 def test_every_requested_field_goes_from_the_request_to_the_job_and_its_new_runs():
     values = requested_values()
     spec = spec_with(values, hold=True)
-    job = lineage.submitted(spec, 1, 10.0, owner_uid=1000, user="alice")
+    job = submitted(spec, 1)
     job = msgspec.msgpack.decode(msgspec.msgpack.encode(job), type=Job)  # as stored, as listed
     retry = lineage.retry_of(job, 2, 20.0)
     redo = lineage.rerun(job, 3, 20.0, redone_from=1)
@@ -36,7 +42,7 @@ def test_every_requested_field_goes_from_the_request_to_the_job_and_its_new_runs
 
 
 def test_new_runs_copy_lists_and_maps_rather_than_share_them():
-    job = lineage.submitted(spec_with(requested_values()), 1, 0.0)
+    job = submitted(spec_with(requested_values()), 1)
     retry = lineage.retry_of(job, 2, 0.0)
     for name in REQUESTED:
         value = getattr(job, name)
