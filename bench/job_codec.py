@@ -4,7 +4,7 @@ listing, what the daemon spends loading its stored rows, and building jobs from 
 
     .venv/bin/python bench/job_codec.py [--jobs 10000] [--runs 21]
 
-Figures (median of --runs, after one warm-up):
+Figures (median and min of --runs, after one warm-up; on a shared machine compare the mins):
 - decode list[Job]      one msgpack array of --jobs finished jobs, as a listing reply
 - decode stored rows    one blob per job with a reused Decoder(Job), as the store loads them
 - encode list[Job]      the daemon's side of the listing
@@ -41,14 +41,15 @@ def spec(i: int) -> JobSpec:
                    parameters={"seed": str(i)}, time_limit=3600, name="train")
 
 
-def median_ms(fn, runs: int) -> float:
+def timed_ms(fn, runs: int) -> tuple[float, float]:
+    """(median, min) in ms."""
     fn()
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+    return statistics.median(times) * 1000, min(times) * 1000
 
 
 def job_from_spec(s: JobSpec, i: int) -> Job:
@@ -86,15 +87,15 @@ def main() -> int:
 
     figures = [
         (f"decode list[Job] ({n} jobs, {len(listing):,} bytes)",
-         median_ms(lambda: msgspec.msgpack.decode(listing, type=list[Job]), runs)),
-        (f"decode stored rows ({n} blobs)", median_ms(lambda: [one(r) for r in rows], runs)),
-        (f"encode list[Job] ({n} jobs)", median_ms(lambda: encode(jobs), runs)),
-        (f"decode list[JobSpec] ({n} specs)", median_ms(lambda: msgspec.msgpack.decode(request, type=list[JobSpec]), runs)),
-        (f"Job from JobSpec ({n} jobs)", median_ms(lambda: [job_from_spec(s, i) for i, s in enumerate(specs)], runs)),
-        (f"retry copies ({n} jobs)", median_ms(lambda: [lineage.retry_of(j, j.id + n, 0.0) for j in jobs], runs)),
+         timed_ms(lambda: msgspec.msgpack.decode(listing, type=list[Job]), runs)),
+        (f"decode stored rows ({n} blobs)", timed_ms(lambda: [one(r) for r in rows], runs)),
+        (f"encode list[Job] ({n} jobs)", timed_ms(lambda: encode(jobs), runs)),
+        (f"decode list[JobSpec] ({n} specs)", timed_ms(lambda: msgspec.msgpack.decode(request, type=list[JobSpec]), runs)),
+        (f"Job from JobSpec ({n} jobs)", timed_ms(lambda: [job_from_spec(s, i) for i, s in enumerate(specs)], runs)),
+        (f"retry copies ({n} jobs)", timed_ms(lambda: [lineage.retry_of(j, j.id + n, 0.0) for j in jobs], runs)),
     ]
-    for label, ms in figures:
-        print(f"{label:<48}: median {ms:8.2f} ms")
+    for label, (median, least) in figures:
+        print(f"{label:<48}: median {median:8.2f} ms   min {least:8.2f} ms")
     return 0
 
 

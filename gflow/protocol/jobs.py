@@ -3,8 +3,10 @@ those fields + run state), the JobSpec a client sends (those fields + what only 
 has), and the params and results of the job methods. Re-exported by `gflow.protocol`."""
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Optional, Union
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from . import (
@@ -38,8 +40,10 @@ class JobRequest(Struct, kw_only=True):
     (plus the CLI flag that sets it). Inheritance keeps `Job` and `JobSpec` flat on the wire
     and in the store.
 
-    The types are the request's, constraints included: a client is checked as it decodes,
-    and every stored value came through them (or through an update or redo checked alike).
+    The types are the request's, constraints included: they check what a client sends. A
+    `Job` has the same fields without the constraints (`_unchecked`): a stored row is never
+    refused for a bound (one bad row would break every listing, or the daemon's start), and
+    a listing of 10,000 jobs pays for no checks.
     """
 
     # what to run
@@ -55,8 +59,8 @@ class JobRequest(Struct, kw_only=True):
     gpu_memory_limit_mb: Optional[NonNegative] = None
     memory_limit_mb: Optional[NonNegative] = None
     time_limit: Optional[Seconds] = None
-    # 0: none of its group may start (a group held until `gctl set-limit`)
-    max_concurrent: Optional[NonNegative] = None
+    # a request asks for at least 1; a stored job may hold 0 (its group waits for `gctl set-limit`)
+    max_concurrent: Optional[Positive] = None
     # dependencies and timing
     dependency_mode: DependencyMode = DependencyMode.ALL
     auto_cancel_on_dependency_failure: bool = True
@@ -69,7 +73,29 @@ class JobRequest(Struct, kw_only=True):
     auto_close_tmux: bool = False
 
 
-class Job(JobRequest, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100k of them stay out of GC passes
+def _without_meta(tp):
+    """A type with its `Annotated[..., Meta(...)]` constraints left out, at any depth."""
+    if typing.get_origin(tp) is Annotated:
+        return _without_meta(typing.get_args(tp)[0])
+    args = typing.get_args(tp)
+    if not args:
+        return tp
+    inner = tuple(_without_meta(a) for a in args)
+    return Union[inner] if typing.get_origin(tp) is Union else typing.get_origin(tp)[inner]
+
+
+def _unchecked(request: type[Struct]) -> type[Struct]:
+    """A subclass of `request` that redeclares each of its fields without constraints."""
+    fields = [
+        (f.name, _without_meta(f.type),
+         f.default if f.default_factory is msgspec.NODEFAULT else msgspec.field(default_factory=f.default_factory))
+        for f in msgspec.structs.fields(request)
+    ]
+    return msgspec.defstruct(f"Stored{request.__name__}", fields, bases=(request,), kw_only=True,
+                             module=__name__)
+
+
+class Job(_unchecked(JobRequest), kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100k of them stay out of GC passes
     """A job as stored and as sent to clients: its id, the `JobRequest` fields it was made
     from, what the daemon resolved for it, and its run state. Times are Unix seconds (float)."""
 
@@ -119,11 +145,8 @@ class JobSpec(JobRequest, kw_only=True, forbid_unknown_fields=True):
     on once (the environment, the name, dependency tokens, holding). Dependency tokens may
     be ids or `@`/`@~N` shorthands, resolved by the daemon against the caller's own jobs."""
 
-    # stricter than the stored record: a request must say where to run (a stored job has
-    # the default "/" because rows leave default values out), and a request's limit of
-    # running jobs is at least one (only a whole group is held with 0)
+    # a request must say where to run (a stored job reads "/" when its row leaves it out)
     run_dir: str
-    max_concurrent: Optional[Positive] = None
     # None: the request's shared `SubmitParams.env` (a 10,000-job array sends it once)
     env: Optional[Env] = None
     name: Optional[ShortText] = None
