@@ -94,9 +94,8 @@ def run(
     args = None
     if fast and not completing:
         from . import fastargs
-        from ._argspecs import SPECS
 
-        args = fastargs.parse(SPECS[fast], argv)
+        args = fastargs.parse(fastargs.load(fast), argv)
     if args is None:
         parser = build()
         if completing:

@@ -50,10 +50,6 @@ def runtime(job: Job, now: float) -> Optional[float]:
     return max(0.0, end - job.started_at)
 
 
-def _mean(values: list[float]) -> Optional[float]:
-    return sum(values) / len(values) if values else None
-
-
 class Totals(Struct, kw_only=True):
     """The sums behind `Stats`, kept for jobs that were purged (`gctl purge`), so totals,
     averages and GPU-hours survive a purge; top jobs and peaks are not kept."""
@@ -110,79 +106,41 @@ def totals(jobs: list[Job], now: float) -> Totals:
 
 
 def compute(jobs: list[Job], now: float, purged: Optional[Totals] = None) -> Stats:
-    """Statistics of `jobs`, plus the kept sums of purged jobs when given."""
-    stats = _compute(jobs, now)
-    if purged is None or purged.total_jobs == 0:
-        return stats
-    return _with_purged(stats, jobs, now, purged)
-
-
-def _with_purged(stats: Stats, jobs: list[Job], now: float, purged: Totals) -> Stats:
-    t = totals(jobs, now).add(purged)
-    completed = stats.completed_jobs + purged.completed_jobs
-    failed = stats.failed_jobs + purged.failed_jobs
-    cancelled = stats.cancelled_jobs + purged.cancelled_jobs
-    timeout = stats.timeout_jobs + purged.timeout_jobs
-    terminal = completed + failed + cancelled + timeout
+    """Statistics of `jobs`, plus the kept sums of purged jobs when given: both through
+    `Totals`, so a purge changes no average."""
+    t = totals(jobs, now)
+    if purged is not None:
+        t = t.add(purged)
+    running = sum(1 for j in jobs if j.state is JobState.RUNNING)
+    queued = sum(1 for j in jobs if j.state is JobState.QUEUED)
+    terminal = t.completed_jobs + t.failed_jobs + t.cancelled_jobs + t.timeout_jobs
     return Stats(
         total_jobs=t.total_jobs,
-        completed_jobs=completed,
-        failed_jobs=failed,
-        cancelled_jobs=cancelled,
-        timeout_jobs=timeout,
-        running_jobs=stats.running_jobs,
-        queued_jobs=stats.queued_jobs,
+        completed_jobs=t.completed_jobs,
+        failed_jobs=t.failed_jobs,
+        cancelled_jobs=t.cancelled_jobs,
+        timeout_jobs=t.timeout_jobs,
+        running_jobs=running,
+        queued_jobs=queued,
+        # averages only over jobs that ran to an end by themselves (a cancel cuts a run short),
+        # but GPU time counts however the job ended, and while it is still being used
         avg_wait_secs=t.wait_secs / t.waited_jobs if t.waited_jobs else None,
         avg_runtime_secs=t.runtime_secs / t.ran_jobs if t.ran_jobs else None,
         total_gpu_hours=t.gpu_secs / 3600,
         jobs_with_gpus=t.jobs_with_gpus,
         avg_gpus_per_job=t.gpus / t.total_jobs if t.total_jobs else 0.0,
         peak_gpu_usage=t.peak_gpus,
-        success_rate=completed / terminal * 100 if terminal else 0.0,
-        top_jobs=stats.top_jobs,
+        success_rate=t.completed_jobs / terminal * 100 if terminal else 0.0,
+        top_jobs=_top(jobs, now),
     )
 
 
-def _compute(jobs: list[Job], now: float) -> Stats:
-    count = {state: 0 for state in JobState}
-    for job in jobs:
-        count[job.state] += 1
+def _top(jobs: list[Job], now: float) -> list[TopJob]:
     runtimes = {job.id: runtime(job, now) for job in jobs}
-
-    waits = [max(0.0, j.started_at - j.submitted_at) for j in jobs if j.started_at is not None]
-    # averages only over jobs that ran to an end by themselves; a cancel cuts a run short
-    ended = (JobState.FINISHED, JobState.FAILED, JobState.TIMEOUT)
-    done_runtimes = [runtimes[j.id] for j in jobs if j.state in ended and runtimes[j.id] is not None]
-    # ...but GPU time was used regardless of how the job ended, and is still being used
-    gpu_hours = sum((j.gpus * runtimes[j.id] / 3600 for j in jobs if runtimes[j.id] is not None), 0.0)
-
-    completed = count[JobState.FINISHED]
-    terminal = completed + count[JobState.FAILED] + count[JobState.CANCELLED] + count[JobState.TIMEOUT]
-
     ran = [j for j in jobs if runtimes[j.id] is not None]
     ran.sort(key=lambda j: (-runtimes[j.id], j.id))  # longest first, ties by id
-    top = [
-        TopJob(id=j.id, name=j.run_name or None, runtime_secs=runtimes[j.id], gpus=j.gpus)
-        for j in ran[:TOP_JOBS]
-    ]
-
-    return Stats(
-        total_jobs=len(jobs),
-        completed_jobs=completed,
-        failed_jobs=count[JobState.FAILED],
-        cancelled_jobs=count[JobState.CANCELLED],
-        timeout_jobs=count[JobState.TIMEOUT],
-        running_jobs=count[JobState.RUNNING],
-        queued_jobs=count[JobState.QUEUED],
-        avg_wait_secs=_mean(waits),
-        avg_runtime_secs=_mean(done_runtimes),
-        total_gpu_hours=gpu_hours,
-        jobs_with_gpus=sum(1 for j in jobs if j.gpus > 0),
-        avg_gpus_per_job=sum(j.gpus for j in jobs) / len(jobs) if jobs else 0.0,
-        peak_gpu_usage=max((j.gpus for j in jobs), default=0),
-        success_rate=completed / terminal * 100 if terminal else 0.0,
-        top_jobs=top,
-    )
+    return [TopJob(id=j.id, name=j.run_name or None, runtime_secs=runtimes[j.id], gpus=j.gpus)
+            for j in ran[:TOP_JOBS]]
 
 
 # --------------------------------------------------------------------------- per user / project

@@ -278,16 +278,6 @@ class JobStore:
         )
         return [r[0] for r in rows]
 
-    def query_raw(
-        self,
-        states: Optional[Iterable[JobState]] = None,
-        users: Optional[list[str]] = None,
-        ids: Optional[list[int]] = None,
-        since: Optional[float] = None,
-    ) -> list[bytes]:
-        """Encoded jobs matching every given filter, by id: passed to clients undecoded."""
-        return [row[1] for row in self.query_rows(states, users, ids, since)]
-
     def query_rows(
         self,
         states: Optional[Iterable[JobState]] = None,

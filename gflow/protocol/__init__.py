@@ -56,15 +56,7 @@ Env = Annotated[dict[str, str], Meta(max_length=MAX_ENV_VARS)]
 Parameters = Annotated[dict[ShortText, str], Meta(max_length=MAX_PARAMETERS)]
 
 
-class JobState(str, enum.Enum):
-    QUEUED = "Queued"
-    HOLD = "Hold"
-    RUNNING = "Running"
-    FINISHED = "Finished"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-    TIMEOUT = "Timeout"
-
+class _State(str, enum.Enum):
     @property
     def code(self) -> str:
         return STATE_CODES[self]
@@ -79,6 +71,8 @@ class JobState(str, enum.Enum):
         return cls(parse_state(text))
 
 
+# Members from the one table of state names the lean CLI path also reads: QUEUED = "Queued", ...
+JobState = _State("JobState", [(name.upper(), name) for name, _ in STATES], module=__name__, qualname="JobState")
 STATE_CODES = {JobState(name): code for name, code in STATES}
 TERMINAL_STATES = frozenset(JobState(name) for name in TERMINAL)
 ACTIVE_STATES = frozenset(JobState(name) for name in ACTIVE)

@@ -225,7 +225,7 @@ class Creation:
                 return False
             return True
 
-        rows = [_CANCELLED_ROW.decode(blob) for blob in self.store.query_raw([JobState.CANCELLED])]
+        rows = [_CANCELLED_ROW.decode(blob) for _, blob in self.store.query_rows([JobState.CANCELLED])]
         stubs = [Job(id=r.id, state=JobState.CANCELLED, reason=r.reason) for r in rows]
         # refused ones are reported through may_redo as they are met
         found, _ = lineage.cascade_targets(source.id, stubs, lambda stub: may_redo(self.get(stub.id)))

@@ -23,8 +23,8 @@ def test_round_trip_and_queries(tmp_path):
     store.write(changed=[done])
     assert [j.id for j in store.load_active()] == [1, 3]
     assert store.state_of(2) is JobState.FINISHED and store.state_of(9) is None
-    assert len(store.query_raw(states=[JobState.FINISHED])) == 1
-    assert len(store.query_raw(users=["a"], since=2.0)) == 1
+    assert len(store.query_rows(states=[JobState.FINISHED])) == 1
+    assert len(store.query_rows(users=["a"], since=2.0)) == 1
     assert [j.id for j in store.group_jobs("g1")] == [3]
     assert store.recent_ids_of(1000, 2) == [3, 2]
     store.set_meta("allowed_gpus", [0, 1])

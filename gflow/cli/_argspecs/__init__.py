@@ -1,0 +1,1 @@
+"""The hot commands' argument tables, one module each: see `gflow.cli.fastargs`."""
