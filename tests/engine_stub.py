@@ -1,5 +1,6 @@
-"""An Engine on a real store in a temporary directory, with a stub executor (no processes)
-and a switch that makes the store's writes fail as on a full disk: for the daemon's unit tests."""
+"""The daemon's object graph (app.build: job table, scheduling, lifecycle, creation, policy)
+on an in-memory store, with a stub executor (no processes) and a switch that makes the
+store's writes fail as on a full disk: for the daemon's unit tests."""
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +8,7 @@ import os
 
 from gflow.config import Config, GpuConfig
 from gflow.daemon import identity
-from gflow.daemon.engine import Engine
+from gflow.daemon.app import App, build
 from gflow.daemon.executors.base import ExitStatus
 from gflow.daemon.gpu import open_backend
 from gflow.daemon.store import MEMORY, DiskFull, JobStore
@@ -79,12 +80,12 @@ class StubExecutor:
         pass
 
 
-def make_engine(tmp_path) -> Engine:
+def make_engine(tmp_path) -> App:
     dirs = DaemonPaths("user", str(tmp_path / "s.sock"), str(tmp_path / "state"))
     os.makedirs(dirs.logs_dir)
-    store = FullableStore(MEMORY)  # the engine's state lives in memory: no file, no fsync
+    store = FullableStore(MEMORY)  # the state lives in memory: no file, no fsync
     config = Config(gpu=GpuConfig(backend="none"))
-    return Engine(config, dirs, store, open_backend(config.gpu), StubExecutor)
+    return build(config, dirs, store, open_backend(config.gpu), StubExecutor)
 
 
 def caller():
@@ -94,7 +95,7 @@ def caller():
 
 def submit(engine, hold=False, **fields):
     spec = JobSpec(command="true", run_dir="/", hold=hold, **fields)
-    return engine.submit(caller(), SubmitParams(jobs=[spec], env={})).jobs[0][0]
+    return engine.creation.submit(caller(), SubmitParams(jobs=[spec], env={})).jobs[0][0]
 
 
 async def settled():
@@ -102,13 +103,21 @@ async def settled():
         await asyncio.sleep(0)
 
 
-def call(engine, method: str, params, who=None):
-    """An RPC method as the daemon runs it: its handler, with the engine as its context."""
-    from types import SimpleNamespace
+def context(engine: App):
+    """The handlers' Context over the graph (no GPU poll, log reader, stop or reload)."""
+    from gflow.daemon.dispatch import Context
 
+    def unused():
+        raise AssertionError("not reached in these tests")
+
+    return Context.of(engine, None, None, unused, unused)
+
+
+def call(engine, method: str, params, who=None):
+    """An RPC method as the daemon runs it: its handler, with the graph as its context."""
     from gflow.daemon import handlers
 
-    return handlers.load()[method].fn(SimpleNamespace(engine=engine), who or caller(), params)
+    return handlers.load()[method].fn(context(engine), who or caller(), params)
 
 
 def cancel(engine, ids, who=None):

@@ -89,7 +89,7 @@ def rerun(source: Job, new_id: int, now: float, **overrides) -> Job:
 
     Copied: every `JobRequest` field but the begin time (`NOT_RERUN`), and the resolved
     fields in `KEPT` (owner, name request, dependency ids, sharing mode, group).
-    Not copied: the run name itself (the engine names the new id), and everything that
+    Not copied: the run name itself (creation names the new id), and everything that
     belongs to the old run (state, reason, times, GPUs, exit status).
     """
     fields = {name: _copy(getattr(source, name)) for name in RERUN}

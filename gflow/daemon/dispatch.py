@@ -15,10 +15,16 @@ from ..config import Config
 from ..paths import DaemonPaths
 from ..protocol import ErrorCode, GflowError, Request, Response, RpcError
 from . import audit, identity
-from .engine import Engine
+from .app import App
+from .executors.base import Executor
 from .gpu_poll import GpuPoll
 from .handlers import Method, load as load_handlers
+from .jobs.creation import Creation
+from .jobs.lifecycle import Lifecycle
+from .jobs.scheduling import Scheduling
+from .jobs.table import JobTable
 from .logread import LogReader
+from .machine import Machine
 from .policy import Policy
 from .retention import Retention
 
@@ -37,17 +43,33 @@ _NOTHING = object()
 
 @dataclass
 class Context:
-    """What a handler may reach (rather than the whole server)."""
+    """What a handler may reach (rather than the whole server): the parts of the daemon's
+    object graph (see app.py) it asks for a change or reads from, and the server's own."""
 
     config: Config
     dirs: DaemonPaths
-    engine: Engine
+    table: JobTable  # lookups, the active jobs
+    creation: Creation  # submit, redo
+    lifecycle: Lifecycle  # every transition, `end`
+    scheduling: Scheduling  # a pass, where a job's log goes
+    executor: Executor  # how a running job is stopped (a handler picks cancel or kill)
+    machine: Machine  # GPUs, allowed GPUs
     policy: Policy
     retention: Retention
+    started_at: float
     gpu_poll: Optional[GpuPoll]  # None on a machine without GPUs
-    log_reader: LogReader
+    log_reader: Optional[LogReader]
     request_stop: Callable[[], None]
     request_reload: Callable[[], None]
+
+    @classmethod
+    def of(cls, app: App, gpu_poll: Optional[GpuPoll], log_reader: Optional[LogReader],
+           request_stop: Callable[[], None], request_reload: Callable[[], None]) -> "Context":
+        return cls(
+            app.config, app.dirs, app.table, app.creation, app.lifecycle, app.scheduling,
+            app.executor, app.machine, app.policy, app.retention, app.started_at,
+            gpu_poll, log_reader, request_stop, request_reload,
+        )
 
 
 class Dispatcher:

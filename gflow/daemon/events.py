@@ -3,10 +3,10 @@
 The lifecycle emits each event once per transition, after the transition is committed, so a
 subscriber never sees a change the store might still refuse. Subscribers today: `gjob wait`
 (Ended), the memory watch and the GPU poll (Started, GpusFreed), the policy's reservation
-timer (ClockStepped). Notifications, an SSE stream, metrics or an audit feed attach the same
-way. Two events are the scheduling side's reports to the lifecycle (LaunchFailed,
-TimeLimitReached): scheduling emits them instead of calling into the lifecycle, which keeps
-the dependency one way.
+timer (ClockStepped), the scheduling pass (SettingsChanged). Notifications, an SSE stream,
+metrics or an audit feed attach the same way. Three events are reports to the lifecycle from
+below it: LaunchFailed and TimeLimitReached from scheduling, ProcessExited from the executor;
+they are emitted instead of calling into the lifecycle, which keeps the dependencies one way.
 
 A synchronous subscriber runs inside the loop and must be quick (set a flag, wake a task).
 Anything slower subscribes with `queue()`: it reads a bounded queue at its own pace, and
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..protocol import Job, JobState
+from .executors.base import ExitStatus
 
 log = logging.getLogger("gflow.events")
 
@@ -56,7 +57,8 @@ class Ended:
 
 @dataclass(frozen=True)
 class SettingsChanged:
-    """A daemon setting that can change what may run (allowed GPUs, quotas, ...)."""
+    """A daemon setting that can change what may run (allowed GPUs, quotas, a reservation
+    made, cancelled, starting or ending): the scheduling side answers with a pass."""
 
     what: str
 
@@ -82,6 +84,16 @@ class LaunchFailed:
 @dataclass(frozen=True)
 class TimeLimitReached:
     job_id: int
+
+
+@dataclass(frozen=True)
+class ProcessExited:
+    """The executor's report that a job's process ended (once per job); the lifecycle
+    records it. The executor is built before the parts that use it, so it reports here
+    rather than holding a reference to the lifecycle."""
+
+    job_id: int
+    status: ExitStatus
 
 
 class EventBus:

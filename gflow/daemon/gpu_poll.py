@@ -14,10 +14,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
-from .events import GpusFreed, Started
+from ..protocol import Job
+from .events import EventBus, GpusFreed, Started
 from .gpu import GpuBackend, Query
+
+if TYPE_CHECKING:
+    from .policy import Policy
+
+
+class GpuHolders(Protocol):
+    """What the poll reads of the job table: which jobs hold which GPU."""
+
+    def gpu_holders(self) -> dict[int, Job]: ...
+
+    def gpu_holders_all(self) -> dict[int, list[Job]]: ...
 
 log = logging.getLogger("gflow.gpu")
 
@@ -46,11 +58,16 @@ def process_trees(runners: dict[int, list[int]]) -> dict[int, set[int]]:
 
 
 class GpuPoll:
-    def __init__(self, engine, policy, interval_secs: float, pool=None):
-        self.engine = engine
+    def __init__(
+        self, holders: "GpuHolders", backend: GpuBackend, events: EventBus,
+        request_pass: Callable[[], None], policy: "Policy", interval_secs: float, pool=None,
+    ):
+        self.holders = holders
+        self.events = events
+        self.request_pass = request_pass  # a GPU's look changed what may be used
         self._pool = pool  # a thread of its own (the server's): no client IO can queue ahead
         self.policy = policy
-        self.backend: GpuBackend = engine.gpus
+        self.backend = backend
         self.interval = interval_secs
         self.last_ok: Optional[float] = None
         self.last_error: Optional[str] = None
@@ -62,8 +79,8 @@ class GpuPoll:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self.engine.events.subscribe(Started, lambda e: self._launched(e.jobs))
-        self.engine.events.subscribe(GpusFreed, lambda e: self._freed(e.gpus))
+        self.events.subscribe(Started, lambda e: self._launched(e.jobs))
+        self.events.subscribe(GpusFreed, lambda e: self._freed(e.gpus))
         self._task = asyncio.create_task(self._run())
 
     def close(self) -> None:
@@ -100,7 +117,7 @@ class GpuPoll:
         try:
             runners = {
                 gpu: [j.runner_pid for j in holders if j.runner_pid]
-                for gpu, holders in self.engine.gpu_holders_all().items()
+                for gpu, holders in self.holders.gpu_holders_all().items()
             }
             loop = asyncio.get_running_loop()
             answer = await loop.run_in_executor(self._pool, self._ask, indices, runners)
@@ -134,8 +151,8 @@ class GpuPoll:
         else:  # a partial answer says nothing about other GPUs' ignore entries
             ignored = self.policy.ignored
             answer.pids = {g: [p for p in ps if (g, p) not in ignored] for g, ps in answer.pids.items()}
-        if self.backend.apply(answer, set(self.engine.gpu_holders())):
-            self.engine.request_pass()
+        if self.backend.apply(answer, set(self.holders.gpu_holders())):
+            self.request_pass()
 
     def _failed(self, message: str) -> None:
         self.last_error = message

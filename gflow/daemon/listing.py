@@ -8,16 +8,19 @@ listing is being sent is shown in its state at the moment its page is built, exa
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import msgspec
 
 from ..protocol import TERMINAL_STATES, Job, JobState
 
+if TYPE_CHECKING:
+    from .jobs.table import JobTable
+
 _INFINITY = float("inf")
 
 
-def pages(engine, states: Optional[list[JobState]], users: Optional[list[str]], ids: Optional[list[int]],
+def pages(table: "JobTable", states: Optional[list[JobState]], users: Optional[list[str]], ids: Optional[list[int]],
           since: Optional[float], size: int) -> Iterator[list[msgspec.Raw]]:
     wanted = set(states) if states is not None else None
     id_set = set(ids) if ids is not None else None
@@ -30,12 +33,12 @@ def pages(engine, states: Optional[list[JobState]], users: Optional[list[str]], 
                 and (since is None or job.submitted_at >= since))
 
     # references only: the jobs are encoded (with their state at that time) page by page
-    active = sorted((job for job in engine.jobs.values() if matches(job)), key=lambda job: job.id)
+    active = sorted((job for job in table.jobs.values() if matches(job)), key=lambda job: job.id)
     terminal = TERMINAL_STATES if wanted is None else wanted & TERMINAL_STATES
     encode = msgspec.msgpack.encode
     at, after = 0, 0
     while True:
-        rows = engine.store.query_rows(terminal, users, ids, since, after_id=after, limit=size) if terminal else []
+        rows = table.store.query_rows(terminal, users, ids, since, after_id=after, limit=size) if terminal else []
         upper = rows[-1][0] if len(rows) == size else _INFINITY
         if at + size <= len(active):
             upper = min(upper, active[at + size - 1].id)
@@ -43,10 +46,10 @@ def pages(engine, states: Optional[list[JobState]], users: Optional[list[str]], 
         while at < len(active) and active[at].id <= upper:
             job = active[at]
             at += 1
-            if engine.jobs.get(job.id) is not job or not matches(job):
+            if table.jobs.get(job.id) is not job or not matches(job):
                 continue  # ended since the listing began: its stored row stands for it
             if job.state is JobState.RUNNING:
-                job = msgspec.structs.replace(job, alive=engine.executor.is_watched(job.id))
+                job = msgspec.structs.replace(job, alive=table.executor.is_watched(job.id))
             out[job.id] = encode(job)
         for job_id, blob in rows:
             if job_id > upper:

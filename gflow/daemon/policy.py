@@ -1,18 +1,20 @@
 """The daemon's runtime policy: quota overrides, GPU reservations and the GPU-process ignore list.
 
-Owned by the loop like the engine. Rules come from `gflow.core.quotas` and
+Owned by the loop like the job table. Rules come from `gflow.core.quotas` and
 `gflow.core.reservations`; this class keeps their state, persists every change with
 `store.set_meta` before the caller replies, arms a timer for the next reservation edge, and
-asks the engine for a scheduling pass after every change (upstream waited for an unrelated
-event, 8.16). The scheduler reaches it through the `quota_gate` and the `reservation_gate`
-built for each pass.
+announces every change (and every edge) as `SettingsChanged`, to which the scheduling side
+answers with a pass (upstream waited for an unrelated event, 8.16). It reads the jobs and
+the GPUs through two narrow read-only views given at construction, and calls nothing above
+it: the scheduling pass reaches it through the `quota_gate` and the `reservation_gate` built
+for each pass.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Protocol, Sequence
 
 import msgspec
 
@@ -20,8 +22,9 @@ from ..config import Config, QuotaConfig, QuotaLimits
 from ..core import quotas as core_quotas
 from ..core import reservations as core_res
 from ..core.reservations import Reservation, ReservationError, Status
-from ..protocol import ErrorCode, GflowError, Job, JobState
-from .events import SettingsChanged
+from ..core.scheduler import Gpu
+from ..protocol import ErrorCode, GflowError, Job
+from .events import EventBus, SettingsChanged
 from .identity import Caller
 from .refusals import bad_request
 
@@ -49,11 +52,34 @@ def split_ignored(
     return visible, kept
 
 
+class JobsView(Protocol):
+    """What the policy reads of the jobs (the job table provides it)."""
+
+    def running_jobs(self) -> list[Job]:
+        """Jobs holding resources: Running, and ended ones whose process is winding down."""
+
+    def active_jobs(self) -> Iterable[Job]:
+        """Queued, Hold and Running jobs."""
+
+
+class GpusView(Protocol):
+    """What the policy reads of the machine (daemon/machine.py provides it)."""
+
+    allowed_gpus: Optional[set[int]]
+
+    def devices(self) -> list[Gpu]: ...
+
+
 class Policy:
-    def __init__(self, store, config: Config, engine, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, store, config: Config, jobs: JobsView, gpus: GpusView, events: EventBus,
+        clock: Callable[[], float] = time.time,
+    ):
         self.store = store
         self.config = config
-        self.engine = engine
+        self.jobs = jobs
+        self.gpus = gpus
+        self.events = events
         self.clock = clock
         self.quota_overrides = self._load_overrides()
         self.effective = core_quotas.effective(config.quota, self.quota_overrides)
@@ -109,10 +135,10 @@ class Policy:
         self.reservations, self.next_reservation_id = items, next_id
 
     def _changed(self, what: str) -> None:
-        """A settings change may let waiting jobs start, or must stop others: run a pass."""
+        """A settings change may let waiting jobs start, or must stop others: announced, the
+        scheduling side runs a pass."""
         self._arm()
-        self.engine.events.emit(SettingsChanged(what))
-        self.engine.request_pass()
+        self.events.emit(SettingsChanged(what))
 
     # ------------------------------------------------------------------ quotas
     def quota_gate(self) -> Optional[Callable[[Job, list[Job]], bool]]:
@@ -134,20 +160,16 @@ class Policy:
 
         return allows
 
-    def check_queue_quota(self, new_jobs: Sequence[Job], active_jobs: Iterable[Job]) -> None:
+    def check_queue_quota(self, new_jobs: Sequence[Job]) -> None:
         """Submission gate (queue depth); raises upstream's message for the whole batch."""
         if not core_quotas.has_queue_limits(self.effective):
             return
-        message = core_quotas.queue_rejection(new_jobs, active_jobs, self.effective)
+        message = core_quotas.queue_rejection(new_jobs, self.jobs.active_jobs(), self.effective)
         if message is not None:
             raise bad_request(message)
 
-    def _running_jobs(self) -> list[Job]:
-        jobs = [j for j in self.engine.jobs.values() if j.state is JobState.RUNNING]
-        return jobs + list(self.engine.stopping.values())
-
     def quota_rows(self) -> list[core_quotas.QuotaRow]:
-        return core_quotas.status_rows(self.effective, self._running_jobs(), self.engine.jobs.values())
+        return core_quotas.status_rows(self.effective, self.jobs.running_jobs(), self.jobs.active_jobs())
 
     def _save_overrides(self, overrides: QuotaConfig) -> None:
         self.store.set_meta(QUOTA_KEY, overrides)
@@ -185,14 +207,14 @@ class Policy:
         for job in running:
             if job.gpu_ids:
                 use.setdefault(job.user, []).extend(job.gpu_ids)
-        allowed = self.engine.allowed_gpus
-        usable = [g.index for g in self.engine.gpus.devices()
+        allowed = self.gpus.allowed_gpus
+        usable = [g.index for g in self.gpus.devices()
                   if g.available and (allowed is None or g.index in allowed)]
         return core_res.ReservationGate(active, usable, use)
 
     def reservation_shortfalls(self) -> dict[int, int]:
         """Active reservation id -> GPUs its holder is still waiting for."""
-        gate = self.reservation_gate(self._running_jobs())
+        gate = self.reservation_gate(self.jobs.running_jobs())
         return gate.shortfalls() if gate is not None else {}
 
     def list_reservations(
@@ -239,8 +261,8 @@ class Policy:
         try:
             core_res.validate_new(
                 gpu_count=gpu_count, gpu_indices=gpu_indices, start=start, duration=duration,
-                now=now, total_gpus=len(self.engine.gpus.devices()), existing=self.reservations,
-                allowed=self.engine.allowed_gpus,
+                now=now, total_gpus=len(self.gpus.devices()), existing=self.reservations,
+                allowed=self.gpus.allowed_gpus,
             )
         except ReservationError as e:
             raise bad_request(str(e)) from None
@@ -306,7 +328,8 @@ class Policy:
             self._prune()
         finally:
             self._arm()
-            self.engine.request_pass()
+            # a reservation started or ended: what may run changed
+            self.events.emit(SettingsChanged("reservations"))
 
     # ------------------------------------------------------------------ GPU-process ignores
     def observe_gpu_processes(
@@ -321,7 +344,7 @@ class Policy:
         """`pids` is a fresh compute-process query (None: NVML cannot tell)."""
         if pids is None:
             raise bad_request("NVML is unavailable; GPU process inspection is not supported")
-        if gpu not in {g.index for g in self.engine.gpus.devices()}:
+        if gpu not in {g.index for g in self.gpus.devices()}:
             raise bad_request(f"Invalid GPU index {gpu} (scheduler does not manage that GPU)")
         if pid not in pids.get(gpu, ()):
             raise bad_request(f"PID {pid} is not currently running on GPU {gpu}")

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Protocol
 
 import msgspec
 
@@ -27,9 +27,21 @@ PURGED_KEY = "purged_totals"  # [[user, project, Totals], ...]
 DAY = 86400.0
 
 
+class Finished(Protocol):
+    """What a purge asks of the job table."""
+
+    def purgeable(self, job: Job) -> bool: ...
+
+    def forget(self, ids: Iterable[int]) -> None: ...
+
+
 class Retention:
-    def __init__(self, engine, store, config: Config, clock: Callable[[], float] = time.time):
-        self.engine = engine
+    def __init__(
+        self, table: Finished, store, config: Config, log_path: Callable[[Job], str],
+        clock: Callable[[], float] = time.time,
+    ):
+        self.table = table
+        self.log_path = log_path
         self.store = store
         self.config = config
         self.clock = clock
@@ -60,7 +72,7 @@ class Retention:
         return self.purge_before(params.before, users, params.dry_run)
 
     def purge_before(self, before: float, users: Optional[list[str]], dry_run: bool = False) -> PurgeResult:
-        jobs = [j for j in self.store.finished_before(before, users) if self.engine.purgeable(j)]
+        jobs = [j for j in self.store.finished_before(before, users) if self.table.purgeable(j)]
         ids = [j.id for j in jobs]
         if dry_run or not jobs:
             return PurgeResult(ids=ids, dry_run=dry_run)
@@ -72,7 +84,7 @@ class Retention:
         rows = [[user, project, t] for (user, project), t in sorted(merged.items(), key=_order)]
         self.store.purge(ids, {PURGED_KEY: rows, MAX_PURGED_ID_KEY: highest})
         self.purged = merged
-        self.engine.forget(ids)
+        self.table.forget(ids)
         removed = sum(self._remove_log(j) for j in jobs)
         log.info("purged %d finished jobs that ended before %s (%d logs removed)",
                  len(ids), time.strftime("%Y-%m-%d %H:%M", time.localtime(before)), removed)
@@ -80,7 +92,7 @@ class Retention:
 
     def _remove_log(self, job: Job) -> int:
         try:
-            os.unlink(self.engine.log_path(job))
+            os.unlink(self.log_path(job))
         except FileNotFoundError:
             return 0
         except OSError as e:

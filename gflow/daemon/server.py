@@ -1,7 +1,7 @@
 """gflowd's process: take the single-instance lock, listen on the Unix socket, serve frames.
 
 Start-up, the accept loop, signal handling and shutdown live here; everything a request
-does lives in `handlers/` and `engine.py`. A misbehaving client (garbage, oversized or
+does lives in `handlers/` and the parts `app.py` wires. A misbehaving client (garbage, oversized or
 truncated frames, silence) only ever loses its own connection.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ..protocol import (
     frame,
 )
 from . import identity, systemd
-from .engine import Engine
+from .app import App
 from .app import build as build_app
 from .events import Started
 from .executors.process import Executor
@@ -41,9 +41,7 @@ from .instancelock import InstanceLock, LockBusy
 from .intake import ConnectionCount, RequestBudget, raise_fd_limit
 from .logread import LogReader
 from .ratelimit import RateLimitedLog
-from .policy import Policy
 from . import statedir
-from .retention import Retention
 from .store import JobStore, StoreError, is_corruption
 
 log = logging.getLogger("gflow.server")
@@ -66,9 +64,7 @@ class Server:
         self.daemon_uid = os.geteuid()
         self._dispatcher = Dispatcher(self._log_internal)
         self.context: Optional[Context] = None  # what handlers reach, once the state is loaded
-        self.engine: Optional[Engine] = None
-        self.policy: Optional[Policy] = None
-        self.retention: Optional[Retention] = None
+        self.app: Optional[App] = None  # the daemon's object graph, once the state is loaded
         self._stop: Optional[asyncio.Event] = None
         self._locks = [InstanceLock(dirs.lock)]
         if os.path.abspath(dirs.socket_lock) != os.path.abspath(dirs.lock):
@@ -142,13 +138,12 @@ class Server:
         loop.set_exception_handler(self._loop_exception)
         self._stop = asyncio.Event()
         server = self._server = await self._start()
-        if self.engine.gpus.devices():
-            self.gpu_poll = GpuPoll(self.engine, self.policy, self.config.daemon.gpu_poll_interval_secs, self.gpu_pool)
+        app = self.app
+        if app.machine.devices():
+            self.gpu_poll = GpuPoll(app.table, app.machine.gpus, app.events, app.scheduling.request_pass,
+                                    app.policy, self.config.daemon.gpu_poll_interval_secs, self.gpu_pool)
             self.gpu_poll.start()
-        self.context = Context(
-            self.config, self.dirs, self.engine, self.policy, self.retention, self.gpu_poll,
-            self.log_reader, self.request_stop, self.request_reload,
-        )
+        self.context = Context.of(app, self.gpu_poll, self.log_reader, self.request_stop, self.request_reload)
         self._memory_task = asyncio.create_task(self._watch_memory())
         # SIGTERM, SIGINT and SIGHUP stop the daemon, SIGUSR2 hands over (save and
         # exit keeping the runners). Every change is already committed and jobs are never
@@ -172,9 +167,7 @@ class Server:
             self.log_reader.close()
             self.gpu_pool.shutdown(wait=False)
             self._memory_pool.shutdown(wait=False)
-            self.policy.close()
-            self.retention.close()
-            self.engine.close()
+            app.close()
             if self.owns_socket_file and self.handover_fd is None:
                 try:
                     os.unlink(self.dirs.socket)
@@ -197,7 +190,7 @@ class Server:
                 open_backend(self.config.gpu),
                 lambda on_exit: Executor(self.dirs.runners_dir, on_exit, nofile_soft=self._nofile_soft),
             )
-            self.engine, self.policy, self.retention = app.engine, app.policy, app.retention
+            self.app = app
             app.start()
             return server
         except sqlite3.DatabaseError as e:
@@ -208,8 +201,8 @@ class Server:
                         os.unlink(self.dirs.socket)
                     except FileNotFoundError:
                         pass
-            if self.engine is not None:
-                self.engine.executor.close()
+            if self.app is not None:
+                self.app.executor.close()
             if is_corruption(e):
                 message = str(self.store.corruption_error(e))
             else:
@@ -224,17 +217,18 @@ class Server:
 
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        self.engine.events.subscribe(
+        app = self.app
+        app.events.subscribe(
             Started, lambda e: wake.set() if any(j.memory_limit_mb for j in e.jobs) else None
         )
         while True:
             wake.clear()
-            targets = self.engine.memory_targets()
+            targets = app.table.memory_targets()
             if not targets:
                 await wake.wait()
                 continue
             for job_id, used in await loop.run_in_executor(self._memory_pool, memwatch.over_limit, targets):
-                self.engine.memory_exceeded(job_id, used)
+                app.lifecycle.memory_exceeded(job_id, used)
             await asyncio.sleep(memwatch.CHECK_INTERVAL_SECS)
 
     async def _listen(self) -> asyncio.AbstractServer:

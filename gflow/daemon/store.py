@@ -86,7 +86,7 @@ class _EnvFrom(msgspec.Struct):
     env_from: Optional[int] = None
 
 
-# a store that lives and dies with its object: unit tests of the engine and handlers
+# a store that lives and dies with its object: unit tests of the daemon's parts and handlers
 MEMORY = ":memory:"
 
 

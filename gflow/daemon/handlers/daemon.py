@@ -25,21 +25,20 @@ def hello(ctx, caller, params: Hello) -> HelloResult:
 
 @rpc("daemon.status")
 def status(ctx, caller, params) -> StatusResult:
-    engine = ctx.engine
-    devices = engine.gpus.devices()
-    busy = set(engine.gpu_holders())
+    devices = ctx.machine.devices()
+    busy = set(ctx.table.gpu_holders())
     poll = ctx.gpu_poll
     return StatusResult(
         version=__version__,
         pid=os.getpid(),
-        uptime_secs=time.time() - engine.started_at,
+        uptime_secs=time.time() - ctx.started_at,
         mode=ctx.dirs.mode,
         socket=ctx.dirs.socket,
         state_dir=ctx.dirs.state_dir,
         executor="process",  # the only executor; a configured tmux is reported at start-up
         gpu_total=len(devices),
         gpu_available=sum(1 for g in devices if g.available and g.index not in busy),
-        jobs_active=len(engine.jobs),
+        jobs_active=len(ctx.table.jobs),
         gpu_poll_ok_at=poll.last_ok if poll is not None else None,
         gpu_poll_error=poll.last_error if poll is not None else None,
     )

@@ -7,11 +7,10 @@ from . import rpc
 
 @rpc("gpus.info")
 def info(ctx, caller, params) -> GpusResult:
-    engine = ctx.engine
-    holders = engine.gpu_holders_all()
+    holders = ctx.table.gpu_holders_all()
     policy = ctx.policy
-    allowed = engine.allowed_gpus
-    backend = engine.gpus
+    allowed = ctx.machine.allowed_gpus
+    backend = ctx.machine.gpus
     active = policy.active_reservations()
     by_index = {i: r for r in active if r.gpu_indices for i in r.gpu_indices}
     gpus = []
@@ -41,10 +40,10 @@ def info(ctx, caller, params) -> GpusResult:
         gpus=gpus,
         allowed=sorted(allowed) if allowed is not None else None,
         strategy=ctx.config.daemon.gpu_allocation_strategy,
-        backend=engine.gpus.name,
+        backend=backend.name,
         count_reservations=[CountReservation(id=r.id, user=r.user, count=r.gpu_count)
                             for r in active if r.gpu_indices is None and r.gpu_count],
-        no_gpus=None if gpus else _why_no_gpus(ctx.config.gpu, engine.gpus.name),
+        no_gpus=None if gpus else _why_no_gpus(ctx.config.gpu, backend.name),
     )
 
 
@@ -60,4 +59,4 @@ def _why_no_gpus(cfg, backend: str) -> str:
 
 @rpc("gpus.set_allowed")
 def set_allowed(ctx, caller, params: SetGpusParams) -> None:
-    ctx.engine.set_allowed_gpus(params.indices)
+    ctx.machine.set_allowed_gpus(params.indices)

@@ -18,7 +18,7 @@ def _reapply(ctx, answer) -> None:
     """The same answer again under the changed ignore list, so it applies at once."""
     if answer is not None:
         ctx.gpu_poll.apply(dataclasses.replace(answer, pids=dict(answer.pids)), full=True)
-    ctx.engine.request_pass()
+    ctx.scheduling.request_pass()
 
 
 @rpc("gpus.ignore")

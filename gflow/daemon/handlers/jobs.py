@@ -26,6 +26,7 @@ from ...protocol import (
     WaitParams,
 )
 from .. import identity, listing
+from ..jobs.table import JobTable
 from ..refusals import bad_request, conflict, not_found
 from . import Stream, rpc
 
@@ -44,38 +45,38 @@ def _checked(check, params):
 @rpc("jobs.submit")
 async def submit(ctx, caller, params: SubmitParams):
     _checked(limits.check_submit, params)
-    return await ctx.engine.submit_in_turns(caller, params)
+    return await ctx.creation.submit_in_turns(caller, params)
 
 
 @rpc("jobs.list")
 def list_jobs(ctx, caller, params: ListParams):
-    return Stream(listing.pages(ctx.engine, params.states, params.users, params.ids, params.since, _PAGE))
+    return Stream(listing.pages(ctx.table, params.states, params.users, params.ids, params.since, _PAGE))
 
 
 @rpc("jobs.get")
 def get(ctx, caller, params: JobRef):
-    return ctx.engine.get(ctx.engine.resolve_ref(caller, params.ref))
+    return ctx.table.get(ctx.table.resolve_ref(caller, params.ref))
 
 
 @rpc("jobs.resolve")
 def resolve(ctx, caller, params: JobRef) -> int:
-    return ctx.engine.resolve_ref(caller, params.ref)
+    return ctx.table.resolve_ref(caller, params.ref)
 
 
 @rpc("jobs.cancel")
 def cancel(ctx, caller, params: IdsParams) -> ActionResult:
     """Each id is cancelled or refused alone; the cancelled ones end together, in one commit
     (with the dependents their cancel dooms), and their running payloads are then stopped."""
-    engine = ctx.engine
+    table = ctx.table
     result = ActionResult()
     ending: dict[int, Job] = {}
     for job_id in params.ids:
-        job = engine.jobs.get(job_id)
+        job = table.jobs.get(job_id)
         if job_id in ending:
             result.errors.append((job_id, f"Job {job_id} is already Cancelled and cannot be cancelled"))
             continue
         if job is None:
-            stored = engine.find(job_id)
+            stored = table.find(job_id)
             if stored is None:
                 result.errors.append((job_id, f"Job {job_id} not found"))
                 continue
@@ -91,32 +92,32 @@ def cancel(ctx, caller, params: IdsParams) -> ActionResult:
         ending[job_id] = job
         result.done.append(job_id)
     reason = Reason.CANCELLED_BY_USER.value
-    engine.end([(job, JobState.CANCELLED, reason) for job in ending.values()], stop=engine.executor.cancel)
+    ctx.lifecycle.end([(job, JobState.CANCELLED, reason) for job in ending.values()], stop=ctx.executor.cancel)
     return result
 
 
 @rpc("jobs.hold")
 def hold(ctx, caller, params: IdsParams) -> ActionResult:
     """Each Queued id the caller owns is held, or refused alone; the held ones in one commit."""
-    result, jobs = _waiting(ctx.engine, caller, params.ids, "hold", JobState.QUEUED, JobState.HOLD)
-    ctx.engine.hold_jobs(jobs)
+    result, jobs = _waiting(ctx.table, caller, params.ids, "hold", JobState.QUEUED, JobState.HOLD)
+    ctx.lifecycle.hold_jobs(jobs)
     return result
 
 
 @rpc("jobs.release")
 def release(ctx, caller, params: ReleaseParams) -> ActionResult:
     """Each Held id the caller owns is released (to begin at `at` if given), or refused alone."""
-    result, jobs = _waiting(ctx.engine, caller, params.ids, "release", JobState.HOLD, JobState.QUEUED)
-    ctx.engine.release_jobs(jobs, params.at)
+    result, jobs = _waiting(ctx.table, caller, params.ids, "release", JobState.HOLD, JobState.QUEUED)
+    ctx.lifecycle.release_jobs(jobs, params.at)
     return result
 
 
-def _waiting(engine, caller, ids, action: str, source: JobState, target: JobState) -> tuple[ActionResult, list[Job]]:
+def _waiting(table: JobTable, caller, ids, action: str, source: JobState, target: JobState) -> tuple[ActionResult, list[Job]]:
     """The jobs of `ids` that `action` may move from `source` to `target`, and the refusals."""
     result = ActionResult()
     jobs: dict[int, Job] = {}
     for job_id in ids:
-        job = engine.find(job_id)
+        job = table.find(job_id)
         if job is None:
             result.errors.append((job_id, f"Job {job_id} not found"))
             continue
@@ -145,33 +146,33 @@ def update(ctx, caller, params: UpdateParams) -> UpdateResult:
     """`gjob update`: the same changes for every id; each id succeeds or fails alone, and a
     refused one is left exactly as it was."""
     _checked(limits.check_update, params)
-    engine = ctx.engine
+    table = ctx.table
     changes = core_update.requested(params)
     if not changes:
         raise bad_request("No updates specified. Use --help to see available options.")
     result = UpdateResult()
     updates: list[tuple[Job, dict]] = []
     for job_id in params.ids:
-        job = engine.find(job_id)
+        job = table.find(job_id)
         if job is None:
             result.errors.append((job_id, f"Job {job_id} not found"))
             continue
         try:
             identity.require_owner(caller, job, "update")
-            values = core_update.plan(job, changes, lambda d: engine.state_of(d) is not None, engine._deps_of)
+            values = core_update.plan(job, changes, lambda d: table.state_of(d) is not None, table.deps_of)
         except GflowError as e:
             result.errors.append((job_id, e.message))
             continue
         except core_update.UpdateError as e:
             result.errors.append((job_id, str(e)))
             continue
-        problem = engine.never_fits_after(job, values, params.allow_pending)
+        problem = ctx.lifecycle.never_fits_after(job, values, params.allow_pending)
         if problem:
             result.errors.append((job_id, problem))
             continue
         updates.append((job, values))
         result.updated.append((job_id, core_update.changed_fields(values)))
-    engine.update_jobs(updates)
+    ctx.lifecycle.update_jobs(updates)
     return result
 
 
@@ -180,9 +181,9 @@ def redo(ctx, caller, params: RedoParams) -> RedoResult:
     """`gjob redo`: a new job from a finished one the caller may redo; with `cascade`, also
     new jobs for the dependents its failure cancelled."""
     _checked(limits.check_redo, params)
-    engine = ctx.engine
-    source_id = engine.resolve_ref(caller, params.ref)
-    source = engine.find(source_id)
+    table = ctx.table
+    source_id = table.resolve_ref(caller, params.ref)
+    source = table.find(source_id)
     if source is None:
         raise GflowError(ErrorCode.NOT_FOUND, f"Job {source_id} not found.")
     identity.require_owner(caller, source, "redo")
@@ -204,13 +205,13 @@ def redo(ctx, caller, params: RedoParams) -> RedoResult:
     if params.clear_deps:
         overrides["depends_on_ids"] = []
     elif params.depends_on is not None:
-        dep = engine.resolve_ref(caller, params.depends_on)
-        if engine.state_of(dep) is None:
+        dep = table.resolve_ref(caller, params.depends_on)
+        if table.state_of(dep) is None:
             raise bad_request(jobrules.missing_dependency(dep))
         overrides["depends_on_ids"] = [dep]
         overrides["dependency_mode"] = DependencyMode.ALL
     skipped: list[tuple[int, str]] = []
-    jobs = engine.redo_jobs(caller, source, overrides, params.env, params.cascade, skipped)
+    jobs = ctx.creation.redo_jobs(caller, source, overrides, params.env, params.cascade, skipped)
     return RedoResult(
         source_id=source.id,
         job=jobs[0],
@@ -223,33 +224,31 @@ def redo(ctx, caller, params: RedoParams) -> RedoResult:
 def outcome(ctx, caller, params: OutcomeParams) -> None:
     """`gcancel --finish/--fail`: the owner (or an admin) records how a Running job's payload
     ended. Never retried (the owner's verdict is final); a payload still running is stopped."""
-    engine = ctx.engine
-    job = engine.find(params.id)
+    job = ctx.table.find(params.id)
     if job is None:
         raise not_found(params.id)
     identity.require_owner(caller, job, "finish it" if params.success else "fail it")
     if job.state is not JobState.RUNNING:
         raise conflict(f"Job {params.id} is {job.state.value}, not Running")
     state = JobState.FINISHED if params.success else JobState.FAILED
-    engine.end([(job, state, None)], stop=engine.executor.cancel)
+    ctx.lifecycle.end([(job, state, None)], stop=ctx.executor.cancel)
 
 
 @rpc("jobs.wait")
 async def wait(ctx, caller, params: WaitParams):
-    engine = ctx.engine
-    await engine.wait_until_done(params.ids, params.timeout)
+    await ctx.lifecycle.wait_until_done(params.ids, params.timeout)
     ids = params.ids
     # read back a page at a time: finished jobs come from SQLite, 100k of them at once
     # would be built in memory for as long as a slow reader takes
-    return Stream([engine.get(i) for i in ids[at:at + _PAGE]] for at in range(0, max(len(ids), 1), _PAGE))
+    table = ctx.table
+    return Stream([table.get(i) for i in ids[at:at + _PAGE]] for at in range(0, max(len(ids), 1), _PAGE))
 
 
 @rpc("jobs.log")
 async def log(ctx, caller, params: LogParams):
-    engine = ctx.engine
-    job = engine.get(engine.resolve_ref(caller, params.ref))
+    job = ctx.table.get(ctx.table.resolve_ref(caller, params.ref))
     identity.require_owner(caller, job, "log")
-    path = engine.log_path(job)
+    path = ctx.scheduling.log_path(job)
     chunks = ctx.log_reader.read(caller.uid, path, job.owner_uid, params.first, params.last, params.max_bytes)
     return Stream(_log_parts(chunks, job.id, path))
 

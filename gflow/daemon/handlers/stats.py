@@ -14,7 +14,7 @@ from . import rpc
 
 def _jobs(ctx, params: StatsParams) -> list[Job]:
     # the same listing as jobs.list (every state), so both always agree on which jobs exist
-    raw = ctx.engine.encoded_jobs(None, params.users, None, params.since)
+    raw = ctx.table.encoded_jobs(None, params.users, None, params.since)
     decoder = msgspec.msgpack.Decoder(Job)
     jobs = [decoder.decode(blob) for blob in raw]
     if params.project is not None:

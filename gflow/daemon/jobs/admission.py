@@ -1,24 +1,39 @@
-"""Whether a job could ever start here: the machine's capacity as the scheduler sees it, and
-the refusal at submission (or `gjob update`) of jobs that exceed it."""
+"""Whether a job may enter the queue: the machine's capacity as the scheduler sees it, the
+refusal at submission (or `gjob update`) of jobs that exceed it, and the project policy
+(a new job, a redo and a retry are checked alike)."""
 from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from ...config import ProjectsConfig
 from ...core import fits
 from ...core import quotas as core_quotas
 from ...protocol import ErrorCode, GflowError, Job
+from ..machine import Machine
+from ..policy import Policy
+from ..refusals import bad_request
 
 
-def capacity(engine) -> fits.Capacity:
-    gpus = [g for g in engine.gpus.devices() if engine.allowed_gpus is None or g.index in engine.allowed_gpus]
+def capacity(machine: Machine, policy: Policy) -> fits.Capacity:
+    allowed = machine.allowed_gpus
+    gpus = [g for g in machine.devices() if allowed is None or g.index in allowed]
     sizes = [g.memory_mb for g in gpus if g.memory_mb is not None]
-    policy = engine.policy
     return fits.Capacity(
         gpus=len(gpus),
         largest_gpu_mb=max(sizes) if sizes and len(sizes) == len(gpus) else None,
-        host_memory_mb=engine.host_memory_mb,
-        gpu_quota=(lambda job: _gpu_quota(policy.effective, job)) if policy is not None else None,
+        host_memory_mb=machine.host_memory_mb,
+        gpu_quota=lambda job: _gpu_quota(policy.effective, job),
     )
+
+
+def project(projects: ProjectsConfig, name: Optional[str]) -> Optional[str]:
+    """The job's project as the policy names it (known projects, a project required)."""
+    from ...core.parse import ParseError, normalize_project
+
+    try:
+        return normalize_project(name or "", projects.known_projects, projects.require_project)
+    except ParseError as e:
+        raise bad_request(str(e)) from None
 
 
 def _gpu_quota(effective, job: Job) -> Optional[tuple[int, str]]:

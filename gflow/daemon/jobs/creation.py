@@ -1,5 +1,8 @@
 """New jobs: a submission (all of its jobs in one transaction) and `gjob redo`, each checked
-like the other (run directory, project policy, queue quota, can it ever start)."""
+like the other (run directory, project policy, queue quota, can it ever start).
+
+Creation sits above the lifecycle: committed new jobs are judged by `Lifecycle.settle`,
+which cancels at once those whose dependency already failed."""
 from __future__ import annotations
 
 import asyncio
@@ -22,10 +25,15 @@ from ...protocol import (
     SubmitParams,
     SubmitResult,
 )
+from ...config import Config
 from .. import identity
 from . import admission
-from ..events import Submitted
+from ..events import EventBus, Submitted
+from ..machine import Machine
+from ..policy import Policy
 from ..refusals import bad_request
+from .lifecycle import Lifecycle
+from .table import JobTable
 
 # a submission bigger than this is committed in slices, the loop serving others in between
 _COMMIT_SLICE = 10_000
@@ -39,7 +47,16 @@ _CANCELLED_ROW = msgspec.msgpack.Decoder(_CancelledRow)
 
 
 class Creation:
-    """Mixin of the Engine (see engine.py for the attributes it sets up)."""
+    def __init__(
+        self, table: JobTable, lifecycle: Lifecycle, policy: Policy, machine: Machine,
+        events: EventBus, config: Config,
+    ):
+        self.table = table
+        self.lifecycle = lifecycle
+        self.policy = policy
+        self.machine = machine
+        self.events = events
+        self.config = config
 
     def submit(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
         """Create every job of the request at once (see `_submit_steps`)."""
@@ -70,11 +87,11 @@ class Creation:
         ctx = _SubmitContext(caller, identity.group_ids(caller.uid))
         jobs: list[Job] = []
         envs: dict[int, dict[str, str]] = {}
-        taken = _Taken(self._names)
-        first = next_id = self.next_id
+        taken = _Taken(self.table.names)
+        first = next_id = self.table.next_id
         sliced = len(params.jobs) > _COMMIT_SLICE
         if sliced:  # requests served between slices take ids after this batch
-            self.next_id += len(params.jobs)
+            self.table.next_id += len(params.jobs)
         # one stored environment per distinct snapshot: the jobs of an array share one row
         last_env: Optional[tuple[dict[str, str], int]] = None
         try:
@@ -95,23 +112,23 @@ class Creation:
                     last_env = (env, next_id)
                 jobs.append(job)
                 next_id += 1
-            self._check_queue_quota(jobs)
+            self.policy.check_queue_quota(jobs)
             strict = [job for job, spec in zip(jobs, params.jobs) if not spec.allow_pending]
             if strict:
-                admission.refuse_impossible(strict, admission.capacity(self))
+                admission.refuse_impossible(strict, admission.capacity(self.machine, self.policy))
         except BaseException:
-            if sliced and self.next_id == first + len(params.jobs):
-                self.next_id = first  # nobody took ids meanwhile: leave no gap
+            if sliced and self.table.next_id == first + len(params.jobs):
+                self.table.next_id = first  # nobody took ids meanwhile: leave no gap
             raise
         if not sliced:
-            self.store.write(new=jobs, envs=envs)
-            self.next_id = next_id
+            self.table.store.write(new=jobs, envs=envs)
+            self.table.next_id = next_id
             self._admit_new(jobs)
         else:
             for start in range(0, len(jobs), _COMMIT_SLICE):
                 part = jobs[start:start + _COMMIT_SLICE]
                 try:
-                    self.store.write(new=part, envs={i: envs[i] for i in range(part[0].id, part[-1].id + 1) if i in envs})
+                    self.table.store.write(new=part, envs={i: envs[i] for i in range(part[0].id, part[-1].id + 1) if i in envs})
                 except GflowError as e:
                     if start:
                         e.message += f" (jobs {first}-{part[0].id - 1} of this batch were already submitted)"
@@ -123,10 +140,11 @@ class Creation:
     def _admit_new(self, jobs: list[Job]) -> None:
         """Committed new jobs join the table, are announced, and are judged like the
         scheduler would (a failed dependency cancels them at once)."""
+        activate = self.table.activate
         for job in jobs:
-            self._activate(job)
+            activate(job)
         self.events.emit(Submitted(tuple(jobs)))
-        self._settle(jobs)
+        self.lifecycle.settle(jobs)
 
     def _job_from_spec(self, ctx: "_SubmitContext", spec: JobSpec, job_id: int, now: float) -> Job:
         problem = jobrules.runs_one_thing(spec.command, spec.script) or jobrules.shared_gpu_memory(
@@ -141,13 +159,13 @@ class Creation:
         if problem:
             raise bad_request(f"cannot run in {spec.run_dir}: {problem}")
         if spec.project not in ctx.projects:
-            ctx.projects[spec.project] = self._project(spec.project)
+            ctx.projects[spec.project] = admission.project(self.config.projects, spec.project)
         project = ctx.projects[spec.project]
         depends = []
         for ref in spec.depends_on:
             if ref not in ctx.refs:
-                dep = self.resolve_ref(caller, ref)
-                if self.state_of(dep) is None:
+                dep = self.table.resolve_ref(caller, ref)
+                if self.table.state_of(dep) is None:
                     raise bad_request(jobrules.missing_dependency(dep))
                 ctx.refs[ref] = dep
             dep = ctx.refs[ref]
@@ -162,20 +180,6 @@ class Creation:
             depends_on_ids=depends,
         )
 
-    def _project(self, project: Optional[str]) -> Optional[str]:
-        from ...core.parse import ParseError, normalize_project
-
-        cfg = self.config.projects
-        try:
-            return normalize_project(project or "", cfg.known_projects, cfg.require_project)
-        except ParseError as e:
-            raise bad_request(str(e)) from None
-
-    def _check_queue_quota(self, jobs: list[Job]) -> None:
-        """Queue-depth quotas: config `quota` overlaid by `gctl quota set`."""
-        if self.policy is not None:
-            self.policy.check_queue_quota(jobs, self.jobs.values())
-
     def redo_jobs(
         self, caller: identity.Caller, source: Job, overrides: dict, env: Optional[dict[str, str]],
         cascade: bool, skipped: list[tuple[int, str]],
@@ -187,7 +191,7 @@ class Creation:
         now = time.time()
         # The new job keeps the source's owner: an admin redoing a user's job must not turn
         # that user's command into one running with the admin's identity.
-        job = lineage.rerun(source, self.next_id, now, redone_from=source.id, **overrides)
+        job = lineage.rerun(source, self.table.next_id, now, redone_from=source.id, **overrides)
         problem = jobrules.shared_gpu_memory(
             job.gpu_sharing_mode is GpuSharing.SHARED, job.gpu_memory_limit_mb, existing=True
         )
@@ -196,7 +200,7 @@ class Creation:
         problem = identity.can_enter(job.run_dir, job.owner_uid, identity.group_ids(job.owner_uid))
         if problem:
             raise bad_request(f"cannot run in {job.run_dir}: {problem}")
-        job.project = self._project(job.project)  # the policy may have changed since
+        job.project = admission.project(self.config.projects, job.project)  # the policy may have changed since
         envs: dict[int, dict[str, str]] = {}
         if env is not None:
             envs[job.id] = env
@@ -204,13 +208,13 @@ class Creation:
         jobs = [job]
         if cascade:
             jobs += self._redo_cascade(caller, source, job, now, skipped)
-        taken = _Taken(self._names)
+        taken = _Taken(self.table.names)
         for new in jobs:
             new.run_name = names.run_name(new.id, new.requested_name, taken)
             taken.add(new.run_name)
-        self._check_queue_quota(jobs)
-        self.store.write(new=jobs, envs=envs)
-        self.next_id = jobs[-1].id + 1
+        self.policy.check_queue_quota(jobs)
+        self.table.store.write(new=jobs, envs=envs)
+        self.table.next_id = jobs[-1].id + 1
         self._admit_new(jobs)
         return jobs
 
@@ -225,16 +229,16 @@ class Creation:
                 return False
             return True
 
-        rows = [_CANCELLED_ROW.decode(blob) for _, blob in self.store.query_rows([JobState.CANCELLED])]
+        rows = [_CANCELLED_ROW.decode(blob) for _, blob in self.table.store.query_rows([JobState.CANCELLED])]
         stubs = [Job(id=r.id, state=JobState.CANCELLED, reason=r.reason) for r in rows]
         # refused ones are reported through may_redo as they are met
-        found, _ = lineage.cascade_targets(source.id, stubs, lambda stub: may_redo(self.get(stub.id)))
+        found, _ = lineage.cascade_targets(source.id, stubs, lambda stub: may_redo(self.table.get(stub.id)))
         mapping = {source.id: new_source.id}
         for offset, stub in enumerate(found, start=1):
             mapping[stub.id] = new_source.id + offset
         created = []
         for stub in found:
-            old = self.get(stub.id)
+            old = self.table.get(stub.id)
             new = lineage.rerun(old, mapping[old.id], now, redone_from=old.id)
             new.depends_on_ids = core_deps.remap(old.depends_on_ids, mapping)
             created.append(new)

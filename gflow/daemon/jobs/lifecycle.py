@@ -6,6 +6,10 @@ dependency auto-cancel all go through it. It commits first (a full disk refuses 
 and leaves memory as stored), then stops the processes, then emits one `Ended` per job.
 Hold, release and update live here too, as the transitions their handlers ask for; new jobs
 come from `creation.py`.
+
+The lifecycle is the top of lifecycle -> scheduling -> policy -> table: it is constructed
+with those parts and the executor (to stop processes), and hears what happens below it as
+events: a failed launch, a reached time limit (scheduling) and a process's exit (executor).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import Callable, Iterable, Optional
 
 import msgspec
 
+from ...config import Config
 from ...core import deps as core_deps
 from ...core import fairshare
 from ...core import lineage
@@ -23,11 +28,16 @@ from ...core import names
 from ...core import update as core_update
 from ...protocol import GflowError, Job, JobState, Reason
 from . import admission
-from ..events import Ended, Held, LaunchFailed, Released, Submitted, TimeLimitReached
-from ..executors.base import ExitStatus
+from ..events import (
+    Ended, EventBus, Held, LaunchFailed, ProcessExited, Released, Submitted, TimeLimitReached,
+)
+from ..executors.base import Executor, ExitStatus
+from ..machine import Machine
+from ..policy import Policy
 from ..refusals import not_found
 from ..store import DiskFull
-from .table import unique
+from .scheduling import Scheduling
+from .table import JobTable, unique
 
 log = logging.getLogger("gflow.engine")
 
@@ -39,13 +49,23 @@ Ending = tuple[Job, JobState, Optional[str]]
 
 
 class Lifecycle:
-    """Mixin of the Engine (see engine.py for the attributes it sets up)."""
-
-    def _subscribe_lifecycle(self) -> None:
-        """What the scheduling side reports, and the waiters of `gjob wait`."""
-        self.events.subscribe(LaunchFailed, lambda e: self._launch_failed(e.job, e.reason, time.time()))
-        self.events.subscribe(TimeLimitReached, lambda e: self._time_out(e.job_id))
-        self.events.subscribe(Ended, self._wake_waiters)
+    def __init__(
+        self, table: JobTable, scheduling: Scheduling, policy: Policy, machine: Machine,
+        executor: Executor, events: EventBus, config: Config,
+    ):
+        self.table = table
+        self.scheduling = scheduling
+        self.policy = policy
+        self.machine = machine
+        self.executor = executor
+        self.events = events
+        self.config = config
+        self._waiters: dict[int, list[asyncio.Future]] = {}
+        # what the parts below report, and the waiters of `gjob wait`
+        events.subscribe(LaunchFailed, lambda e: self._launch_failed(e.job, e.reason, time.time()))
+        events.subscribe(TimeLimitReached, lambda e: self._time_out(e.job_id))
+        events.subscribe(ProcessExited, lambda e: self._on_exit(e.job_id, e.status))
+        events.subscribe(Ended, self._wake_waiters)
 
     # ------------------------------------------------------------------ the end of jobs
     def end(
@@ -80,15 +100,18 @@ class Lifecycle:
             ended.append(job)
         if retried is None:
             ended += self._cascade(ended, now)
-            self._commit(changed + ended)
+            self.table.commit(changed + ended)
         else:
             try:
-                self.store.write(new=[retried], changed=unique(changed + ended), meta=self._changed_meta())
+                self.table.store.write(new=[retried], changed=unique(changed + ended), meta=self.table.changed_meta())
             except DiskFull:
-                self._rollback(changed + ended)
+                self.table.rollback(changed + ended)
                 raise
-            self.next_id = retried.id + 1
-            self._activate(retried)
+            self.table.next_id = retried.id + 1
+            self.table.activate(retried)
+        # disarmed once saved: a refused end leaves the timers armed, as the jobs are
+        for job in ended:
+            self.scheduling.disarm(job.id)
         if stop is not None:
             for job_id in running:
                 stop(job_id)
@@ -96,35 +119,36 @@ class Lifecycle:
             self.events.emit(Ended(job, job.state, job.reason))
         if retried is not None:
             self.events.emit(Submitted((retried,)))
-            self._settle([retried])
-        self.request_pass()
+            self.settle([retried])
+        self.scheduling.request_pass()
 
     def _wake_waiters(self, event: Ended) -> None:
         for fut in self._waiters.pop(event.job.id, []):
             if not fut.done():
                 fut.set_result(None)
 
-    def _settle(self, jobs: list[Job]) -> None:
+    def settle(self, jobs: list[Job]) -> None:
         """Evaluate new or released jobs like the scheduler would: a dependency that already
         failed cancels them at once; begin times arm a timer; then a pass."""
         cancelled: list[Ending] = []
+        state_of, arm_begin = self.table.state_of, self.scheduling.arm_begin  # a batch may be 10k jobs
         for job in jobs:
             if job.state is not JobState.QUEUED:
                 continue
-            verdict, failed = core_deps.outcome(job, self.state_of)
+            verdict, failed = core_deps.outcome(job, state_of)
             if verdict == core_deps.IMPOSSIBLE and job.auto_cancel_on_dependency_failure:
                 cancelled.append((job, JobState.CANCELLED, f"{Reason.DEPENDENCY_FAILED.value}:{failed}"))
                 continue
-            self._arm_begin(job)
+            arm_begin(job)
         if cancelled:
             try:
                 self.end(cancelled)
             except DiskFull as e:  # the jobs were acknowledged: cancel them once it can be saved
                 log.error("%s", e.message)
-                self._later.add(("settle", cancelled[0][0].id), lambda: self._settle(jobs))
-                self.request_pass()
+                self.table.later.add(("settle", cancelled[0][0].id), lambda: self.settle(jobs))
+                self.scheduling.request_pass()
         else:
-            self.request_pass()
+            self.scheduling.request_pass()
 
     def _cascade(self, ended: Iterable[Job], now: float) -> list[Job]:
         """Auto-cancel Queued dependents that ended jobs leave no way to start, transitively:
@@ -133,14 +157,14 @@ class Lifecycle:
         cancelled: list[Job] = []
         while todo:
             parent = todo.pop()
-            for job_id in sorted(self._dependents.get(parent.id, ())):
-                job = self.jobs.get(job_id)
+            for job_id in sorted(self.table.dependents.get(parent.id, ())):
+                job = self.table.jobs.get(job_id)
                 if (
                     job is not None
                     and job.state is JobState.QUEUED
                     and job.auto_cancel_on_dependency_failure
                 ):
-                    verdict, _ = core_deps.outcome(job, self.state_of)
+                    verdict, _ = core_deps.outcome(job, self.table.state_of)
                     if verdict == core_deps.IMPOSSIBLE:
                         self._terminate(job, JobState.CANCELLED, f"{Reason.DEPENDENCY_FAILED.value}:{parent.id}", now)
                         cancelled.append(job)
@@ -148,20 +172,17 @@ class Lifecycle:
         return cancelled
 
     def _terminate(self, job: Job, state: JobState, reason: Optional[str], now: float) -> None:
-        """Move a job to a terminal state in memory (the caller commits)."""
+        """Move a job to a terminal state in memory (the caller commits, then disarms its
+        timers)."""
+        table = self.table
         was_running = job.state is JobState.RUNNING
         job.state = state
         job.reason = reason
         job.finished_at = now
-        self.sched.touch(self._dependents.get(job.id, ()))
-        self._deactivate(job)
-        if was_running and self.executor.is_watched(job.id):
-            self.stopping[job.id] = job
-        self._terminal_states[job.id] = state
-        if was_running and fairshare.charge(self.usage, job, now, self.config.daemon.fair_share.half_life_secs):
-            self._usage_changed = True
-        self._cancel_timer("begin", job.id)
-        self._cancel_timer("limit", job.id)
+        table.sched.touch(table.dependents.get(job.id, ()))
+        table.mark_terminal(job, was_running)
+        if was_running and fairshare.charge(table.usage, job, now, self.config.daemon.fair_share.half_life_secs):
+            table.usage_changed = True
 
     # ------------------------------------------------------------------ hold, release, update
     # The handlers (handlers/jobs.py, handlers/groups.py) decide which jobs a request may
@@ -171,12 +192,12 @@ class Lifecycle:
         for job in jobs:
             job.state = JobState.HOLD
             job.reason = None
-            self.sched.touch([job.id])
-        self._commit(jobs)
+            self.table.sched.touch([job.id])
+        self.table.commit(jobs)
         if jobs:
             self.events.emit(Held(tuple(jobs)))
         for job in jobs:
-            self._cancel_timer("begin", job.id)
+            self.scheduling.disarm(job.id)
 
     def release_jobs(self, jobs: list[Job], at: Optional[float]) -> None:
         """Held jobs back to Queued (to begin at `at` if given): one Released event, then
@@ -186,31 +207,32 @@ class Lifecycle:
             job.reason = None
             if at is not None:
                 job.scheduled_at = at
-            self.sched.touch([job.id])
-        self._commit(jobs)
+            self.table.sched.touch([job.id])
+        self.table.commit(jobs)
         if jobs:
             self.events.emit(Released(tuple(jobs)))
-        self._settle(jobs)
+        self.settle(jobs)
 
     def update_jobs(self, updates: list[tuple[Job, dict]]) -> None:
         """Set the planned values (core/update.py) of waiting jobs, in one commit."""
         changed: list[Job] = []
         for job, values in updates:
-            self._unindex(job)
+            self.table.unindex(job)
             core_update.apply(job, values)
-            self._index(job)
-            self.sched.touch([job.id])
+            self.table.index(job)
+            self.table.sched.touch([job.id])
             changed.append(job)
-        self._commit(changed)
+        self.table.commit(changed)
         # judged again like a new submission: new dependencies may be done, or impossible
-        self._settle(changed)
+        self.settle(changed)
 
     def never_fits_after(self, job: Job, values: dict, allow_pending: bool) -> Optional[str]:
         """Why an update that changes resources would leave the job unable to ever start."""
         if allow_pending or not _RESOURCE_FIELDS.intersection(values):
             return None
         try:
-            admission.refuse_impossible([msgspec.structs.replace(job, **values)], admission.capacity(self), "update")
+            capacity = admission.capacity(self.machine, self.policy)
+            admission.refuse_impossible([msgspec.structs.replace(job, **values)], capacity, "update")
         except GflowError as e:
             return e.message
         return None
@@ -219,30 +241,30 @@ class Lifecycle:
         """`gctl set-limit`: how many of a group's jobs may run at once."""
         for job in members:
             job.max_concurrent = limit
-        self.sched.touch(j.id for j in members)
-        self._commit(members)
-        self.request_pass()
+        self.table.sched.touch(j.id for j in members)
+        self.table.commit(members)
+        self.scheduling.request_pass()
 
     # ------------------------------------------------------------------ exits
     def _on_exit(self, job_id: int, status: ExitStatus) -> None:
         # known before the commit, so a rollback keeps a stopping job holding its resources
-        self._unrecorded_exits.add(job_id)
+        self.table.unrecorded_exits.add(job_id)
         try:
-            job = self.jobs.get(job_id)
+            job = self.table.jobs.get(job_id)
             if job is not None and job.state is JobState.RUNNING:
                 self._finish_running(job, status)
             else:
-                stopped = self.stopping.pop(job_id, None)
+                stopped = self.table.stopping.pop(job_id, None)
                 if stopped is not None:
                     stopped.exit_code, stopped.exit_signal = status.exit_code, status.signal
-                    self._commit([stopped])
-                    self.request_pass()
+                    self.table.commit([stopped])
+                    self.scheduling.request_pass()
         except DiskFull as e:
             # the status file stays (no cleanup) until the outcome is saved, even across a restart
             log.error("%s; the exit of job %d is recorded once there is room", e.message, job_id)
-            self._later.add(("exit", job_id), lambda: self._on_exit(job_id, status))
+            self.table.later.add(("exit", job_id), lambda: self._on_exit(job_id, status))
             return
-        self._unrecorded_exits.discard(job_id)
+        self.table.unrecorded_exits.discard(job_id)
         self.executor.cleanup(job_id)
 
     def _finish_running(self, job: Job, status: ExitStatus) -> None:
@@ -258,14 +280,14 @@ class Lifecycle:
         else:
             state, reason = JobState.FAILED, None
         self.end([(job, state, reason)], now, retry=True)
-        self.stopping.pop(job.id, None)
+        self.table.stopping.pop(job.id, None)
 
     def _launch_failed(self, job: Job, reason: str, now: float) -> None:
         try:
             self.end([(job, JobState.FAILED, reason)], now, retry=True)
         except DiskFull as e:
             log.error("%s", e.message)
-            self._later.add(("launch", job.id), lambda: self._launch_failed(job, reason, now))
+            self.table.later.add(("launch", job.id), lambda: self._launch_failed(job, reason, now))
 
     def _retry_for(self, job: Job, now: float) -> Optional[Job]:
         """The next attempt of a failed job, if its budget allows and the owner's quota and
@@ -273,49 +295,49 @@ class Lifecycle:
         attempts = lineage.attempts_so_far(job, self._retried_from_of)
         if not lineage.may_retry(job, attempts):
             return None
-        retry = lineage.retry_of(job, self.next_id, now)
+        retry = lineage.retry_of(job, self.table.next_id, now)
         try:
-            retry.project = self._project(retry.project)
-            self._check_queue_quota([retry])
+            retry.project = admission.project(self.config.projects, retry.project)
+            self.policy.check_queue_quota([retry])
         except GflowError as e:
             log.warning("job %d is not retried: %s", job.id, e.message)
             return None
-        retry.run_name = names.run_name(retry.id, retry.requested_name, self._names)
+        retry.run_name = names.run_name(retry.id, retry.requested_name, self.table.names)
         log.info("job %d failed; retry %d/%d is job %d", job.id, attempts + 1, job.max_retries, retry.id)
         return retry
 
     def _retried_from_of(self, job_id: int) -> Optional[int]:
-        job = self.find(job_id)
+        job = self.table.find(job_id)
         return job.retried_from if job is not None else None
 
     def _repoint_dependents(self, old: int, new: int) -> list[Job]:
         """Queued/Hold jobs waiting on `old` wait on `new` instead (ids replaced, no repeats)."""
         moved = []
-        for job_id in sorted(self._dependents.get(old, ())):
-            job = self.jobs.get(job_id)
+        for job_id in sorted(self.table.dependents.get(old, ())):
+            job = self.table.jobs.get(job_id)
             if job is None or job.state not in _WAITING_STATES:
                 continue
-            self._unindex(job)
+            self.table.unindex(job)
             job.depends_on_ids = core_deps.remap(job.depends_on_ids, {old: new})
-            self._index(job)
-            self.sched.touch([job.id])
+            self.table.index(job)
+            self.table.sched.touch([job.id])
             moved.append(job)
         return moved
 
     def _time_out(self, job_id: int) -> None:
-        job = self.jobs.get(job_id)
+        job = self.table.jobs.get(job_id)
         if job is None or job.state is not JobState.RUNNING:
             return
         try:
             self.end([(job, JobState.TIMEOUT, None)], stop=self.executor.timeout)
         except DiskFull as e:  # the job runs on until its timeout can be recorded
             log.error("%s", e.message)
-            self._later.add(("limit", job_id), lambda: self._time_out(job_id))
+            self.table.later.add(("limit", job_id), lambda: self._time_out(job_id))
 
     def memory_exceeded(self, job_id: int, used_mb: float) -> None:
         """A job's processes outgrew `--memory`: killed at once, Failed with reason
         MemoryLimitExceeded, not retried (it would only grow again)."""
-        job = self.jobs.get(job_id)
+        job = self.table.jobs.get(job_id)
         if job is None or job.state is not JobState.RUNNING:
             return
         log.warning("job %d uses %.0f MB, over its %d MB limit: killed", job_id, used_mb, job.memory_limit_mb)
@@ -327,18 +349,18 @@ class Lifecycle:
     # ------------------------------------------------------------------ waiting
     async def wait(self, ids: list[int], timeout: Optional[float]) -> list[Job]:
         await self.wait_until_done(ids, timeout)
-        return [self.get(i) for i in ids]
+        return [self.table.get(i) for i in ids]
 
     async def wait_until_done(self, ids: list[int], timeout: Optional[float]) -> None:
         """Until every job of `ids` is terminal or `timeout` passes; the caller reads them
         (`jobs.wait` a page at a time)."""
         for job_id in ids:
-            if self.state_of(job_id) is None:
+            if self.table.state_of(job_id) is None:
                 raise not_found(job_id)
         loop = asyncio.get_running_loop()
         futures = []
         for job_id in ids:
-            if job_id in self.jobs:
+            if job_id in self.table.jobs:
                 fut = loop.create_future()
                 self._waiters.setdefault(job_id, []).append(fut)
                 futures.append(fut)

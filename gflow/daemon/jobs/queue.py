@@ -1,6 +1,6 @@
 """What the scheduling pass keeps between passes, so an event costs what it changes.
 
-The engine tells this object about every job that enters or leaves the active set and
+The job table tells this object about every job that enters or leaves the active set and
 every job whose eligibility may have changed (`touch`); a pass then settles only those
 (begin time, dependencies), keeps the eligible ones in the ordered `ReadyQueue`, and hands
 the queue to `core.scheduler.plan`. Running jobs are indexed too, so no pass walks every
@@ -109,7 +109,8 @@ class SchedulingState:
     def capacity_changed(self, capacity: fits.Capacity, quotas: object) -> None:
         """When the GPUs allowed, the host or the quotas change, every queued job is judged
         again once (some may now never fit, or fit again)."""
-        key = (capacity.gpus, capacity.largest_gpu_mb, capacity.host_memory_mb, id(quotas))
+        # the quotas compared by value, not by identity: a new object may reuse a freed id
+        key = (capacity.gpus, capacity.largest_gpu_mb, capacity.host_memory_mb, quotas)
         if key != self._capacity_key:
             self._capacity_key = key
             self.fresh.update(j.id for j in self.queue.jobs())

@@ -1,26 +1,38 @@
 """Scheduling: the pass that decides which waiting jobs start, launching them a slice at a
-time, and the timers (begin times, time limits) that make jobs eligible or due.
+time, the timers (begin times, time limits) that make jobs eligible or due, and the start-up
+recovery of jobs the previous daemon left running or half-launched.
 
-This side never ends a job itself: a launch that fails and a time limit that is reached are
-reported as events (`LaunchFailed`, `TimeLimitReached`) that the lifecycle handles, so the
-dependency runs one way (lifecycle -> scheduling -> table).
+Constructed with exactly what it uses (the job table, the executor, the machine, the policy,
+the event bus) and holding no reference to the lifecycle above it: it never ends a job
+itself. A launch that fails and a time limit that is reached are reported as events
+(`LaunchFailed`, `TimeLimitReached`) that the lifecycle handles, so the dependencies run one
+way (lifecycle -> scheduling -> policy -> table).
 """
 from __future__ import annotations
 
 import asyncio
 import errno
 import logging
+import os
 import time
 from typing import Callable
 
+from ...config import Config
 from ...core import fairshare
 from ...core import scheduler as core_scheduler
 from ...protocol import Job, JobState, Reason
 from . import admission
-from ..events import ClockStepped, GpusFreed, LaunchFailed, Started, TimeLimitReached
+from ..events import (
+    ClockStepped, EventBus, GpusFreed, LaunchFailed, SettingsChanged, Started, TimeLimitReached,
+)
 from ..executors import runspec
-from ..memwatch import Target
+from ..executors.base import Executor
+from ..launchretry import LaunchRetries
+from ..machine import Machine
+from ..policy import Policy
 from ..store import DiskFull
+from ..wallclock import ClockStepWatch, WallTimers
+from .table import JobTable
 
 log = logging.getLogger("gflow.engine")
 
@@ -31,8 +43,85 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class Scheduling:
-    """Mixin of the Engine (see engine.py for the attributes it sets up)."""
+    def __init__(
+        self, table: JobTable, executor: Executor, machine: Machine, policy: Policy,
+        events: EventBus, config: Config, logs_dir: str,
+    ):
+        self.table = table
+        self.executor = executor
+        self.machine = machine
+        self.policy = policy
+        self.events = events
+        self.config = config
+        self.logs_dir = logs_dir
+        self.daemon_uid = os.geteuid()
+        self._launch_queue: list[Job] = []
+        self._launch_retries = LaunchRetries()
+        self._pass_pending = False
+        # begin times and time limits are wall-clock instants: re-armed when the clock steps
+        self._timers = WallTimers()
+        self._clock_watch = ClockStepWatch(self._clock_stepped, lambda: len(self._timers) > 0)
+        events.subscribe(SettingsChanged, lambda _: self.request_pass())
 
+    # ------------------------------------------------------------------ start and stop
+    def start(self) -> None:
+        """Load active jobs, re-adopt running ones, arm timers and run a first pass."""
+        table = self.table
+        self._clock_watch.start()
+        loaded = table.store.load_active()
+        for job in loaded:
+            table.activate(job)
+        # Admitted but without a recorded shepherd: the previous daemon died mid-launch.
+        launched = self.executor.find_unrecorded(
+            [j.id for j in loaded if j.state is JobState.RUNNING and j.runner_pid is None]
+        )
+        requeued: list[Job] = []
+        # all loaded first: a vanished runner's retry or cascade must see its dependents
+        for job in loaded:
+            if job.state is JobState.RUNNING:
+                if job.runner_pid is None:
+                    if job.id not in launched:  # never started: back to the queue, not failed
+                        job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+                        table.sched.requeued(job)
+                        self.executor.remove_files(job.id)  # now: it may be relaunched at once
+                        requeued.append(job)
+                        self.arm_begin(job)
+                        continue
+                    shepherd = launched[job.id]
+                    if shepherd is None:  # ended, or vanished: its status file decides
+                        self.executor.collect(job.id)
+                        continue
+                    job.runner_pid, job.runner_started = shepherd
+                    requeued.append(job)
+                self.executor.adopt(job.id, job.runner_pid, job.runner_started or 0.0)
+                self.arm_time_limit(job)
+            elif job.state is JobState.QUEUED:
+                self.arm_begin(job)
+        if requeued:
+            log.warning("recovered %d job(s) the previous daemon was launching when it stopped", len(requeued))
+        table.save_facts(requeued)
+        self.request_pass()
+
+    def close(self) -> None:
+        # Admitted but not yet started (the launch queue drains a slice per loop turn):
+        # back to the queue, rather than found "vanished" and failed at the next start.
+        jobs = self.table.jobs
+        unlaunched = [
+            j for j in self._launch_queue
+            if jobs.get(j.id) is j and j.state is JobState.RUNNING and j.runner_pid is None
+        ]
+        for job in unlaunched:
+            job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
+            self.table.sched.requeued(job)
+        self._launch_queue = []
+        try:
+            self.table.commit(unlaunched, rollback=False)
+        except DiskFull as e:  # still Running without a shepherd: the next start requeues them
+            log.error("%s", e.message)
+        self._timers.clear()
+        self._clock_watch.close()
+
+    # ------------------------------------------------------------------ the pass
     def request_pass(self) -> None:
         """Coalesce every change of one loop iteration into a single pass."""
         if not self._pass_pending:
@@ -45,36 +134,38 @@ class Scheduling:
         could still start (see core.scheduler), running jobs come from their index."""
         self._pass_pending = False
         now = time.time()
-        sched = self.sched
-        changed = sched.settle(self.jobs, now, self.state_of)
+        table = self.table
+        jobs = table.jobs
+        sched = table.sched
+        policy = self.policy
+        changed = sched.settle(jobs, now, table.state_of)
         running = list(sched.running.values())
         share = self.config.daemon.fair_share
         # before the stopping jobs join: their usage is already charged to the ledger
-        factors = fairshare.factors(self.usage, running, now, share.half_life_secs) if share.enabled else {}
-        running += self.stopping.values()
+        factors = fairshare.factors(table.usage, running, now, share.half_life_secs) if share.enabled else {}
+        running += table.stopping.values()
         freed = sched.gpus_given_back(running)
         if freed:
-            self.gpus.freed(freed)
+            self.machine.gpus.freed(freed)
             self.events.emit(GpusFreed(frozenset(freed)))
-        capacity = admission.capacity(self)
-        sched.capacity_changed(capacity, self.policy.effective if self.policy else None)
+        capacity = admission.capacity(self.machine, policy)
+        sched.capacity_changed(capacity, policy.effective)
         plan = core_scheduler.plan(core_scheduler.PassInput(
             queue=sched.queue,
             fresh=sched.fresh,
             running=running,
             fair_share=factors,
-            gpus=self.gpus.devices(),
-            allowed=self.allowed_gpus,
-            host_memory_mb=self.host_memory_mb,
+            gpus=self.machine.devices(),
+            allowed=self.machine.allowed_gpus,
+            host_memory_mb=self.machine.host_memory_mb,
             strategy=self.config.daemon.gpu_allocation_strategy,
-            quota_allows=self.policy.quota_gate() if self.policy else None,
-            reservations=self.policy.reservation_gate(running) if self.policy else None,
+            quota_allows=policy.quota_gate(),
+            reservations=policy.reservation_gate(running),
             backfill=self.config.scheduler.backfill,
             now=now,
             capacity=capacity,
         ))
-        sched.judged(plan, self.jobs)
-        jobs = self.jobs
+        sched.judged(plan, jobs)
         for job_id, reason in plan.waiting.items():
             job = jobs[job_id]
             if job.reason != reason:
@@ -90,14 +181,15 @@ class Scheduling:
             started.append(job)
         # persisted before launching, so a crash never leaves an unrecorded process
         try:
-            self._commit(changed + started)
+            table.commit(changed + started)
         except DiskFull as e:
             log.error("%s; no job starts until it can be recorded", e.message)
-            self._later.add("pass", self.request_pass)
+            table.later.add("pass", self.request_pass)
             return
         if started:
             self._launch_all(started)
 
+    # ------------------------------------------------------------------ launching
     def _launch_all(self, jobs: list[Job]) -> None:
         """Start admitted jobs a slice per loop iteration, so requests and exits are served
         between slices; a job cancelled meanwhile is simply not started."""
@@ -107,11 +199,12 @@ class Scheduling:
 
     def _launch_slice(self) -> None:
         batch, self._launch_queue = self._launch_queue[:_LAUNCH_SLICE], self._launch_queue[_LAUNCH_SLICE:]
+        jobs = self.table.jobs
         launched: list[Job] = []
         requeued: list[Job] = []
         deferred: list[Job] = []
         for job in batch:
-            if self.jobs.get(job.id) is not job or job.state is not JobState.RUNNING:
+            if jobs.get(job.id) is not job or job.state is not JobState.RUNNING:
                 continue
             try:
                 pid, created = self.executor.launch(self._run_spec(job))
@@ -120,7 +213,7 @@ class Scheduling:
                     # no room for its runner files: not started, so back to the queue
                     log.error("job %d not started, state disk full: %s", job.id, e)
                     job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
-                    self.sched.requeued(job)
+                    self.table.sched.requeued(job)
                     requeued.append(job)
                     continue
                 delay = self._launch_retries.defer(job.id, e)
@@ -134,10 +227,10 @@ class Scheduling:
                 continue
             self._launch_retries.forget(job.id)
             job.runner_pid, job.runner_started = pid, created
-            self._arm_time_limit(job)
+            self.arm_time_limit(job)
             launched.append(job)
         if launched or requeued or deferred:
-            self._save_facts(launched + requeued + deferred)
+            self.table.save_facts(launched + requeued + deferred)
         if launched:
             self.events.emit(Started(tuple(launched)))
         if self._launch_queue:
@@ -148,28 +241,28 @@ class Scheduling:
         log.warning("job %d not launched now (%s); trying again in %g s", job.id, error, delay)
         job.state, job.started_at, job.gpu_ids, job.reason = JobState.QUEUED, None, None, None
         # out of the scheduler's sight until the timer: no pass re-admits it meanwhile
-        self.sched.deactivated(job)
-        self._arm("launch-retry", job.id, time.time() + delay, lambda: self._retry_launch(job.id))
-
-    def _retry_launch(self, job_id: int) -> None:
-        self.sched.touch([job_id])
-        self.request_pass()
+        self.table.sched.deactivated(job)
+        self._arm("launch-retry", job.id, time.time() + delay, lambda: self._eligible_again(job.id))
 
     def _run_spec(self, job: Job):
-        env = self.store.get_env(job.env_from if job.env_from is not None else job.id)
-        return runspec.build(job, env, self.gpus.uuid, self.dirs.logs_dir, self.daemon_uid,
+        env = self.table.store.get_env(job.env_from if job.env_from is not None else job.id)
+        return runspec.build(job, env, self.machine.gpus.uuid, self.logs_dir, self.daemon_uid,
                              self.config.daemon.kill_grace_secs)
 
-    # ------------------------------------------------------------------ timers
-    def _arm_begin(self, job: Job) -> None:
-        if job.scheduled_at is not None and job.scheduled_at > time.time():
-            self._arm("begin", job.id, job.scheduled_at, lambda: self._begin_reached(job.id))
+    def log_path(self, job: Job, create_dir: bool = False) -> str:
+        return runspec.log_path(self.logs_dir, job, self.daemon_uid, create_dir)
 
-    def _begin_reached(self, job_id: int) -> None:
-        self.sched.touch([job_id])
+    # ------------------------------------------------------------------ timers
+    def arm_begin(self, job: Job) -> None:
+        if job.scheduled_at is not None and job.scheduled_at > time.time():
+            self._arm("begin", job.id, job.scheduled_at, lambda: self._eligible_again(job.id))
+
+    def _eligible_again(self, job_id: int) -> None:
+        """A begin time came, or a deferred launch may be tried again."""
+        self.table.sched.touch([job_id])
         self.request_pass()
 
-    def _arm_time_limit(self, job: Job) -> None:
+    def arm_time_limit(self, job: Job) -> None:
         if job.time_limit is not None and job.started_at is not None:
             job_id = job.id
             self._arm("limit", job_id, job.started_at + job.time_limit,
@@ -184,22 +277,7 @@ class Scheduling:
         self.events.emit(ClockStepped())
         self.request_pass()  # begin times may have come, or gone back
 
-    def _cancel_timer(self, kind: str, job_id: int) -> None:
-        self._timers.cancel((kind, job_id))
-
-    def _rearm(self, job: Job) -> None:
-        if job.state is JobState.QUEUED:
-            self._arm_begin(job)
-        elif job.time_limit is not None and (job.started_at or 0) + job.time_limit > time.time():
-            # a limit already due is retried by whoever failed to record it (no
-            # timer firing at once, failing, and re-arming itself in a loop)
-            self._arm_time_limit(job)
-
-    def memory_targets(self) -> list[Target]:
-        """Running jobs with a host-memory limit and a live shepherd to measure under."""
-        return [
-            Target(job.id, job.runner_pid, job.memory_limit_mb)
-            for job in self.jobs.values()
-            if job.memory_limit_mb and job.state is JobState.RUNNING and job.runner_pid
-            and self.executor.is_watched(job.id)
-        ]
+    def disarm(self, job_id: int) -> None:
+        """A job ended or was held: its begin time and time limit no longer matter."""
+        self._timers.cancel(("begin", job_id))
+        self._timers.cancel(("limit", job_id))

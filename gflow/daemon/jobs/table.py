@@ -2,31 +2,60 @@
 
 Active jobs (Queued, Hold, Running) live in `jobs`; a terminal job leaves memory (it is read
 back from SQLite on demand) except while its process is still being stopped (`stopping`),
-when it keeps holding its resources. Nothing here decides a transition: the lifecycle does,
-and commits through `_commit`, which on a full disk puts memory back as stored.
+when it keeps holding its resources. Nothing here decides a transition: the lifecycle and
+the scheduling pass do, and commit through `commit`, which on a full disk puts memory back
+as stored. The table calls no other part: it is the bottom of lifecycle -> scheduling ->
+table.
+
+It also owns what is saved with the jobs and read by several parts: the next job id, the
+fair-share ledger (saved with the commit that records the terminal job it was charged for),
+the scheduler's indexes (`sched`, kept in step with every job that enters or leaves the
+active set) and the work a full disk deferred (`later`).
 """
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable, Optional
+from typing import Iterable, Optional
 
 import msgspec
 
+from ...core import fairshare
 from ...protocol import ACTIVE_STATES, MAX_IDS, MAX_INT, TERMINAL_STATES, Job, JobState
 from .. import identity
+from ..executors.base import Executor
+from ..later import Later
+from ..memwatch import Target
 from ..refusals import bad_request, not_found
-from ..store import DiskFull
+from ..store import DiskFull, JobStore
+from .queue import SchedulingState
 
 log = logging.getLogger("gflow.engine")
 USAGE_KEY = "fair_share_usage"
 
 
 class JobTable:
-    """Mixin of the Engine (see engine.py for the attributes it sets up)."""
+    def __init__(self, store: JobStore, executor: Executor, later: Later):
+        self.store = store
+        self.executor = executor  # asked only whether a job's process is still watched
+        self.later = later
+        self.jobs: dict[int, Job] = {}  # active: Queued, Hold, Running
+        self.stopping: dict[int, Job] = {}  # terminal, but the process is still winding down
+        # dependency id -> active jobs naming it, so a failure finds its dependents without
+        # scanning every job (auto-cancel, retries); maintained by activate/deactivate
+        self.dependents: dict[int, set[int]] = {}
+        self.names: set[str] = set()  # run names of active jobs: a new name colliding with one gets a suffix
+        self.sched = SchedulingState()  # ordered queue and running index for the pass
+        self._terminal_states: dict[int, JobState] = {}
+        # jobs whose exit is known (in their status file) but not yet recorded: a rollback
+        # keeps them stopping, holding their resources
+        self.unrecorded_exits: set[int] = set()
+        self.next_id = store.max_id() + 1
+        # fair-share ledger: user -> (GPU-seconds, when last decayed)
+        self.usage: fairshare.Ledger = self._stored_usage()
+        self.usage_changed = False
 
-    # the timers of a job put back by a rollback: the scheduling mixin (jobs/scheduling.py)
-    # provides it; declared, not defined, so it never shadows that one in the Engine's MRO
-    _rearm: Callable[[Job], None]
+    def _stored_usage(self) -> fairshare.Ledger:
+        return {user: (float(u), float(t)) for user, (u, t) in self.store.get_meta(USAGE_KEY, {}).items()}
 
     # ------------------------------------------------------------------ lookups
     def find(self, job_id: int) -> Optional[Job]:
@@ -55,7 +84,7 @@ class JobTable:
     def purgeable(self, job: Job) -> bool:
         """A finished job may be forgotten unless an active job depends on it or its
         process is still winding down."""
-        return job.id not in self.stopping and not self._dependents.get(job.id)
+        return job.id not in self.stopping and not self.dependents.get(job.id)
 
     def forget(self, ids: Iterable[int]) -> None:
         for job_id in ids:
@@ -82,6 +111,19 @@ class JobTable:
                 return ids[-1]
         raise bad_request(f"Cannot resolve dependency '{text}' for user '{caller.user}'")
 
+    def deps_of(self, job_id: int) -> list[int]:
+        job = self.jobs.get(job_id) or self.find(job_id)
+        return list(job.depends_on_ids) if job is not None else []
+
+    # ------------------------------------------------------------------ what the policy reads
+    def running_jobs(self) -> list[Job]:
+        """Jobs holding resources: Running, and terminal ones whose process is winding down."""
+        jobs = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        return jobs + list(self.stopping.values())
+
+    def active_jobs(self) -> Iterable[Job]:
+        return self.jobs.values()
+
     def gpu_holders(self) -> dict[int, Job]:
         holders: dict[int, Job] = {}
         for job in list(self.sched.running.values()) + list(self.stopping.values()):
@@ -97,69 +139,81 @@ class JobTable:
                 holders.setdefault(i, []).append(job)
         return holders
 
+    def memory_targets(self) -> list[Target]:
+        """Running jobs with a host-memory limit and a live shepherd to measure under."""
+        return [
+            Target(job.id, job.runner_pid, job.memory_limit_mb)
+            for job in self.jobs.values()
+            if job.memory_limit_mb and job.state is JobState.RUNNING and job.runner_pid
+            and self.executor.is_watched(job.id)
+        ]
+
     # ------------------------------------------------------------------ indexes
-    def _activate(self, job: Job) -> None:
+    def activate(self, job: Job) -> None:
         self.jobs[job.id] = job
-        self._names.add(job.run_name)
-        self._index(job)
+        self.names.add(job.run_name)
+        self.index(job)
         self.sched.activated(job)
 
-    def _deactivate(self, job: Job) -> None:
+    def deactivate(self, job: Job) -> None:
         if self.jobs.pop(job.id, None) is not None:
-            self._names.discard(job.run_name)
-            self._unindex(job)
+            self.names.discard(job.run_name)
+            self.unindex(job)
             self.sched.deactivated(job)
 
-    def _index(self, job: Job) -> None:
+    def index(self, job: Job) -> None:
         for dep in job.depends_on_ids:
-            self._dependents.setdefault(dep, set()).add(job.id)
+            self.dependents.setdefault(dep, set()).add(job.id)
 
-    def _unindex(self, job: Job) -> None:
+    def unindex(self, job: Job) -> None:
         for dep in job.depends_on_ids:
-            waiting = self._dependents.get(dep)
+            waiting = self.dependents.get(dep)
             if waiting is not None:
                 waiting.discard(job.id)
                 if not waiting:
-                    del self._dependents[dep]
+                    del self.dependents[dep]
 
-    def _deps_of(self, job_id: int) -> list[int]:
-        job = self.jobs.get(job_id) or self.find(job_id)
-        return list(job.depends_on_ids) if job is not None else []
+    def mark_terminal(self, job: Job, was_running: bool) -> None:
+        """A job just made terminal in memory (the caller commits): out of the active set,
+        and stopping while its process winds down."""
+        self.deactivate(job)
+        if was_running and self.executor.is_watched(job.id):
+            self.stopping[job.id] = job
+        self._terminal_states[job.id] = job.state
 
     # ------------------------------------------------------------------ saving
-    def _commit(self, jobs: list[Job], rollback: bool = True) -> None:
+    def commit(self, jobs: list[Job], rollback: bool = True) -> None:
         """Save changed jobs. On a full disk nothing was saved: with `rollback` the jobs are
         put back in memory as stored (a refused decision); without, memory keeps what it
         says (facts about processes, saved later) and DiskFull is raised either way."""
         if jobs:
             try:
-                self.store.write(changed=unique(jobs), meta=self._changed_meta())
+                self.store.write(changed=unique(jobs), meta=self.changed_meta())
             except DiskFull:
                 if rollback:
-                    self._rollback(jobs)
+                    self.rollback(jobs)
                 else:
-                    self._usage_changed = True
+                    self.usage_changed = True
                 raise
 
-    def _save_facts(self, jobs: list[Job]) -> None:
+    def save_facts(self, jobs: list[Job]) -> None:
         """Commit what happened to processes (launched, found, requeued); retried until the
         disk has room."""
         try:
-            self._commit(jobs, rollback=False)
+            self.commit(jobs, rollback=False)
         except DiskFull as e:
             log.error("%s", e.message)
-            self._later.add(("facts", jobs[0].id), lambda: self._save_facts(jobs))
+            self.later.add(("facts", jobs[0].id), lambda: self.save_facts(jobs))
 
-    def _rollback(self, jobs: list[Job]) -> None:
+    def rollback(self, jobs: list[Job]) -> None:
         """Undo in memory the change a failed commit did not save: every job becomes its stored
-        self again, in place (the launch queue and timers hold these objects)."""
-        self.usage = {
-            user: (float(u), float(t)) for user, (u, t) in self.store.get_meta(USAGE_KEY, {}).items()
-        }
-        self._usage_changed = False
+        self again, in place (the launch queue and timers hold these objects). Timers need no
+        re-arming: the lifecycle disarms them only once an end is committed."""
+        self.usage = self._stored_usage()
+        self.usage_changed = False
         for job in unique(jobs):
             stored = self.store.get(job.id)
-            self._deactivate(job)
+            self.deactivate(job)
             self.stopping.pop(job.id, None)
             self._terminal_states.pop(job.id, None)
             if stored is None:
@@ -167,17 +221,16 @@ class JobTable:
             for field in job.__struct_fields__:
                 setattr(job, field, getattr(stored, field))
             if job.state in ACTIVE_STATES:
-                self._activate(job)
-                self._rearm(job)
+                self.activate(job)
             else:
                 self._terminal_states[job.id] = job.state
-                if self.executor.is_watched(job.id) or job.id in self._unrecorded_exits:
+                if self.executor.is_watched(job.id) or job.id in self.unrecorded_exits:
                     self.stopping[job.id] = job  # its process still holds its resources
 
-    def _changed_meta(self) -> Optional[dict]:
-        if not self._usage_changed:
+    def changed_meta(self) -> Optional[dict]:
+        if not self.usage_changed:
             return None
-        self._usage_changed = False
+        self.usage_changed = False
         return {USAGE_KEY: self.usage}
 
     # ------------------------------------------------------------------ listing

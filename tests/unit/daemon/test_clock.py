@@ -109,24 +109,24 @@ def test_a_begin_time_job_starts_after_the_clock_went_back_and_forth(tmp_path, m
     wall = FakeClock(1_000_000.0)
     monkeypatch.setattr(time, "time", wall)
     engine = make_engine(tmp_path)
-    engine._timers.clock = wall
+    engine.scheduling._timers.clock = wall
 
     async def main():
         engine.start()
         job_id = submit(engine, scheduled_at=wall.now + 0.01)
         key = ("begin", job_id)
-        first = engine._timers._timers[key][2]
+        first = engine.scheduling._timers._timers[key][2]
         wall.now -= 3600  # stepped back before the (monotonic) delay runs out
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
-        while key in engine._timers and engine._timers._timers[key][2] is first and loop.time() < deadline:
+        while key in engine.scheduling._timers and engine.scheduling._timers._timers[key][2] is first and loop.time() < deadline:
             await asyncio.sleep(0.005)  # until the early wake-up has come and gone
-        assert engine.jobs[job_id].state is JobState.QUEUED, "the job started an hour before its begin time"
+        assert engine.table.jobs[job_id].state is JobState.QUEUED, "the job started an hour before its begin time"
         wall.now += 3600 + 1  # and forward again, past the begin time
-        engine._clock_stepped()  # what the timerfd reports
+        engine.scheduling._clock_stepped()  # what the timerfd reports
         await settled()
-        assert engine.jobs[job_id].state is JobState.RUNNING, (
-            f"clock stepped back and forth: the begin-time job stays {engine.jobs[job_id].reason}"
+        assert engine.table.jobs[job_id].state is JobState.RUNNING, (
+            f"clock stepped back and forth: the begin-time job stays {engine.table.jobs[job_id].reason}"
         )
         engine.close()
 

@@ -3,16 +3,17 @@ error code before any handler runs; a bug in a handler costs that request only."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 
 import msgspec
 import pytest
 
 from gflow.daemon import identity
-from gflow.daemon.dispatch import Context, Dispatcher
+from gflow.daemon.dispatch import Dispatcher
 from gflow.protocol import ErrorCode, IdsParams, JobState, Request
 
-from engine_stub import make_engine, submit
+from engine_stub import context, make_engine, submit
 
 
 @pytest.fixture
@@ -20,13 +21,6 @@ def engine(tmp_path):
     eng = make_engine(tmp_path)
     yield eng
     eng.close()
-
-
-def context(engine) -> Context:
-    def unused():
-        raise AssertionError("not reached in these tests")
-
-    return Context(engine.config, engine.dirs, engine, None, None, None, None, unused, unused)
 
 
 def person(admin: bool) -> identity.Caller:
@@ -38,10 +32,11 @@ def request(method: str, params) -> Request:
     return Request(id=7, method=method, params=msgspec.Raw(msgspec.msgpack.encode(params)))
 
 
-def dispatch(engine, caller, req):
+def dispatch(engine, caller, req, **broken):
     errors: list = []
     dispatcher = Dispatcher(lambda method, e: errors.append((method, e)))
-    return asyncio.run(dispatcher.dispatch(context(engine), caller, req)), errors
+    ctx = dataclasses.replace(context(engine), **broken)
+    return asyncio.run(dispatcher.dispatch(ctx, caller, req)), errors
 
 
 def test_a_cancel_reaches_its_handler_and_ends_the_job(engine):
@@ -67,5 +62,5 @@ def test_unknown_methods_admin_methods_and_bad_params_are_refused(engine):
 
 
 def test_a_handler_bug_is_an_internal_error_of_that_request(engine):
-    reply, errors = dispatch(engine, person(True), request("quotas.list", {}))  # no policy in this context
+    reply, errors = dispatch(engine, person(True), request("quotas.list", {}), policy=None)  # a broken context
     assert reply.error.code == ErrorCode.INTERNAL and [m for m, _ in errors] == ["quotas.list"]

@@ -44,10 +44,10 @@ def test_submit_hold_release_run_cancel_emits_each_transition_once(engine):
         job_id = await submit(engine)  # may start at once: hold it before the pass runs
         hold(engine, [job_id])
         await settled()
-        assert engine.jobs[job_id].state is JobState.HOLD
+        assert engine.table.jobs[job_id].state is JobState.HOLD
         release(engine, [job_id])
         await settled()
-        assert engine.jobs[job_id].state is JobState.RUNNING
+        assert engine.table.jobs[job_id].state is JobState.RUNNING
         # the stored state agrees when the event is seen: emitted after the commit
         engine.events.subscribe(
             events.Ended, lambda e: seen.append(("stored", engine.store.state_of(e.job.id)))
@@ -93,7 +93,7 @@ def test_a_natural_exit_ends_once_and_wakes_waiters(engine):
         seen = record(engine)
         job_id = await submit(engine)
         await settled()
-        waiting = asyncio.ensure_future(engine.wait([job_id], timeout=None))
+        waiting = asyncio.ensure_future(engine.lifecycle.wait([job_id], timeout=None))
         await settled()
         engine.executor.exited(job_id, 3)
         await waiting

@@ -55,7 +55,7 @@ class _Policy:
 def test_a_poll_round_that_raises_is_logged_and_the_next_one_works(caplog):
     backend = _Backend([KeyError("weird"), KeyError("weird"), {0: [], 1: [4242]}])
     engine = _Engine(backend)
-    poll = GpuPoll(engine, _Policy(), interval_secs=1)
+    poll = GpuPoll(engine, backend, engine.events, lambda: engine.request_pass(), _Policy(), interval_secs=1)
 
     async def rounds():
         first = await poll.poll()
@@ -85,7 +85,7 @@ def test_a_given_back_gpu_is_asked_about_alone():
 
     backend = Recording([])
     engine = _Engine(backend)
-    poll = GpuPoll(engine, _Policy(), interval_secs=3600)
+    poll = GpuPoll(engine, backend, engine.events, lambda: engine.request_pass(), _Policy(), interval_secs=3600)
 
     async def run():
         looked = asyncio.Event()

@@ -28,7 +28,7 @@ def test_every_requested_field_is_stored_and_redone(engine, tmp_path, runs):
 
     async def submit_cancel_redo():
         engine.start()
-        job_id = engine.submit(caller(), SubmitParams(jobs=[spec], env={})).jobs[0][0]
+        job_id = engine.creation.submit(caller(), SubmitParams(jobs=[spec], env={})).jobs[0][0]
         stored = engine.store.get(job_id)
         assert cancel(engine, [job_id]).done == [job_id]
         redone = call(engine, "jobs.redo", RedoParams(ref=str(job_id))).job.id

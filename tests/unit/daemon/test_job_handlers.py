@@ -89,7 +89,7 @@ def test_each_id_is_refused_alone(engine):
         # named twice: the second mention finds it held already
         (queued, f"Job {queued} is in state 'Hold' and cannot be held. Only Queued jobs can be held."),
     ]
-    assert engine.jobs[queued].state is JobState.HOLD and engine.jobs[held].state is JobState.HOLD
+    assert engine.table.jobs[queued].state is JobState.HOLD and engine.table.jobs[held].state is JobState.HOLD
 
 
 def test_another_users_job_is_left_alone(engine):
@@ -143,7 +143,7 @@ def test_the_owner_reports_a_running_jobs_outcome_a_stranger_may_not(engine):
         await settled()
         with pytest.raises(GflowError) as forbidden:
             call(engine, "jobs.outcome", OutcomeParams(id=job_id, success=True), STRANGER)
-        assert engine.jobs[job_id].state is JobState.RUNNING
+        assert engine.table.jobs[job_id].state is JobState.RUNNING
         call(engine, "jobs.outcome", OutcomeParams(id=job_id, success=False), owner())
         with pytest.raises(GflowError) as again:
             call(engine, "jobs.outcome", OutcomeParams(id=job_id, success=True), owner())
@@ -173,7 +173,7 @@ def test_redo_makes_a_new_job_from_a_finished_one_only(engine):
     job_id, waiting, forbidden, redone = asyncio.run(main())
     assert waiting.code is ErrorCode.CONFLICT and forbidden.code is ErrorCode.FORBIDDEN
     assert redone.source_id == job_id and redone.cascade == [] and redone.skipped == []
-    new = engine.find(redone.job.id)
+    new = engine.table.find(redone.job.id)
     assert new.redone_from == job_id and new.priority == 7 and new.owner_uid == os.geteuid()
 
 
@@ -183,7 +183,7 @@ def test_a_group_limit_is_set_on_every_member_by_their_owner_only(engine):
     def body(engine):
         spec = JobSpec(command="true", run_dir="/", hold=True)
         group = SubmitParams(jobs=[spec, spec], env={}, group_max_concurrent=2)
-        ids = [j for j, _ in engine.submit(owner(), group).jobs]
+        ids = [j for j, _ in engine.creation.submit(owner(), group).jobs]
         with pytest.raises(GflowError) as forbidden:
             call(engine, "groups.set_limit", SetLimitParams(target=str(ids[0]), limit=0), STRANGER)
         limited = call(engine, "groups.set_limit", SetLimitParams(target=str(ids[1]), limit=1), owner())

@@ -55,7 +55,7 @@ def test_a_failed_launch_fails_the_job_without_stopping_anything(engine):
         return job_id
 
     job_id = asyncio.run(main())
-    job = engine.find(job_id)
+    job = engine.table.find(job_id)
     assert job.state is JobState.FAILED and job.reason == f"{Reason.SYSTEM_ERROR.value}:no shell"
     assert engine.executor.stopped == []
 
@@ -67,7 +67,7 @@ def test_a_memory_kill_fails_the_job_and_cancels_its_dependents(engine):
         await settled()
         second = await submit(engine, depends_on=[str(first)])
         seen = ended(engine)
-        engine.memory_exceeded(first, 500.0)
+        engine.lifecycle.memory_exceeded(first, 500.0)
         return first, second, seen
 
     first, second, seen = asyncio.run(main())
@@ -94,9 +94,9 @@ def test_a_failure_with_retries_left_queues_the_next_attempt_for_its_dependents(
     first, second, seen = asyncio.run(main())
     retry = second + 1
     assert seen == [("Ended", first, JobState.FAILED), ("Submitted", retry)]
-    assert engine.find(retry).retried_from == first
-    assert engine.find(second).depends_on_ids == [retry], "the dependent was not moved to the retry"
-    assert engine.find(second).state is JobState.QUEUED
+    assert engine.table.find(retry).retried_from == first
+    assert engine.table.find(second).depends_on_ids == [retry], "the dependent was not moved to the retry"
+    assert engine.table.find(second).state is JobState.QUEUED
 
 
 def test_a_success_cancels_the_afternotok_dependents_it_leaves_waiting(engine):

@@ -1,5 +1,6 @@
-"""Policy (quotas, reservations, the GPU-process ignore list) without a daemon: a stub engine
-and a real store in a temporary directory."""
+"""Policy (quotas, reservations, the GPU-process ignore list) without a daemon: constructed
+with only its declared dependencies (stub views of the jobs and the GPUs, an event bus) and a
+real store in a temporary directory."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,25 +8,30 @@ from datetime import datetime, timezone
 from gflow.protocol import Job
 
 
-class _StubEngine:
-    """What Policy reads from the engine: jobs, stopping, GPU devices, request_pass."""
+class _Views:
+    """The two read-only views Policy is given (jobs: JobsView, GPUs: GpusView) and the
+    event bus, counting the settings changes it announces (each one asks for a pass)."""
 
     def __init__(self, gpus: int = 4):
         from gflow.core.scheduler import Gpu
+        from gflow.daemon.events import EventBus, SettingsChanged
 
-        from gflow.daemon.events import EventBus
-
-        self.jobs, self.stopping, self.passes = {}, {}, 0
-        self.events = EventBus()
+        self.running: list[Job] = []
+        self.active: list[Job] = []
         self.allowed_gpus = None
         self._devices = [Gpu(index=i) for i in range(gpus)]
-        self.gpus = self
+        self.events = EventBus()
+        self.passes = 0
+        self.events.subscribe(SettingsChanged, lambda _: setattr(self, "passes", self.passes + 1))
+
+    def running_jobs(self):
+        return list(self.running)
+
+    def active_jobs(self):
+        return self.active
 
     def devices(self):
         return self._devices
-
-    def request_pass(self):
-        self.passes += 1
 
 
 def _policy(tmp_path, config=None, clock=None):
@@ -34,8 +40,9 @@ def _policy(tmp_path, config=None, clock=None):
     from gflow.daemon.store import JobStore
 
     store = JobStore(str(tmp_path / "gflow.db"))
-    engine = _StubEngine()
-    return Policy(store, config or Config(), engine, **({"clock": clock} if clock else {})), store, engine
+    views = _Views()
+    extra = {"clock": clock} if clock else {}
+    return Policy(store, config or Config(), views, views, views.events, **extra), store, views
 
 
 def test_policy_persists_every_change_and_asks_for_a_pass(tmp_path):
@@ -48,7 +55,7 @@ def test_policy_persists_every_change_and_asks_for_a_pass(tmp_path):
     p.create_reservation("alice", 2, None, t0, 3600)
     p.create_reservation("bob", None, [3], t0, 1800)
     assert engine.passes == 3
-    again = Policy(store, p.config, engine, clock=lambda: t0 + 60)  # as after a restart
+    again = Policy(store, p.config, engine, engine, engine.events, clock=lambda: t0 + 60)  # as after a restart
     assert again.quota_overrides.users["alice"] == QuotaLimits(max_running_jobs=1)
     assert [(r.id, r.status.value) for r in again.list_reservations()] == [(1, "Active"), (2, "Active")]
     gate = again.reservation_gate([])
