@@ -112,6 +112,9 @@ class SchedulerConfig(_Section):
     # true: the first job short of GPUs holds the GPUs that free up first, and later jobs
     # may start only where they cannot delay it; false: upstream's plain greedy pass
     backfill: bool = True
+    # how many jobs short of GPUs, in order, get such a reservation in one pass (Slurm's
+    # bf_max_job_test): more protects more big jobs from starving, at more cost per pass
+    backfill_depth: PositiveInt = 8
 
 
 class HttpConfig(_Section):

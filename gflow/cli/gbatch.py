@@ -287,7 +287,8 @@ def cmd_submit(args) -> int:
     cwd = _run_dir(args)
     # the environment snapshot travels once for the whole request, however many jobs
     specs = [dict(job, run_dir=cwd) for job in jobs]
-    group_limit = args.max_concurrent if mode != "single" else None  # 0: a group held until `gctl set-limit`
+    # 0: a group held until `gctl set-limit` (refused as never starting without --allow-pending)
+    group_limit = args.max_concurrent if mode != "single" else None
     params = lean.submit_params(specs, dict(os.environ), group_limit)
     with connect(args) as client:
         try:

@@ -66,6 +66,8 @@ def add_redo(sub) -> None:
     p.add_argument("--cascade", action="store_true", help="also redo the jobs cancelled because this one failed")
     p.add_argument("--current-env", action="store_true",
                    help="run with this shell's environment instead of the original job's")
+    p.add_argument("--allow-pending", action="store_true",
+                   help="queue it even if this machine cannot run it today (the job waits)")
 
 
 def _dependency_ids(text: str) -> list[int]:
@@ -155,7 +157,7 @@ def redo_params(args):
         fields["env"] = dict(os.environ)
     return RedoParams(
         ref=str(_one_ref(args.ref)), gpus=args.gpus, priority=args.priority, conda_env=args.conda_env,
-        clear_deps=args.clear_deps, cascade=args.cascade, **fields,
+        clear_deps=args.clear_deps, cascade=args.cascade, allow_pending=args.allow_pending, **fields,
     )
 
 

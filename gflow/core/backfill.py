@@ -6,6 +6,11 @@ GPUs gets a *reservation*: the GPUs that free up earliest (from the running jobs
 limits; a job without one counts as never ending) and the time the last of them frees. A
 job behind it may start only if that cannot delay it: on GPUs outside the reservation, or
 by its own time limit ending before the reserved start.
+
+Like Slurm's `bf_max_job_test`, the next jobs short of GPUs get reservations too, up to a
+small bound (`scheduler.backfill_depth`), so a second big job is not starved either. Each
+plans around those before it: it may use a GPU another reservation holds only where its own
+time limit keeps it out of the way, before that job's start or after its end.
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ class Reservation:
     gpus: frozenset[int]
     start: float  # INF when some GPU it needs is held by a job without a time limit
     memory_mb: int = 0
+    end: float = INF  # when the job, started then, is over by its time limit
+
 
     def admits(self, job: Job, now: float) -> bool:
         """True if `job`, started now, is over before the reserved start."""
@@ -61,13 +68,54 @@ def free_at(job: Job, memory_mb: Optional[int], available: bool, holders: Iterab
     return when
 
 
-def reserve(job: Job, candidates: list[tuple[float, int]]) -> Optional[Reservation]:
-    """The reservation for `job` from (free time, GPU index) of each GPU it may use;
-    None when it may use too few GPUs to ever start."""
+def reserve(job: Job, candidates: list[tuple[float, int]], held: Iterable[Reservation] = ()) -> Optional[Reservation]:
+    """The reservation for `job` from (free time, GPU index) of each GPU it may use, around
+    the reservations `held` before it: the earliest start at which enough GPUs are free and
+    out of their way for the whole of its time limit. None when it may use too few GPUs to
+    ever start."""
     if len(candidates) < job.gpus:
         return None
-    chosen = sorted(candidates)[: job.gpus]
-    return Reservation(
-        job_id=job.id, gpus=frozenset(i for _, i in chosen), start=chosen[-1][0],
-        memory_mb=job.memory_limit_mb or 0,
-    )
+    candidates = sorted(candidates)
+    limit = job.time_limit if job.time_limit is not None else INF
+    busy: dict[int, list[tuple[float, float]]] = {}
+    for r in held:
+        for i in r.gpus:
+            busy.setdefault(i, []).append((r.start, r.end))
+    if not busy:  # the first reservation of a pass: the GPUs that free first
+        chosen = candidates[: job.gpus]
+        start = chosen[-1][0]
+        return Reservation(job_id=job.id, gpus=frozenset(i for _, i in chosen), start=start,
+                           memory_mb=job.memory_limit_mb or 0, end=start + limit)
+    # the job can only start when one of its GPUs frees or one of those reservations ends;
+    # without a limit it never ends, so it is never out of the way of a later start (even
+    # one at infinity: that holder may end after all)
+    for start in sorted({t for t, _ in candidates} | {end for spans in busy.values() for _, end in spans}):
+        chosen = [
+            i for t, i in candidates
+            if t <= start and not any(
+                start < end and (limit == INF or start + limit > begin) for begin, end in busy.get(i, ())
+            )
+        ][: job.gpus]
+        if len(chosen) == job.gpus:
+            return Reservation(
+                job_id=job.id, gpus=frozenset(chosen), start=start, memory_mb=job.memory_limit_mb or 0,
+                end=start + limit,
+            )
+    return None  # only when every start collides with a reservation that never ends
+
+
+def around(reservations: list[Reservation], job: Job, gpus: list, now: float) -> list:
+    """`gpus` (objects with `.index`) that `job` may take now without delaying any of the
+    reservations: those outside them, then those it leaves before the reserved start."""
+    late: set[int] = set()
+    blocked: set[int] = set()
+    for r in reservations:
+        (late if r.admits(job, now) else blocked).update(r.gpus)
+    late -= blocked
+    return [g for g in gpus if g.index not in blocked and g.index not in late] + \
+           [g for g in gpus if g.index in late]
+
+
+def reserved_memory(reservations: list[Reservation], job: Job, now: float) -> int:
+    """Host memory `job` must leave for the reservations it could delay."""
+    return sum(r.memory_mb for r in reservations if not r.admits(job, now))

@@ -22,6 +22,9 @@ class Capacity:
     host_memory_mb: int
     # (job) -> (most GPUs its quotas ever let it run, the quota's name), None when unlimited
     gpu_quota: Optional[Callable[[Job], Optional[tuple[int, str]]]] = None
+    # (job) -> the name of a quota that lets none of its owner's (or project's) jobs run
+    # (`max_running_jobs: 0`), None when there is none
+    no_jobs_quota: Optional[Callable[[Job], Optional[str]]] = None
 
 
 def _mb(mb: int) -> str:
@@ -33,9 +36,18 @@ def _gpus(n: int) -> str:
 
 
 def why_never(job: Job, cap: Capacity) -> Optional[str]:
-    """The limit `job` exceeds whatever else runs, or None when it can start some day."""
+    """The limit `job` exceeds whatever else runs, or None when it can start some day.
+
+    A limit of 0 is a limit (absent is "unlimited"): a group that may run 0 jobs at once
+    or a quota of 0 running jobs never lets the job start, until someone changes it."""
     if job.memory_limit_mb and job.memory_limit_mb > cap.host_memory_mb:
         return f"{_mb(job.memory_limit_mb)} memory > {_mb(cap.host_memory_mb)} on this host"
+    if job.group_id is not None and job.max_concurrent == 0:
+        return "its group may run 0 jobs at once (gctl set-limit)"
+    if cap.no_jobs_quota is not None:
+        quota = cap.no_jobs_quota(job)
+        if quota is not None:
+            return f"0 running jobs allowed by {quota}"
     if job.gpus <= 0:
         return None
     if job.gpus > cap.gpus:

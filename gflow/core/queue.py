@@ -36,13 +36,17 @@ def kind_of(job: Job) -> str:
 
 
 class Lane:
-    __slots__ = ("user", "group_id", "max_concurrent", "kind", "keys", "jobs", "limited")
+    __slots__ = ("user", "group_id", "max_concurrent", "kind", "keys", "jobs", "limited", "frontier")
 
     def __init__(self, user: str, group_id: Optional[str], max_concurrent: Optional[int], kind: str):
         self.user, self.group_id, self.max_concurrent, self.kind = user, group_id, max_concurrent, kind
         self.keys: list[tuple[int, int, int]] = []  # (-priority, -time bonus, id), ascending
         self.jobs: dict[int, Job] = {}
         self.limited = 0  # jobs with a time limit: the only ones that may use reserved GPUs
+        # the key of the last job a pass gave a reason of its own (examined it, or judged it
+        # as the head); every job behind it shows `Priority` (or NeverFits), so a pass that
+        # stops earlier re-labels only the jobs up to here, never the whole lane
+        self.frontier: Optional[tuple[int, int, int]] = None
 
     def job_at(self, pos: int) -> Job:
         return self.jobs[self.keys[pos][2]]

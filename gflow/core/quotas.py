@@ -73,6 +73,12 @@ def has_running_limits(eff: QuotaConfig) -> bool:
     return any(l.max_running_jobs is not None or l.max_running_gpus is not None for l in every)
 
 
+def has_zero_running_jobs(eff: QuotaConfig) -> bool:
+    """True when some subject may run no job at all (`max_running_jobs: 0`)."""
+    every = [eff.default_user, eff.default_project, *eff.users.values(), *eff.projects.values()]
+    return any(l.max_running_jobs == 0 for l in every)
+
+
 def has_queue_limits(eff: QuotaConfig) -> bool:
     every = [eff.default_user, eff.default_project, *eff.users.values(), *eff.projects.values()]
     return any(l.max_queued_jobs is not None for l in every)

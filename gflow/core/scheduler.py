@@ -1,5 +1,5 @@
 """One scheduling pass as a pure function: order candidates, admit greedily,
-and optionally hold GPUs back for the first job that is short of them (backfill).
+and optionally hold GPUs back for the first jobs that are short of them (backfill).
 
 The daemon gathers the inputs (its ordered queue, running jobs, GPUs, limits), calls `plan`,
 then applies the outcome. Nothing here does IO, so every rule is unit-testable.
@@ -7,12 +7,17 @@ then applies the outcome. Nothing here does IO, so every rule is unit-testable.
 The pass costs what it examines, not the length of the queue: candidates come from the
 lanes of a `ReadyQueue` already in order, and a lane is dropped as soon as its head cannot
 start for a reason that holds for everything behind it (its group is full, no GPU is left
-for its kind). Jobs behind that point keep the reason an earlier pass gave them; jobs never
-judged yet (`fresh`) get theirs from the state the pass ended the lane in.
+for its kind). The head then says why; the jobs behind it show `Priority` (a job ahead of
+them in their line waits first, as Slurm says it), or `Resources` in a limited group (the
+group's turn), unless they can never start (NeverFits).
+That label does not depend on the machine, so it stays true while the lane waits: a pass
+writes it only on jobs new behind the head and on those an earlier pass examined and this
+one stopped short of (up to the lane's `frontier`), never on the whole lane.
 """
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Callable, Collection, Optional
 
@@ -53,6 +58,7 @@ class PassInput:
     queue: Optional[ReadyQueue] = None
     fresh: Collection[int] = ()
     backfill: bool = False
+    backfill_depth: int = 8  # how many jobs short of GPUs get a reservation, in order
     now: float = 0.0  # for backfill: running jobs' ends are started_at + time_limit
     capacity: Optional[fits.Capacity] = None  # judge jobs that can never start (NeverFits)
 
@@ -62,6 +68,7 @@ class Plan:
     starts: list[tuple[Job, list[int]]] = field(default_factory=list)
     waiting: dict[int, str] = field(default_factory=dict)  # job id -> reason
     backfill: Optional[bf.Reservation] = None  # the GPUs held back for the first job short of them
+    reservations: list[bf.Reservation] = field(default_factory=list)  # for each such job, in order
     planned: dict[int, float] = field(default_factory=dict)  # job id -> expected start
 
 
@@ -71,6 +78,7 @@ _GROUP = Reason.WAITING_FOR_RESOURCES.value
 _QUOTA = Reason.WAITING_FOR_QUOTA.value
 _GPU = Reason.WAITING_FOR_GPU.value
 _RESERVED = Reason.RESERVED.value
+_PRIORITY = Reason.WAITING_FOR_PRIORITY.value
 
 
 class _GpuState:
@@ -174,7 +182,9 @@ class _Pass:
                 self.group_running[j.group_id] = self.group_running.get(j.group_id, 0) + 1
         self.gpus = _GpuState(inp.gpus, inp.allowed, self.running)
         self.rng = (inp.rng or random.Random()) if inp.strategy == "random" else None
-        self.backfill: Optional[bf.Reservation] = None
+        self.held = self.result.reservations  # backfill reservations made so far, in order
+        self.held_gpus: frozenset[int] = frozenset()
+        self.depth = inp.backfill_depth if inp.backfill else 0
 
     # ------------------------------------------------------------------ lanes
     def lane_blocked(self, lane: Lane) -> Optional[str]:
@@ -185,35 +195,46 @@ class _Pass:
             free = self.gpus.free()
             if not free:
                 return _GPU
-            res = self.backfill
-            if res is not None and all(g.index in res.gpus for g in free):
-                # only jobs over before the reserved start may use these: none without a limit
-                reserved = lane.jobs.get(res.job_id)
-                if lane.limited - (reserved is not None and reserved.time_limit is not None) == 0:
+            if self.held and all(g.index in self.held_gpus for g in free):
+                # only jobs over before a reserved start may use these: none without a limit
+                jobs = lane.jobs
+                reserved = sum(1 for r in self.held if r.job_id in jobs and jobs[r.job_id].time_limit is not None)
+                if lane.limited - reserved == 0:
                     return _GPU
         if lane.kind == SHARED and not self.gpus.shared_room():
             return _GPU
         return None
 
     def judge_rest(self, lane: Lane, pos: int, blocked: str, fresh: Optional[set[int]]) -> None:
-        """Reasons for the jobs of a dropped lane: all of them when every candidate must be
-        judged, else its head (the next in line, whose reason tells what the lane waits
-        for) and those never judged before."""
+        """Reasons for the jobs of a dropped lane: its head (the next in line) says what the
+        lane waits for; those behind it wait for the head first (`Priority`) or can never
+        start. Written on every job behind when every candidate must be judged, else only on
+        those never judged before and those an earlier pass examined (up to the frontier)."""
         waiting = self.result.waiting
         keys = lane.keys
-        if fresh is None:
-            ids = [keys[p][2] for p in range(pos, len(keys))]
+        head = keys[pos]
+        job = lane.jobs[head[2]]
+        if blocked is _GROUP:  # quotas are not asked: the group already says no
+            why = self.never(job)
+            waiting[head[2]] = why or (_MEMORY if (job.memory_limit_mb or 0) > self.memory_left else _GROUP)
         else:
-            head = keys[pos]
-            # fresh jobs behind the head (those before it were examined in this pass)
-            ids = [head[2]] + [i for i in fresh if i in lane.jobs and lane_key(lane.jobs[i]) > head]
-        for job_id in ids:
-            job = lane.jobs[job_id]
-            if blocked is _GROUP:  # quotas are not asked: the group already says no
-                why = self.never(job)
-                waiting[job_id] = why or (_MEMORY if (job.memory_limit_mb or 0) > self.memory_left else _GROUP)
-            else:
-                waiting[job_id] = self.first_failure(job) or self.short_of_gpus(job)
+            why = self.first_failure(job)
+            if why is None and blocked is _GPU and len(self.held) < self.depth:
+                self.reserve_for(job)  # no GPU free now, but one will be, and GPUs are all it lacks
+            waiting[head[2]] = why or self.short_of_gpus(job)
+        if fresh is None:
+            behind = [keys[p][2] for p in range(pos + 1, len(keys))]
+        else:
+            behind = [i for i in fresh if i in lane.jobs and lane_key(lane.jobs[i]) > head]
+            frontier = lane.frontier
+            if frontier is not None and frontier > head:
+                behind += [keys[p][2] for p in range(pos + 1, bisect_right(keys, frontier))]
+        lane.frontier = head
+        # a limited group's members start in their order, at most N at a time: what they
+        # wait for is the group's turn (Resources, as for a full group), not another owner
+        label = _GROUP if lane.max_concurrent is not None else _PRIORITY
+        for job_id in behind:
+            waiting[job_id] = self.never(lane.jobs[job_id]) or label
 
     # ------------------------------------------------------------------ checks
     def never(self, job: Job) -> Optional[str]:
@@ -267,10 +288,9 @@ class _Pass:
         if need_mem > self.memory_left:
             result.waiting[job.id] = _MEMORY
             return
-        res = self.backfill
-        if res is not None and need_mem and self.memory_left - need_mem < res.memory_mb \
-                and not res.admits(job, inp.now):
-            result.waiting[job.id] = _MEMORY  # would leave too little for the reserved job
+        held = self.held
+        if held and need_mem and self.memory_left - need_mem < bf.reserved_memory(held, job, inp.now):
+            result.waiting[job.id] = _MEMORY  # would leave too little for the reserved jobs
             return
         if job.group_id and job.max_concurrent is not None:
             if self.group_running.get(job.group_id, 0) >= job.max_concurrent:
@@ -290,20 +310,16 @@ class _Pass:
                         result.waiting[job.id] = f"{_RESERVED}:{blocker}"
                         return
                     result.waiting[job.id] = self.gpu_reason(job, len(usable))
-                    if inp.backfill and res is None:
+                    if len(held) < self.depth:
                         self.reserve_for(job)
                     return
                 by_index = {g.index: g for g in usable}
                 usable = [by_index[i] for i in permitted]
-            if res is not None:
-                if res.admits(job, inp.now):  # over before the reserved start: may use them, last
-                    usable = [g for g in usable if g.index not in res.gpus] + \
-                             [g for g in usable if g.index in res.gpus]
-                else:
-                    usable = [g for g in usable if g.index not in res.gpus]
+            if held:
+                usable = bf.around(held, job, usable, inp.now)
             if len(usable) < job.gpus:
                 result.waiting[job.id] = self.gpu_reason(job, len(usable))
-                if inp.backfill and res is None:
+                if len(held) < self.depth:
                     self.reserve_for(job)
                 return
             chosen = sorted(g.index for g in usable[: job.gpus])
@@ -315,11 +331,6 @@ class _Pass:
         if job.group_id:
             self.group_running[job.group_id] = self.group_running.get(job.group_id, 0) + 1
         self.running.append(job)
-
-    def reserve_if_head(self, job: Job) -> None:
-        """Reserve for the head of a lane no GPU is left for, if GPUs are all it lacks."""
-        if self.first_failure(job) is None:
-            self.reserve_for(job)
 
     def reserve_for(self, job: Job) -> None:
         now = self.inp.now
@@ -333,17 +344,21 @@ class _Pass:
             for g in self.gpus.gpus
             if owner(g.index) is None or owner(g.index).user == job.user
         ]
-        self.backfill = bf.reserve(job, options)
-        if self.backfill is not None:
-            self.result.backfill = self.backfill
-            if self.backfill.start != bf.INF:
-                self.result.planned[job.id] = self.backfill.start
+        res = bf.reserve(job, options, self.held)
+        if res is None:
+            return
+        self.held.append(res)
+        self.held_gpus |= res.gpus
+        if self.result.backfill is None:
+            self.result.backfill = res
+        if res.start != bf.INF:
+            self.result.planned[job.id] = res.start
 
 
 def plan(inp: PassInput) -> Plan:
     """Examine candidates in order, each on its own; checks in upstream's order:
-    host memory, group limit, quotas, reservations + GPUs. With `backfill`, the first job
-    short of GPUs holds the GPUs it will get back (see `backfill`)."""
+    host memory, group limit, quotas, reservations + GPUs. With `backfill`, the first
+    `backfill_depth` jobs short of GPUs hold the GPUs they will get (see `backfill`)."""
     queue = inp.queue if inp.queue is not None else ReadyQueue(inp.candidates)
     fresh = set(inp.fresh) if inp.queue is not None else None
     state = _Pass(inp)
@@ -352,10 +367,11 @@ def plan(inp: PassInput) -> Plan:
         lane, pos, share = merge.next()
         blocked = state.lane_blocked(lane)
         if blocked is not None:
-            if blocked is _GPU and inp.backfill and state.backfill is None:
-                state.reserve_if_head(lane.job_at(pos))  # no GPU free now, but one will be
             state.judge_rest(lane, pos, blocked, fresh)
             continue
-        state.examine(lane.job_at(pos))
+        key = lane.keys[pos]
+        if lane.frontier is None or key > lane.frontier:
+            lane.frontier = key
+        state.examine(lane.jobs[key[2]])
         merge.advance(lane, pos, share)
     return state.result

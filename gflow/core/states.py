@@ -41,6 +41,7 @@ REASON_LABELS = {
     "WaitingForMemory": "Resources",
     "WaitingForResources": "Resources",
     "WaitingForQuota": "Quota",
+    "WaitingForPriority": "Priority",
     "CancelledByUser": "-",
 }
 

@@ -44,6 +44,10 @@ class Machine:
         return kept or None
 
     def set_allowed_gpus(self, indices: Optional[list[int]]) -> None:
+        if indices is not None and not indices:
+            # at start-up an empty set means every GPU: refused here, so the daemon never
+            # runs with a set that means the opposite after a restart
+            raise bad_request("no GPU given: an empty set would let no GPU job start; name at least one GPU, or 'all'")
         if indices is not None:
             present = {g.index for g in self.gpus.devices()}
             bad = sorted(set(indices) - present)

@@ -265,6 +265,8 @@ class RedoParams(Struct, kw_only=True, forbid_unknown_fields=True):
     cascade: bool = False
     # the caller's environment; None: the source job's stored one
     env: Optional[Env] = None
+    # queue the new jobs even if this machine cannot run them today (see JobSpec.allow_pending)
+    allow_pending: bool = False
 
 
 class RedoResult(Struct, kw_only=True):

@@ -529,15 +529,6 @@ def test_job_lists_accept_at_shorthands(daemon):
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "@~0" in bad.stderr
 
 
-def test_max_concurrent_zero_holds_the_group_until_set_limit(daemon):
-    ids = submit(daemon, "--array", "1-3", "--max-concurrent", "0", "true")
-    with daemon.client() as c:
-        wait_for(lambda: all(c.get(i).reason == "WaitingForResources" for i in ids))
-        assert all(c.get(i).state is JobState.QUEUED for i in ids)
-    daemon.cli("gctl", "set-limit", str(ids[0]), "2", check=True)
-    assert all(j.state is CD for j in wait_all(daemon, ids).values())
-
-
 def test_a_job_over_its_memory_limit_is_killed_and_says_why(daemon):
     grow = "python3 -c 'b = bytearray(300 * 2**20); import time; time.sleep(60)'"
     (big,) = submit(daemon, "--memory", "100M", "--max-retries", "2", grow)

@@ -211,7 +211,7 @@ def redo(ctx, caller, params: RedoParams) -> RedoResult:
         overrides["depends_on_ids"] = [dep]
         overrides["dependency_mode"] = DependencyMode.ALL
     skipped: list[tuple[int, str]] = []
-    jobs = ctx.creation.redo_jobs(caller, source, overrides, params.env, params.cascade, skipped)
+    jobs = ctx.creation.redo_jobs(caller, source, overrides, params.env, params.cascade, skipped, params.allow_pending)
     return RedoResult(
         source_id=source.id,
         job=jobs[0],

@@ -23,6 +23,8 @@ def capacity(machine: Machine, policy: Policy) -> fits.Capacity:
         largest_gpu_mb=max(sizes) if sizes and len(sizes) == len(gpus) else None,
         host_memory_mb=machine.host_memory_mb,
         gpu_quota=lambda job: _gpu_quota(policy.effective, job),
+        no_jobs_quota=(lambda job: _no_jobs_quota(policy.effective, job))
+        if core_quotas.has_zero_running_jobs(policy.effective) else None,
     )
 
 
@@ -46,6 +48,16 @@ def _gpu_quota(effective, job: Job) -> Optional[tuple[int, str]]:
     if project is not None and project.max_running_gpus is not None:
         found.append((project.max_running_gpus, f"the quota of project {job.project}"))
     return min(found) if found else None
+
+
+def _no_jobs_quota(effective, job: Job) -> Optional[str]:
+    """The quota (owner's, then project's) that lets none of the job's kind run."""
+    if core_quotas.user_limits(effective, job.user).max_running_jobs == 0:
+        return f"the quota of user {job.user}"
+    project = core_quotas.project_limits(effective, job.project)
+    if project is not None and project.max_running_jobs == 0:
+        return f"the quota of project {job.project}"
+    return None
 
 
 def refuse_impossible(jobs: Iterable[Job], cap: fits.Capacity, verb: str = "submit") -> None:

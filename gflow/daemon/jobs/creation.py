@@ -182,12 +182,14 @@ class Creation:
 
     def redo_jobs(
         self, caller: identity.Caller, source: Job, overrides: dict, env: Optional[dict[str, str]],
-        cascade: bool, skipped: list[tuple[int, str]],
+        cascade: bool, skipped: list[tuple[int, str]], allow_pending: bool = False,
     ) -> list[Job]:
         """`gjob redo` of a finished job the caller may redo (handlers/jobs.py decides):
         a new job from `source` with `overrides`; with `cascade`, also new jobs for the
         dependents its failure cancelled, wired to the new jobs, those the caller
-        may not redo left in `skipped`. All committed at once; the new jobs, source's first."""
+        may not redo left in `skipped`. Refused, like a submission, if one of them could
+        never start here, unless `allow_pending`. All committed at once; the new jobs,
+        source's first."""
         now = time.time()
         # The new job keeps the source's owner: an admin redoing a user's job must not turn
         # that user's command into one running with the admin's identity.
@@ -213,6 +215,8 @@ class Creation:
             new.run_name = names.run_name(new.id, new.requested_name, taken)
             taken.add(new.run_name)
         self.policy.check_queue_quota(jobs)
+        if not allow_pending:
+            admission.refuse_impossible(jobs, admission.capacity(self.machine, self.policy), "redo")
         self.table.store.write(new=jobs, envs=envs)
         self.table.next_id = jobs[-1].id + 1
         self._admit_new(jobs)

@@ -42,7 +42,7 @@ from .table import JobTable, unique
 log = logging.getLogger("gflow.engine")
 
 _WAITING_STATES = (JobState.QUEUED, JobState.HOLD)
-_RESOURCE_FIELDS = frozenset({"gpus", "memory_limit_mb", "gpu_memory_limit_mb"})
+_RESOURCE_FIELDS = frozenset({"gpus", "memory_limit_mb", "gpu_memory_limit_mb", "max_concurrent"})
 
 # (job, terminal state, reason) for `end`
 Ending = tuple[Job, JobState, Optional[str]]

@@ -162,6 +162,7 @@ class Scheduling:
             quota_allows=policy.quota_gate(),
             reservations=policy.reservation_gate(running),
             backfill=self.config.scheduler.backfill,
+            backfill_depth=self.config.scheduler.backfill_depth,
             now=now,
             capacity=capacity,
         ))

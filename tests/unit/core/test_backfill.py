@@ -14,10 +14,13 @@ def _job(job_id, gpus=1, priority=10, limit=None, **fields) -> Job:
 
 
 def simulate(jobs: list[Job], n_gpus: int, backfill: bool, runtime: dict[int, float],
-             running: list[Job] = (), memory_mb: dict[int, int] | None = None):
+             running: list[Job] = (), memory_mb: dict[int, int] | None = None, depth: int = 8,
+             on_pass=lambda plan, now: None):
     """Run the queue to the end: a pass at time 0 and at every job end. Returns each job's
-    start time and, for every job the pass held GPUs for, the start the first such
-    reservation promised."""
+    start time and, for every job a pass held GPUs for first (the first job short of GPUs),
+    the start the first such reservation promised. The later reservations of a pass plan
+    around the earlier ones and move when those do: they promise nothing. `on_pass` sees
+    each pass's plan before it is applied."""
     gpus = [Gpu(i, memory_mb=(memory_mb or {}).get(i)) for i in range(n_gpus)]
     queued = [msg for msg in jobs]
     running = list(running)
@@ -25,9 +28,11 @@ def simulate(jobs: list[Job], n_gpus: int, backfill: bool, runtime: dict[int, fl
     promised: dict[int, float] = {}
     now = 0.0
     for _ in range(10_000):
-        p = plan(PassInput(candidates=queued, running=running, gpus=gpus, backfill=backfill, now=now))
-        if p.backfill is not None and p.backfill.job_id not in promised:
-            promised[p.backfill.job_id] = p.backfill.start
+        p = plan(PassInput(candidates=queued, running=running, gpus=gpus, backfill=backfill, now=now,
+                           backfill_depth=depth))
+        on_pass(p, now)
+        if p.backfill is not None:
+            promised.setdefault(p.backfill.job_id, p.backfill.start)
         for job, ids in p.starts:
             job.state, job.started_at, job.gpu_ids = JobState.RUNNING, now, ids
             starts[job.id] = now
@@ -58,16 +63,21 @@ def _runtimes(jobs, rng) -> dict[int, float]:
     return {j.id: float(j.time_limit) if j.time_limit is not None else float(rng.randint(1, 50)) for j in jobs}
 
 
+def _random_queue(rng) -> tuple[list[Job], int]:
+    n = rng.randint(1, 8)
+    jobs = [
+        _job(i, gpus=rng.randint(1, n), priority=rng.choice([1, 10, 10, 50, 100]),
+             limit=rng.choice([None, 1, 3, 5, 10, 20, 40]), user=rng.choice(["a", "b"]))
+        for i in range(1, rng.randint(2, 30))
+    ]
+    return jobs, n
+
+
 def test_the_reserved_job_never_starts_later_than_promised_on_random_queues():
     rng = random.Random(2026)
     reserved = 0
     for _ in range(300):
-        n = rng.randint(1, 8)
-        jobs = [
-            _job(i, gpus=rng.randint(1, n), priority=rng.choice([1, 10, 10, 50, 100]),
-                 limit=rng.choice([None, 1, 3, 5, 10, 20, 40]), user=rng.choice(["a", "b"]))
-            for i in range(1, rng.randint(2, 30))
-        ]
+        jobs, n = _random_queue(rng)
         runtime = _runtimes(jobs, rng)
         starts, promised = simulate(jobs, n, backfill=True, runtime=runtime)
         for job_id, when in promised.items():
@@ -128,9 +138,9 @@ def test_short_jobs_fill_the_gap_before_the_reserved_start():
     p = plan(PassInput(candidates=[big, short, long, unlimited], running=running,
                        gpus=[Gpu(0), Gpu(1)], backfill=True, now=0.0))
     assert [(j.id, ids) for j, ids in p.starts] == [(2, [1])]
-    assert p.backfill == bf.Reservation(job_id=1, gpus=frozenset({0, 1}), start=10.0)
-    assert p.planned == {1: 10.0}
-    assert p.waiting == {1: "WaitingForGpu", 3: "WaitingForGpu", 4: "WaitingForGpu"}
+    assert p.backfill == bf.Reservation(job_id=1, gpus=frozenset({0, 1}), start=10.0, end=15.0)
+    assert p.planned == {1: 10.0, 3: 15.0}  # the long job is planned after the big one
+    assert p.waiting == {1: "WaitingForGpu", 3: "WaitingForGpu", 4: "WaitingForPriority"}
     # upstream's greedy pass would hand GPU 1 to the first job that fits
     p = plan(PassInput(candidates=[big, long, unlimited], running=running,
                        gpus=[Gpu(0), Gpu(1)], backfill=False, now=0.0))
@@ -160,7 +170,7 @@ def test_a_reservation_is_made_even_when_no_gpu_is_free():
                for i in range(2)]
     p = plan(PassInput(candidates=[_job(1, gpus=2, priority=100), _job(2, gpus=1)], running=running,
                        gpus=[Gpu(0), Gpu(1)], backfill=True, now=30.0))
-    assert p.planned == {1: 120.0} and p.waiting == {1: "WaitingForGpu", 2: "WaitingForGpu"}
+    assert p.planned == {1: 120.0} and p.waiting == {1: "WaitingForGpu", 2: "WaitingForPriority"}
 
 
 def test_shared_job_free_time_counts_the_vram_released_by_ending_holders():
@@ -194,3 +204,58 @@ def test_jobs_without_limits_behind_a_reservation_are_not_examined_one_by_one():
     queue.add(_job(5000, limit=5))
     p = plan(PassInput(queue=queue, fresh={5000}, running=running, gpus=[Gpu(0), Gpu(1)], backfill=True, now=0.0))
     assert [(j.id, ids) for j, ids in p.starts] == [(5000, [1])]
+
+
+def test_the_reservations_of_a_pass_never_collide_and_no_start_delays_one():
+    """Several jobs short of GPUs get reservations in one pass: on a GPU two of them share,
+    one is over before the other starts, and every job the pass starts beside them is off
+    their GPUs or over before they begin. (Only the first one's promise is kept across
+    passes: the later ones are planned again each pass around what the earlier ones get.)"""
+    rng = random.Random(11)
+    several = 0
+
+    def check(p, now):
+        nonlocal several
+        held = p.reservations
+        several += len(held) > 1
+        assert len(held) <= 8 and (not held or p.backfill is held[0])
+        for k, a in enumerate(held):
+            for b in held[k + 1:]:
+                if a.gpus & b.gpus and a.start != bf.INF and b.start != bf.INF:
+                    assert a.end <= b.start or b.end <= a.start, (a, b)
+        for job, ids in p.starts:
+            ends = now + job.time_limit if job.time_limit is not None else bf.INF
+            for r in held:
+                if set(ids) & r.gpus:  # over before it starts (or started first, and planned around)
+                    assert ends <= r.start, (job.id, ids, r)
+
+    for _ in range(300):
+        jobs, n = _random_queue(rng)
+        simulate(jobs, n, backfill=True, runtime=_runtimes(jobs, rng), on_pass=check)
+    assert several > 100  # several reservations in one pass were really exercised
+
+
+def test_a_second_big_job_is_not_starved_by_small_ones_either():
+    """GPU 0 is held by a job without a limit, so the first big job (all four GPUs) cannot
+    be planned: its reservation is "never". The second big job (three GPUs, 5 s) could run
+    on GPUs 1-3 once they free at t=2, 4, 6. Planning only the first, every small job that
+    fits before "never" takes those GPUs and the second waits behind all thirty; planning
+    the next ones too, it starts at t=6 and the small ones fill in around it."""
+    def scenario():
+        running = [Job(id=100, state=JobState.RUNNING, gpus=1, gpu_ids=[0], started_at=0.0)]
+        running += [Job(id=101 + i, state=JobState.RUNNING, gpus=1, gpu_ids=[i + 1], started_at=0.0,
+                        time_limit=2 * (i + 1)) for i in range(3)]
+        first = _job(1, gpus=4, priority=100)
+        second = _job(2, gpus=3, priority=90, limit=5)
+        small = [_job(i, gpus=1, priority=10, limit=10) for i in range(3, 33)]
+        runtime = {j.id: float(j.time_limit or 1000) for j in running + [first, second] + small}
+        return [first, second] + small, running, runtime
+
+    jobs, running, runtime = scenario()
+    one, _ = simulate(jobs, 4, backfill=True, runtime=runtime, running=running, depth=1)
+    jobs, running, runtime = scenario()
+    several, _ = simulate(jobs, 4, backfill=True, runtime=runtime, running=running)
+    assert one[2] >= 100  # behind every small job
+    assert several[2] == 6.0
+    # none of the small jobs (10 s each) could end before t=6: they follow it
+    assert min(t for i, t in several.items() if 3 <= i < 33) == 11.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 
 from gflow.core import scheduler
+from gflow.core.queue import _lane_of
 from gflow.core.scheduler import Gpu, PassInput, plan
 from gflow.protocol import GpuSharing, Job, JobState, Reason
 
@@ -152,7 +153,7 @@ def test_shared_and_exclusive_never_mix():
         gpus=gpus,
     ))
     assert [(j.id, ids) for j, ids in p.starts] == [(2, [1])]
-    assert p.waiting == {3: "WaitingForGpu", 4: "WaitingForGpu"}
+    assert p.waiting == {3: "WaitingForGpu", 4: "WaitingForPriority"}  # 4 waits behind 3
 
 
 def test_shared_job_may_join_a_gpu_held_only_by_shared_jobs_without_known_memory():
@@ -355,13 +356,26 @@ def test_plan_matches_the_plain_rules_on_random_queues():
         want_starts, want_waiting = _reference_plan(inp)
         assert [(j.id, ids) for j, ids in got.starts] == want_starts
         # A lane dropped early (its group full, no GPU left for its kind) is judged when it is
-        # dropped: a job there may name the group where the plain walk, reaching it after
+        # dropped: its head may name the group where the plain walk, reaching it after
         # more memory was taken, names memory (the same "Resources" to users), or name the
-        # GPUs it lacks where the walk, after more jobs started, names its quota.
+        # GPUs it lacks where the walk, after more jobs started, names its quota. The jobs
+        # behind the head wait for it: `Priority`, or in a limited group the group's turn.
         assert got.waiting.keys() == want_waiting.keys()
-        for k, v in got.waiting.items():
-            want = reason_label(want_waiting[k])
-            assert reason_label(v) == want or (want == "Quota" and v == "WaitingForGpu")
+        waited: set[tuple] = set()  # lanes with a job waiting before this one
+        for k in order(cands, {}):
+            if k not in got.waiting:
+                continue
+            v, want = got.waiting[k], reason_label(want_waiting[k])
+            lane = _lane_of(by_id(cands, k))
+            if v == "WaitingForPriority":
+                assert lane in waited and lane[2] is None, (k, v)
+            elif not (lane[2] is not None and v == "WaitingForResources"):
+                assert reason_label(v) == want or (want == "Quota" and v == "WaitingForGpu"), (k, v)
+            waited.add(lane)
+
+
+def by_id(jobs: list[Job], job_id: int) -> Job:
+    return next(j for j in jobs if j.id == job_id)
 
 
 # ---------------------------------------------------------------------- packing, early stop, reasons
@@ -394,7 +408,7 @@ def test_with_the_daemons_queue_only_the_heads_and_new_jobs_are_judged():
     p = plan(PassInput(queue=queue, fresh={2000, 2001}, running=busy, gpus=[Gpu(0), Gpu(1)]))
     assert [j.id for j, _ in p.starts] == [2000]
     # no GPU is free: the lane is dropped after its head; job 2001 is new and gets its reason
-    assert p.waiting == {1: "WaitingForGpu", 2001: "WaitingForGpu"}
+    assert p.waiting == {1: "WaitingForGpu", 2001: "WaitingForPriority"}
 
 
 def test_a_job_short_of_gpus_names_a_foreign_process_that_blocks_them():
@@ -422,6 +436,24 @@ def test_never_fitting_jobs_say_why_and_hold_nothing_back():
     assert [j.id for j, _ in p.starts] == [5] and p.backfill is None
 
 
+def test_a_limit_of_zero_never_lets_a_job_start_and_says_so():
+    from gflow.core.fits import Capacity
+
+    cap = Capacity(gpus=2, largest_gpu_mb=None, host_memory_mb=4096,
+                   no_jobs_quota=lambda j: "the quota of user ann" if j.user == "ann" else None)
+    p = plan(PassInput(
+        candidates=[job(1, user="ann"), job(2, group_id="g", max_concurrent=0), job(3, group_id="g", max_concurrent=0),
+                    job(4, max_concurrent=0), job(5)],
+        running=[], gpus=[Gpu(0), Gpu(1)], capacity=cap,
+    ))
+    assert p.waiting == {
+        1: "NeverFits: 0 running jobs allowed by the quota of user ann",
+        2: "NeverFits: its group may run 0 jobs at once (gctl set-limit)",
+        3: "NeverFits: its group may run 0 jobs at once (gctl set-limit)",
+    }
+    assert started(p) == [4, 5]  # a limit without a group limits nothing
+
+
 def test_new_jobs_started_before_their_lane_ran_out_of_gpus_get_no_reason():
     from gflow.core.queue import ReadyQueue
 
@@ -441,3 +473,33 @@ def test_a_job_no_gpu_is_left_for_names_the_reservation_that_comes_first():
     p = plan(PassInput(queue=queue, fresh={1, 2}, running=busy, gpus=[Gpu(0), Gpu(1)],
                        reservations=ReservationGate([claim], [0, 1], {"bob": [0, 1]})))
     assert p.starts == [] and p.waiting == {1: "WaitingForGpu", 2: "Reserved:7"}
+
+
+def test_jobs_an_earlier_pass_examined_show_priority_once_their_lane_stops_before_them():
+    """The incremental pass: a job examined in one pass (here it named a foreign process)
+    must not keep that reason when a later pass stops at a job ahead of it; and a pass after
+    that, with nothing new, writes no reason but the head's."""
+    from gflow.core.queue import ReadyQueue
+
+    queue = ReadyQueue([job(1, gpus=3, priority=50), job(2, gpus=2, priority=20), job(3, gpus=1)])
+    gpus = [Gpu(0), Gpu(1, available=False, note="Unmanaged: pid 42"), Gpu(2)]
+    first = plan(PassInput(queue=queue, fresh={1, 2, 3}, running=[running(100, [2], gpus=1)], gpus=gpus))
+    assert started(first) == [3]
+    assert first.waiting == {1: "WaitingForGpu", 2: "Unmanaged: pid 42"}
+    queue.discard(3)
+    # the foreign process is gone, another user's job took GPU 1: no GPU is free at all
+    busy = [running(100, [2], gpus=1), running(3, [0], gpus=1), running(200, [1], gpus=1, user="other")]
+    second = plan(PassInput(queue=queue, fresh=set(), running=busy, gpus=[Gpu(0), Gpu(1), Gpu(2)]))
+    assert second.waiting == {1: "WaitingForGpu", 2: "WaitingForPriority"}
+    third = plan(PassInput(queue=queue, fresh=set(), running=busy, gpus=[Gpu(0), Gpu(1), Gpu(2)]))
+    assert third.waiting == {1: "WaitingForGpu"}
+
+
+def test_a_new_job_behind_a_waiting_head_waits_for_it_unless_it_can_never_start():
+    from gflow.core.fits import Capacity
+    from gflow.core.queue import ReadyQueue
+
+    queue = ReadyQueue([job(1, gpus=1), job(2, gpus=1), job(3, gpus=9)])
+    p = plan(PassInput(queue=queue, fresh={2, 3}, running=[running(100, [0], gpus=1)], gpus=[Gpu(0)],
+                       capacity=Capacity(gpus=1, largest_gpu_mb=None, host_memory_mb=1 << 20)))
+    assert p.waiting == {1: "WaitingForGpu", 2: "WaitingForPriority", 3: "NeverFits: 9 GPUs > 1 allowed"}
