@@ -282,9 +282,13 @@ def load(prog: str) -> dict:
 if __name__ == "__main__":
     import os
 
-    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_argspecs")
-    for prog, source in generate().items():
-        path = os.path.join(folder, f"{prog}.py")
+    from .lean import job_defaults_source
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    # the hot path's generated tables: each command's parser, and the Job defaults `gjob show` fills in
+    tables = {os.path.join(here, "_argspecs", f"{prog}.py"): source for prog, source in generate().items()}
+    tables[os.path.join(here, "_jobdefaults.py")] = job_defaults_source()
+    for path, source in tables.items():
         with open(path, "w") as f:
             f.write(source)
         print(f"wrote {path}")

@@ -1,14 +1,71 @@
-"""Retries and redo: what a new attempt copies, how many attempts a job
-gets, and which cancelled dependents `gjob redo --cascade` brings back. Pure: the daemon
-passes lookups in and applies the result."""
+"""Where a new job's fields come from: a submission takes its request's, a retry or a redo
+those of the job it repeats; how many attempts a job gets; which cancelled dependents
+`gjob redo --cascade` brings back. Pure: the daemon passes lookups in and applies the result.
+
+The fields a job is asked to be are declared once, in `protocol.JobRequest`; every copy here
+iterates them, so a new field needs no line in this module. What is named here is a choice:
+what a new run leaves behind, and which resolved fields of a Job it keeps.
+"""
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
-from ..protocol import Job, JobState, Reason
+from ..protocol import GpuSharing, Job, JobRequest, JobSpec, JobState, RedoParams, Reason
 
 _DEPENDENCY_FAILED = Reason.DEPENDENCY_FAILED.value + ":"
+
+REQUESTED = JobRequest.__struct_fields__
+# a request's field a new run does not keep: the begin time was asked for the first run
+NOT_RERUN = frozenset({"scheduled_at"})
+# Job fields (not in the request) that a new run keeps: who it runs as, the name asked for,
+# what the request's dependency tokens and `shared` were resolved to, its group
+KEPT = ("owner_uid", "user", "requested_name", "depends_on_ids", "gpu_sharing_mode", "group_id")
+RERUN = tuple(name for name in REQUESTED if name not in NOT_RERUN) + KEPT
+
+
+def _copy(value):
+    """Lists and maps are copied: the new job must not share them with its source."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def submitted(
+    spec: JobSpec, job_id: int, now: float, *, owner_uid: int, user: str,
+    requested_name: Optional[str], project: Optional[str], depends_on_ids: list[int],
+) -> Job:
+    """A new job from a checked request: every `JobRequest` field of `spec`, the state its
+    `hold` asks for, its `shared` as a mode, and what the daemon resolved: the caller, the
+    sanitised name, the project as the policy accepts it, the dependency ids."""
+    job = Job(
+        id=job_id,
+        state=JobState.HOLD if spec.hold else JobState.QUEUED,
+        owner_uid=owner_uid,
+        user=user,
+        requested_name=requested_name,
+        depends_on_ids=depends_on_ids,
+        gpu_sharing_mode=GpuSharing.SHARED if spec.shared else GpuSharing.EXCLUSIVE,
+        submitted_at=now,
+    )
+    # The decoded request owns its lists and maps: the job takes them as they are. Set one
+    # by one: building keyword arguments would take twice as long for a 10,000-job array.
+    for name in REQUESTED:
+        setattr(job, name, getattr(spec, name))
+    job.project = project
+    return job
+
+
+def redo_overrides(params: RedoParams) -> dict[str, Any]:
+    """The `JobRequest` fields a `gjob redo` replaces: those of its params given a value
+    (RedoParams names them alike; dependencies are resolved by the handler)."""
+    return {
+        name: getattr(params, name)
+        for name in RedoParams.__struct_fields__
+        if name in REQUESTED and getattr(params, name) is not None
+    }
 
 
 def attempts_so_far(job: Job, retried_from_of: Callable[[int], Optional[int]]) -> int:
@@ -27,35 +84,15 @@ def may_retry(job: Job, attempts: int) -> bool:
     return attempts < job.max_retries
 
 
-# What a new run of a job keeps: what to run, resources, limits, dependencies and their mode,
-# run dir, task id, parameters, group, project, notifications, retry budget, owner, name request.
-COPIED = (
-    "command", "script", "conda_env", "run_dir", "parameters", "task_id", "owner_uid", "user",
-    "requested_name", "project", "max_retries", "auto_close_tmux", "notify_emails", "notify_on",
-    "depends_on_ids", "dependency_mode", "auto_cancel_on_dependency_failure", "priority", "gpus",
-    "gpu_sharing_mode", "gpu_memory_limit_mb", "memory_limit_mb", "time_limit", "group_id",
-    "max_concurrent",
-)
-
-
-def _copy(value):
-    """Lists and maps are copied: the new job must not share them with its source."""
-    if isinstance(value, list):
-        return list(value)
-    if isinstance(value, dict):
-        return dict(value)
-    return value
-
-
 def rerun(source: Job, new_id: int, now: float, **overrides) -> Job:
     """A fresh Queued job doing what `source` did.
 
-    Copied: what to run, resources, limits, dependencies and their mode, run dir, task id,
-    parameters, group, project, notifications, retry budget, owner and the name request.
-    Not copied: the begin time, the run name itself (creation names the new id), and
-    everything that belongs to the old run (state, reason, times, GPUs, exit status).
+    Copied: every `JobRequest` field but the begin time (`NOT_RERUN`), and the resolved
+    fields in `KEPT` (owner, name request, dependency ids, sharing mode, group).
+    Not copied: the run name itself (creation names the new id), and everything that
+    belongs to the old run (state, reason, times, GPUs, exit status).
     """
-    fields = {name: _copy(getattr(source, name)) for name in COPIED}
+    fields = {name: _copy(getattr(source, name)) for name in RERUN}
     fields.update(
         id=new_id,
         state=JobState.QUEUED,

@@ -10,7 +10,10 @@ from ..protocol import GpuSharing, Job, JobState, UpdateParams
 from . import deps as core_deps
 from . import jobrules
 
-# the order upstream prints `UpdatedFields=` in
+# A choice, not a copy of the schema: the fields `gjob update` may change (a subset of
+# `protocol.JobRequest`, plus the resolved dependency ids), in the order upstream prints
+# `UpdatedFields=` in. A new job field is updatable only once it is added here and to
+# `UpdateParams`.
 FIELDS = (
     "command", "script", "gpus", "conda_env", "priority", "parameters", "time_limit",
     "memory_limit_mb", "gpu_memory_limit_mb", "depends_on_ids", "dependency_mode",

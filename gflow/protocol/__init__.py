@@ -182,6 +182,7 @@ from .jobs import (  # noqa: E402,F401
     IdsParams,
     Job,
     JobRef,
+    JobRequest,
     JobSpec,
     ListParams,
     LogParams,

@@ -1,9 +1,12 @@
-"""Jobs on the wire: the stored Job record (id, the JobSpec it was made from, run state) and the
-params and results of the job methods. Re-exported by `gflow.protocol`."""
+"""Jobs on the wire: the fields a job is made from (JobRequest), the stored Job record (id +
+those fields + run state), the JobSpec a client sends (those fields + what only a request
+has), and the params and results of the job methods. Re-exported by `gflow.protocol`."""
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Optional, Union
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from . import (
@@ -30,49 +33,90 @@ from . import (
 # --------------------------------------------------------------------------- job record
 
 
-class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100k of them stay out of GC passes
-    """A job as stored and as sent to clients. Times are Unix seconds (float)."""
+class JobRequest(Struct, kw_only=True):
+    """What a job is asked to be: the fields a client's `JobSpec` sends and the stored `Job`
+    keeps, under one name each, declared only here. Submit, retries and redo copy them by
+    iterating this Struct's fields (`core/lineage.py`), so a new job field is one line here
+    (plus the CLI flag that sets it). Inheritance keeps `Job` and `JobSpec` flat on the wire
+    and in the store.
+
+    The types are the request's, constraints included: they check what a client sends. A
+    `Job` has the same fields without the constraints (`_unchecked`): a stored row is never
+    refused for a bound (one bad row would break every listing, or the daemon's start), and
+    a listing of 10,000 jobs pays for no checks.
+    """
+
+    # what to run
+    command: Optional[str] = None
+    script: Optional[str] = None
+    conda_env: Optional[ShortText] = None
+    run_dir: str = "/"
+    parameters: Parameters = {}
+    task_id: Optional[NonNegative] = None
+    # resources and limits
+    priority: Priority = 10
+    gpus: NonNegative = 0
+    gpu_memory_limit_mb: Optional[NonNegative] = None
+    memory_limit_mb: Optional[NonNegative] = None
+    time_limit: Optional[Seconds] = None
+    # a request asks for at least 1; a stored job may hold 0 (its group waits for `gctl set-limit`)
+    max_concurrent: Optional[Positive] = None
+    # dependencies and timing
+    dependency_mode: DependencyMode = DependencyMode.ALL
+    auto_cancel_on_dependency_failure: bool = True
+    scheduled_at: Optional[Timestamp] = None
+    max_retries: NonNegative = 0
+    # bookkeeping and notifications
+    project: Optional[ShortText] = None
+    notify_emails: ShortList = []
+    notify_on: ShortList = []
+    auto_close_tmux: bool = False
+
+
+def _without_meta(tp):
+    """A type with its `Annotated[..., Meta(...)]` constraints left out, at any depth."""
+    if typing.get_origin(tp) is Annotated:
+        return _without_meta(typing.get_args(tp)[0])
+    args = typing.get_args(tp)
+    if not args:
+        return tp
+    inner = tuple(_without_meta(a) for a in args)
+    return Union[inner] if typing.get_origin(tp) is Union else typing.get_origin(tp)[inner]
+
+
+def _unchecked(request: type[Struct]) -> type[Struct]:
+    """A subclass of `request` that redeclares each of its fields without constraints."""
+    fields = [
+        (f.name, _without_meta(f.type),
+         f.default if f.default_factory is msgspec.NODEFAULT else msgspec.field(default_factory=f.default_factory))
+        for f in msgspec.structs.fields(request)
+    ]
+    return msgspec.defstruct(f"Stored{request.__name__}", fields, bases=(request,), kw_only=True,
+                             module=__name__)
+
+
+class Job(_unchecked(JobRequest), kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100k of them stay out of GC passes
+    """A job as stored and as sent to clients: its id, the `JobRequest` fields it was made
+    from, what the daemon resolved for it, and its run state. Times are Unix seconds (float)."""
 
     id: int
     state: JobState = JobState.QUEUED
     reason: Optional[str] = None
-    # what to run
-    command: Optional[str] = None
-    script: Optional[str] = None
-    conda_env: Optional[str] = None
-    run_dir: str = "/"
-    parameters: dict[str, str] = {}
-    task_id: Optional[int] = None
     # who: always from SO_PEERCRED at submission, never from the client
     owner_uid: int = -1
     user: str = "unknown"
-    # naming and bookkeeping
+    # resolved from the request: the sanitised `--name` (kept so redo and retries can name
+    # their job alike), the dependency tokens as ids, `shared` as a mode, the request's group
     run_name: str = ""
-    # the sanitised `--name` request, kept so redo and retries can name their job alike
     requested_name: Optional[str] = None
-    project: Optional[str] = None
+    depends_on_ids: list[int] = []
+    gpu_sharing_mode: GpuSharing = GpuSharing.EXCLUSIVE
+    group_id: Optional[str] = None
+    # lineage
     redone_from: Optional[int] = None
     retried_from: Optional[int] = None
-    max_retries: int = 0
-    auto_close_tmux: bool = False
-    notify_emails: list[str] = []
-    notify_on: list[str] = []
-    # dependencies and timing
-    depends_on_ids: list[int] = []
-    dependency_mode: DependencyMode = DependencyMode.ALL
-    auto_cancel_on_dependency_failure: bool = True
-    scheduled_at: Optional[float] = None
-    # resources
-    priority: int = 10
-    gpus: int = 0
-    gpu_sharing_mode: GpuSharing = GpuSharing.EXCLUSIVE
-    gpu_memory_limit_mb: Optional[int] = None
-    memory_limit_mb: Optional[int] = None
-    time_limit: Optional[int] = None  # seconds
+    # run state
     gpu_ids: Optional[list[int]] = None
-    group_id: Optional[str] = None
-    max_concurrent: Optional[int] = None
-    # lifecycle
     submitted_at: float = 0.0
     started_at: Optional[float] = None
     finished_at: Optional[float] = None
@@ -96,36 +140,19 @@ class Job(Struct, kw_only=True, omit_defaults=True, gc=False):  # no cycles; 100
 # --------------------------------------------------------------------------- requests
 
 
-class JobSpec(Struct, kw_only=True, forbid_unknown_fields=True):
-    """What a client asks for. Dependency tokens may be ids or `@`/`@~N` shorthands,
-    resolved by the daemon against the caller's own jobs."""
+class JobSpec(JobRequest, kw_only=True, forbid_unknown_fields=True):
+    """What a client asks for: the `JobRequest` fields and what the daemon resolves or acts
+    on once (the environment, the name, dependency tokens, holding). Dependency tokens may
+    be ids or `@`/`@~N` shorthands, resolved by the daemon against the caller's own jobs."""
 
-    command: Optional[str] = None
-    script: Optional[str] = None
+    # a request must say where to run (a stored job reads "/" when its row leaves it out)
     run_dir: str
     # None: the request's shared `SubmitParams.env` (a 10,000-job array sends it once)
     env: Optional[Env] = None
-    conda_env: Optional[ShortText] = None
-    parameters: Parameters = {}
-    task_id: Optional[NonNegative] = None
     name: Optional[ShortText] = None
-    priority: Priority = 10
-    gpus: NonNegative = 0
     shared: bool = False
-    gpu_memory_limit_mb: Optional[NonNegative] = None
-    memory_limit_mb: Optional[NonNegative] = None
-    time_limit: Optional[Seconds] = None
     depends_on: ShortList = []
-    dependency_mode: DependencyMode = DependencyMode.ALL
-    auto_cancel_on_dependency_failure: bool = True
-    scheduled_at: Optional[Timestamp] = None
     hold: bool = False
-    max_retries: NonNegative = 0
-    project: Optional[ShortText] = None
-    notify_emails: ShortList = []
-    notify_on: ShortList = []
-    auto_close_tmux: bool = False
-    max_concurrent: Optional[Positive] = None
     # queue it even if it exceeds what the machine or its limits allow today
     allow_pending: bool = False
 

@@ -2,7 +2,9 @@
 
 Written against any object with `protocol.Job`'s attributes, enums or their plain string
 values alike: `gjob show` renders the lean `JobView` (no msgspec import), tests and scripts
-a decoded `Job`.
+a decoded `Job`. The fields are named here on purpose: which ones a person sees, under which
+upstream label, in which section, and when an empty one is left out are choices of display;
+a new job field is shown once a line here says how.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Job methods: submit, list, get, cancel, hold, release, update, redo, outcome, log, wait, resolve."""
 from __future__ import annotations
 
-from ...core import jobrules, limits
+from ...core import jobrules, limits, lineage
 from ...core import update as core_update
 from ...protocol import (
     ActionResult,
@@ -201,11 +201,7 @@ def redo(ctx, caller, params: RedoParams) -> RedoResult:
         )
     if source.state is JobState.RUNNING:
         raise conflict(f"Job {source_id} is still running. Wait for it to finish or cancel it first.")
-    overrides: dict = {}
-    for field in ("gpus", "priority", "time_limit", "memory_limit_mb", "gpu_memory_limit_mb", "conda_env"):
-        value = getattr(params, field)
-        if value is not None:
-            overrides[field] = value
+    overrides = lineage.redo_overrides(params)
     if params.clear_deps:
         overrides["depends_on_ids"] = []
     elif params.depends_on is not None:

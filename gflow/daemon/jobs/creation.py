@@ -171,35 +171,13 @@ class Creation:
             dep = ctx.refs[ref]
             if dep not in depends:
                 depends.append(dep)
-        return Job(
-            id=job_id,
-            state=JobState.HOLD if spec.hold else JobState.QUEUED,
-            command=spec.command,
-            script=spec.script,
-            conda_env=spec.conda_env,
-            run_dir=spec.run_dir,
-            parameters=spec.parameters,
-            task_id=spec.task_id,
+        return lineage.submitted(
+            spec, job_id, now,
             owner_uid=caller.uid,
             user=caller.user,
             requested_name=names.sanitize(spec.name or "") or None,
             project=project,
-            max_retries=spec.max_retries,
-            auto_close_tmux=spec.auto_close_tmux,
-            notify_emails=spec.notify_emails,
-            notify_on=spec.notify_on,
             depends_on_ids=depends,
-            dependency_mode=spec.dependency_mode,
-            auto_cancel_on_dependency_failure=spec.auto_cancel_on_dependency_failure,
-            scheduled_at=spec.scheduled_at,
-            priority=spec.priority,
-            gpus=spec.gpus,
-            gpu_sharing_mode=GpuSharing.SHARED if spec.shared else GpuSharing.EXCLUSIVE,
-            gpu_memory_limit_mb=spec.gpu_memory_limit_mb,
-            memory_limit_mb=spec.memory_limit_mb,
-            time_limit=spec.time_limit,
-            max_concurrent=spec.max_concurrent,
-            submitted_at=now,
         )
 
     def redo_jobs(
