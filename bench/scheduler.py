@@ -10,8 +10,8 @@
 (ii)  Drain: --queued one-GPU `true` jobs on 8 free GPUs; over the first --drain of them:
       jobs/s (first start → last end), and job end → next start on the same GPU (the
       shepherd's recorded end to the daemon's start of the next job there), p50/p95, and the
-      daemon's own CPU per job, its launcher (fork server) included (the rest of each job's
-      cost is its shepherd and payload).
+      daemon's own CPU per job, its launcher (fork server) included, and the rest of each
+      job's cost: its shepherd and payload (CPU of the children the launcher reaped).
 (iii) The submit cost of (i) again with --big jobs queued (0 skips it).
 Figures only; nothing is asserted on time. The machine's load is printed first: on a shared
 machine the figures move with it.
@@ -61,19 +61,22 @@ def _cpu(pid: int) -> float:
     return t.user + t.system
 
 
-def _helpers_cpu(pid: int) -> float:
+def _helpers_cpu(pid: int) -> tuple[float, float]:
     """CPU of the daemon's own helper processes (its launcher): work moved out of the daemon
-    still counts as the daemon's. Shepherds and payloads are not counted (as before)."""
+    still counts as the daemon's; and of the children they reaped: the shepherds the launcher
+    forked, each with its job (a shepherd waits for its job, so the job's CPU is in its own
+    children's), i.e. the rest of what a job costs the machine."""
     import psutil
 
-    total = 0.0
+    own = reaped = 0.0
     for child in psutil.Process(pid).children():
         try:
             t = child.cpu_times()
         except psutil.Error:
             continue
-        total += t.user + t.system
-    return total
+        own += t.user + t.system
+        reaped += t.children_user + t.children_system
+    return own, reaped
 
 
 def submit_cost(opts, queued: int) -> None:
@@ -105,12 +108,15 @@ def drain(opts) -> None:
         hold = _submit_batches(c, 8, "sleep 100000")  # the queue fills behind busy GPUs
         ids = _submit_batches(c, opts.queued, "true")
         c.status()
-        cpu0, helpers0 = _cpu(d.pid), _helpers_cpu(d.pid)
+        cpu0, (helpers0, shepherds0) = _cpu(d.pid), _helpers_cpu(d.pid)
         c.cancel(hold)
         measured = ids[: opts.drain]
         c.wait(measured)
         cpu = (_cpu(d.pid) - cpu0) / opts.drain
-        helpers = (_helpers_cpu(d.pid) - helpers0) / opts.drain
+        helpers, shepherds = _helpers_cpu(d.pid)
+        helpers = (helpers - helpers0) / opts.drain
+        # the 8 held jobs' shepherds are among them too, ending at the cancel: a few µs a job
+        shepherds = (shepherds - shepherds0) / opts.drain
         jobs = c.list(ids=measured)
         rest = [j for j in ids[opts.drain:]]
         c.cancel(rest)
@@ -128,7 +134,7 @@ def drain(opts) -> None:
         print(f"drain, {opts.queued:,} queued `true` on 8 GPUs: {len(jobs) / span:7.0f} jobs/s over the first "
               f"{len(jobs):,}   end → next start p50 {statistics.median(gaps):6.1f} ms "
               f"p95 {percentile(gaps, 95):6.1f} ms   daemon CPU {(cpu + helpers) * 1000:.1f} ms/job "
-              f"(launcher {helpers * 1000:.1f})")
+              f"(launcher {helpers * 1000:.1f}), shepherd + job {shepherds * 1000:.1f} ms/job")
 
 
 def main() -> int:
