@@ -11,11 +11,13 @@ or collects the status file they left behind.
 Runner files, all in ``runners_dir`` (0700): ``<id>.spec.json`` (what to run, 0600),
 ``<id>.status.reserve`` (room for how the job ended, written by the daemon before the start and
 filled in place by the shepherd; ``<id>.status.json`` when that fails), ``<id>.err`` (the
-shepherd's own stderr, for diagnosis; created as its launch begins), ``forkserver.pid``.
+shepherd's own stderr, for diagnosis; created as its launch begins), ``forkserver.pid``, and
+``spare.*``: specs and reserves of ended jobs, kept for the next launches (``spares.py``).
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal as _signal
@@ -27,7 +29,7 @@ from typing import Callable, Optional
 import msgspec
 import psutil
 
-from . import launcher, recovery
+from . import launcher, recovery, spares
 from .base import ExitStatus, RunSpec
 from .launcher import SHEPHERD_MASK, SHEPHERD_SIGDEF, inheritable_fds
 from .recovery import SHEPHERD
@@ -41,6 +43,7 @@ _CREATE_TIME_TOLERANCE = recovery.CREATE_TIME_TOLERANCE
 # (A copy-on-write filesystem needs new blocks for any overwrite; there the reserve cannot help.)
 STATUS_RESERVE_BYTES = 4096
 _CLEANUP_DELAY = 0.2
+_SUFFIX = {"spec": "spec.json", "reserve": "status.reserve"}
 
 
 class _StatusFile(msgspec.Struct):
@@ -93,6 +96,7 @@ class Executor:
                             if fork_server else None)
         self._starting: dict[int, _Starting] = {}
         self._doomed: list[int] = []  # jobs whose runner files go with the next cleanup
+        self._spares = spares.Spares(self._dir)
 
     # -- paths -----------------------------------------------------------------------------
     def _path(self, job_id: int, suffix: str) -> str:
@@ -126,8 +130,8 @@ class Executor:
             doc["nofile_soft"] = self._nofile_soft
         doc["status_reserve"] = reserve_path
         try:
-            self._write_private(reserve_path, b" " * STATUS_RESERVE_BYTES)
-            self._write_private(spec_path, self._encoder.encode(doc))
+            self._write("reserve", reserve_path, b" " * STATUS_RESERVE_BYTES)
+            self._write("spec", spec_path, self._encoder.encode(doc))
         except OSError:
             # ENOSPC: nothing half-written stays behind; at once, as the job may be launched again
             self.remove_files(job_id)
@@ -395,7 +399,35 @@ class Executor:
     def _cleanup_gathered(self) -> None:
         doomed, self._doomed = self._doomed, []
         if doomed and self._loop is not None and self._loop.is_running():
-            self._loop.run_in_executor(None, self._remove_all, doomed)
+            # spec and reserve become spares for the next launches (names handed out here,
+            # in the loop that owns the pool), the rest is deleted
+            plan = [(job_id, [(kind, self._spares.reserve(kind)) for kind in spares.KINDS])
+                    for job_id in doomed]
+            done = self._loop.run_in_executor(None, self._recycle_all, plan)
+            done.add_done_callback(functools.partial(self._recycled, plan))
+
+    def _recycle_all(self, plan: list) -> list[tuple[str, Optional[str]]]:
+        """In the worker thread: (kind, spare or None) for each spare name handed out."""
+        back = []
+        for job_id, names in plan:
+            for kind, spare in names:
+                kept = spares.recycle(self._path(job_id, _SUFFIX[kind]), spare)
+                if spare is not None:
+                    back.append((kind, kept))
+            for suffix in ("status.json", "err"):
+                try:
+                    os.unlink(self._path(job_id, suffix))
+                except FileNotFoundError:
+                    pass
+        return back
+
+    def _recycled(self, plan: list, done: asyncio.Future) -> None:
+        if done.cancelled() or done.exception() is not None:
+            back = [(kind, None) for _, names in plan for kind, spare in names if spare is not None]
+        else:
+            back = done.result()
+        for kind, spare in back:
+            self._spares.returned(kind, spare)
 
     def _remove_all(self, job_ids: list[int]) -> None:
         for job_id in job_ids:
@@ -422,6 +454,10 @@ class Executor:
                 self._loop.remove_reader(watch.pidfd)
             os.close(watch.pidfd)
         self._watched.clear()
+
+    def _write(self, kind: str, path: str, data: bytes) -> None:
+        if not self._spares.write(kind, path, data):
+            self._write_private(path, data)
 
     @staticmethod
     def _write_private(path: str, data: bytes) -> None:
