@@ -5,7 +5,8 @@ with a SOCK_SEQPACKET socket as fd 0; stdlib only, like the shepherd it imports 
 interpreter start costs 10-20 ms of CPU per job; a fork of this small process well under one.
 
 One request, one answer (one datagram each):
-  daemon -> server  b"<job id>"
+  daemon -> server  b"<job id>" or b"<job id> <spare>": a spare file (``spares.py``) in the
+                    runners directory to rename to ``<id>.err`` rather than create one
   server -> daemon  b"<job id> <pid> <start ticks>" with the child's pidfd (SCM_RIGHTS), or
                     b"<job id> ! <errno> <message>" when nothing was started.
 
@@ -16,7 +17,8 @@ and leaves with ``os._exit`` (no interpreter finalisation on the way to the exit
 waits for). It never depends on this server again: if the server or the daemon dies, the
 shepherd runs on and is re-adopted like a spawned one.
 
-``<id>.err`` is created (the mark that a launch began) just before the fork and is the child's
+``<id>.err`` is created or renamed from the spare (the mark that a launch began) just before
+the fork and is the child's
 fd 2 from its first instruction, so a daemon that died before learning the child's pid finds it
 by that fd (``process.Executor._live_shepherds``). The server checks that the daemon is still
 there before each fork: requests of a dead daemon are not started.
@@ -76,9 +78,14 @@ class Server:
         self.stderr = os.dup(2)  # ours, put back after each fork
         os.set_inheritable(self.stderr, False)
 
-    def launch(self, job_id):
+    def launch(self, job_id, spare=None):
         """Fork the shepherd of ``job_id``; the answer for the daemon."""
         base = os.path.join(self.dir, "%d" % job_id)
+        if spare is not None:
+            try:  # a rename allocates no inode (see spares.py); created below if it fails
+                os.rename(os.path.join(self.dir, spare), base + ".err")
+            except OSError:
+                pass
         try:
             err = os.open(base + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
                           | os.O_NOFOLLOW, 0o600)
@@ -129,14 +136,18 @@ class Server:
                 return 0  # the daemon is gone: whatever it still asked for is not started
             if not flags & select.POLLIN:
                 continue
-            data = self.sock.recv(64)
+            data = self.sock.recv(256)
             if not data:
                 return 0
+            fields = data.split()
             try:
-                job_id = int(data)
-            except ValueError:
+                job_id = int(fields[0])
+            except (ValueError, IndexError):
                 continue  # not from our daemon (nobody else holds the socket): ignore
-            answer, pidfd = self.launch(job_id)
+            spare = fields[1].decode("ascii", "replace") if len(fields) > 1 else None
+            if spare is not None and (not spare.startswith("spare.") or "/" in spare):
+                spare = None  # only a spare of the runners directory is renamed
+            answer, pidfd = self.launch(job_id, spare)
             try:
                 if pidfd is None:
                     self.sock.send(answer)

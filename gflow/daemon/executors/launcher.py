@@ -84,9 +84,14 @@ class ForkServer:
     def pid(self) -> int:
         return self._pid
 
-    def request(self, job_id: int) -> bool:
-        """Ask for the shepherd of ``job_id`` (its runner files are written). False when the
-        server cannot be had: nothing was asked, the caller starts it another way."""
+    def request(self, job_id: int, spare_err: Optional[str] = None) -> bool:
+        """Ask for the shepherd of ``job_id`` (its runner files are written), its stderr made
+        from ``spare_err`` (a spare in the runners directory, see ``spares.py``) when given.
+        False when the server cannot be had: nothing was asked, the caller starts it another
+        way (and the spare is still the caller's)."""
+        message = b"%d" % job_id
+        if spare_err is not None:
+            message += b" " + os.path.basename(spare_err).encode()
         for _ in range(2):
             try:
                 sock = self._connected()
@@ -94,7 +99,7 @@ class ForkServer:
                 log.warning("%s; shepherds are spawned meanwhile", e)
                 return False
             try:
-                sock.send(b"%d" % job_id)
+                sock.send(message)
             except BlockingIOError:
                 return False  # thousands unanswered: this one is spawned instead
             except OSError:

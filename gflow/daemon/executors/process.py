@@ -43,7 +43,7 @@ _CREATE_TIME_TOLERANCE = recovery.CREATE_TIME_TOLERANCE
 # (A copy-on-write filesystem needs new blocks for any overwrite; there the reserve cannot help.)
 STATUS_RESERVE_BYTES = 4096
 _CLEANUP_DELAY = 0.2
-_SUFFIX = {"spec": "spec.json", "reserve": "status.reserve"}
+_SUFFIX = {"spec": "spec.json", "reserve": "status.reserve", "err": "err"}
 
 
 class _StatusFile(msgspec.Struct):
@@ -137,9 +137,13 @@ class Executor:
             self.remove_files(job_id)
             raise
         future = loop.create_future()
-        if self._forkserver is not None and self._forkserver.request(job_id):
-            self._starting[job_id] = _Starting(future, spec_path)
-            return future
+        if self._forkserver is not None:
+            spare_err = self._spares.take("err")
+            if self._forkserver.request(job_id, spare_err):
+                self._starting[job_id] = _Starting(future, spec_path)
+                return future
+            if spare_err is not None:
+                self._spares.put_back("err", spare_err)
         pid, create_time, pidfd = self._spawn(job_id, spec_path)
         self._watch(loop, job_id, pid, pidfd, create_time)
         future.set_result((pid, create_time))
@@ -414,11 +418,10 @@ class Executor:
                 kept = spares.recycle(self._path(job_id, _SUFFIX[kind]), spare)
                 if spare is not None:
                     back.append((kind, kept))
-            for suffix in ("status.json", "err"):
-                try:
-                    os.unlink(self._path(job_id, suffix))
-                except FileNotFoundError:
-                    pass
+            try:
+                os.unlink(self._path(job_id, "status.json"))
+            except FileNotFoundError:
+                pass
         return back
 
     def _recycled(self, plan: list, done: asyncio.Future) -> None:

@@ -3,10 +3,12 @@
 A job's spec and status reserve (``process.py``) live only as long as the job. Creating a file
 costs an inode allocation, and on some filesystems (ext4 without a journal) that allocation
 scans past every inode freed in the last seconds: a stream of short jobs, each creating and
-deleting a few files, pays more for that than for its own fork. So a job's spec and reserve,
-once its outcome is committed, are renamed to ``spare.<kind>.<n>`` instead of deleted, and the
-next launch rewrites a spare and renames it into place: a rename neither allocates nor frees
-an inode. A recycled reserve keeps its blocks too (a full disk cannot refuse its rewrite).
+deleting a few files, pays more for that than for its own fork. So a job's runner files
+(spec, reserve, the shepherd's stderr), once its outcome is committed, are renamed to
+``spare.<kind>.<n>`` instead of deleted, and the next launch rewrites a spare and renames it
+into place (the fork server does it for the stderr, whose name is the mark that a launch
+began): a rename neither allocates nor frees an inode. A recycled reserve keeps its blocks
+too (a full disk cannot refuse its rewrite).
 
 Content is written before the rename, so a name a job reads (``<id>.spec.json``,
 ``<id>.status.reserve``) never holds another job's data, whenever the daemon dies; a spare's
@@ -21,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-KINDS = ("spec", "reserve")
+KINDS = ("spec", "reserve", "err")
 _PREFIX = "spare."
 # per kind: a burst of ends is recycled a cleanup at a time, each holding a few hundred jobs
 # at most; beyond this, files are deleted as before
@@ -68,6 +70,15 @@ class Spares:
             _unlink(spare)
             raise
         return True
+
+    def take(self, kind: str) -> Optional[str]:
+        """A spare of ``kind`` for the caller to rename into place (or None); it is the
+        caller's now: ``put_back`` if it ends up unused."""
+        free = self._free[kind]
+        return free.pop() if free else None
+
+    def put_back(self, kind: str, spare: str) -> None:
+        self._free[kind].append(spare)
 
     def reserve(self, kind: str) -> Optional[str]:
         """A fresh spare name for a file about to be recycled (in the worker thread), or None

@@ -30,7 +30,7 @@ class _NoForkServer:
     def __init__(self, runners_dir: str, on_answer, on_lost) -> None:
         pass
 
-    def request(self, job_id: int) -> bool:
+    def request(self, job_id: int, spare_err=None) -> bool:
         return False
 
     def stop_previous(self):
