@@ -400,15 +400,19 @@ class Executor:
         if len(self._doomed) == 1:
             loop.call_later(_CLEANUP_DELAY, self._cleanup_gathered)
 
-    def _cleanup_gathered(self) -> None:
+    def _cleanup_gathered(self) -> Optional[asyncio.Future]:
+        """The removal under way (done once the spares are back in the pool), if any."""
         doomed, self._doomed = self._doomed, []
-        if doomed and self._loop is not None and self._loop.is_running():
-            # spec and reserve become spares for the next launches (names handed out here,
-            # in the loop that owns the pool), the rest is deleted
-            plan = [(job_id, [(kind, self._spares.reserve(kind)) for kind in spares.KINDS])
-                    for job_id in doomed]
-            done = self._loop.run_in_executor(None, self._recycle_all, plan)
-            done.add_done_callback(functools.partial(self._recycled, plan))
+        if not doomed or self._loop is None or not self._loop.is_running():
+            return None
+        # the runner files become spares for the next launches (names handed out here, in
+        # the loop that owns the pool); beyond the pool's size they are deleted
+        plan = [(job_id, [(kind, self._spares.reserve(kind)) for kind in spares.KINDS])
+                for job_id in doomed]
+        done = self._loop.run_in_executor(None, self._recycle_all, plan)
+        back = self._loop.create_future()
+        done.add_done_callback(functools.partial(self._recycled, plan, back))
+        return back
 
     def _recycle_all(self, plan: list) -> list[tuple[str, Optional[str]]]:
         """In the worker thread: (kind, spare or None) for each spare name handed out."""
@@ -424,13 +428,14 @@ class Executor:
                 pass
         return back
 
-    def _recycled(self, plan: list, done: asyncio.Future) -> None:
+    def _recycled(self, plan: list, back: asyncio.Future, done: asyncio.Future) -> None:
         if done.cancelled() or done.exception() is not None:
-            back = [(kind, None) for _, names in plan for kind, spare in names if spare is not None]
+            kept = [(kind, None) for _, names in plan for kind, spare in names if spare is not None]
         else:
-            back = done.result()
-        for kind, spare in back:
+            kept = done.result()
+        for kind, spare in kept:
             self._spares.returned(kind, spare)
+        back.set_result(None)
 
     def _remove_all(self, job_ids: list[int]) -> None:
         for job_id in job_ids:

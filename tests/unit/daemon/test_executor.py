@@ -87,6 +87,33 @@ def test_exit_zero_logs_stdout_and_stderr(tmp_path):
     assert sorted(os.listdir(runners)) == []
 
 
+def test_runner_files_are_recycled_for_the_next_launch(tmp_path, shepherd_start):
+    runners = tmp_path / "runners"
+    kinds = ["spec.json", "status.reserve"] + (["err"] if shepherd_start == "forked" else [])
+
+    async def body():
+        exits = Exits()
+        ex = Executor(str(runners), exits)
+        await ex.launch(make_spec(tmp_path, 1, sh("echo one")))
+        assert (await exits.wait(1)).exit_code == 0
+        inodes = {kind: (runners / f"1.{kind}").stat().st_ino for kind in kinds}
+        ex.cleanup(1)
+        await ex._cleanup_gathered()  # without waiting for the gathering delay
+        left = sorted(name for name in os.listdir(runners) if name != "forkserver.pid")
+        await ex.launch(make_spec(tmp_path, 2, sh("echo two; exit 4")))
+        status = await exits.wait(2)
+        ex.close()
+        return inodes, left, status
+
+    inodes, left, status = run(body())
+    assert left == ["spare.err.3", "spare.reserve.2", "spare.spec.1"]
+    # the same inodes under the new job's names, with the new job's content only
+    assert {kind: (runners / f"2.{kind}").stat().st_ino for kind in kinds} == inodes
+    assert status.exit_code == 4 and status.launch_error is None and not status.vanished
+    assert (tmp_path / "2.log").read_text() == "two\n"
+    assert b'"job_id": 2' in (runners / "2.status.reserve").read_bytes()
+
+
 def test_exit_three(tmp_path):
     status, _ = run(launch_and_wait(tmp_path, make_spec(tmp_path, 2, sh("echo failing; exit 3"))))
     assert status.exit_code == 3 and status.signal is None and status.launch_error is None
