@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Protocol, Sequence
 
 import msgspec
@@ -27,6 +28,7 @@ from ..protocol import ErrorCode, GflowError, Job
 from .events import EventBus, SettingsChanged
 from .identity import Caller
 from .refusals import bad_request
+from .store import JobStore
 
 log = logging.getLogger("gflow.policy")
 
@@ -70,19 +72,18 @@ class GpusView(Protocol):
     def devices(self) -> list[Gpu]: ...
 
 
+@dataclass(eq=False)
 class Policy:
-    def __init__(
-        self, store, config: Config, jobs: JobsView, gpus: GpusView, events: EventBus,
-        clock: Callable[[], float] = time.time,
-    ):
-        self.store = store
-        self.config = config
-        self.jobs = jobs
-        self.gpus = gpus
-        self.events = events
-        self.clock = clock
+    store: JobStore
+    config: Config
+    jobs: JobsView
+    gpus: GpusView
+    events: EventBus
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
         self.quota_overrides = self._load_overrides()
-        self.effective = core_quotas.effective(config.quota, self.quota_overrides)
+        self.effective = core_quotas.effective(self.config.quota, self.quota_overrides)
         self.reservations, self.next_reservation_id = self._load_reservations()
         self.ignored: set[tuple[int, int]] = set()  # runtime only
         self._timer: Optional[asyncio.TimerHandle] = None

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Protocol
 
 import msgspec
@@ -19,7 +20,7 @@ from ..config import Config
 from ..core.stats import Totals, totals
 from ..protocol import ErrorCode, GflowError, Job, PurgeParams, PurgeResult
 from .identity import Caller
-from .store import MAX_PURGED_ID_KEY
+from .store import MAX_PURGED_ID_KEY, JobStore
 
 log = logging.getLogger("gflow.retention")
 
@@ -35,16 +36,15 @@ class Finished(Protocol):
     def forget(self, ids: Iterable[int]) -> None: ...
 
 
+@dataclass(eq=False)
 class Retention:
-    def __init__(
-        self, table: Finished, store, config: Config, log_path: Callable[[Job], str],
-        clock: Callable[[], float] = time.time,
-    ):
-        self.table = table
-        self.log_path = log_path
-        self.store = store
-        self.config = config
-        self.clock = clock
+    table: Finished
+    store: JobStore
+    config: Config
+    log_path: Callable[[Job], str]
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
         self.purged: dict[tuple[str, Optional[str]], Totals] = self._load()
         self._timer: Optional[asyncio.TimerHandle] = None
 

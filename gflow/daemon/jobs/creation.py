@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Optional
 
 import msgspec
@@ -46,17 +47,14 @@ _CancelledRow = msgspec.defstruct(
 _CANCELLED_ROW = msgspec.msgpack.Decoder(_CancelledRow)
 
 
+@dataclass(eq=False)
 class Creation:
-    def __init__(
-        self, table: JobTable, lifecycle: Lifecycle, policy: Policy, machine: Machine,
-        events: EventBus, config: Config,
-    ):
-        self.table = table
-        self.lifecycle = lifecycle
-        self.policy = policy
-        self.machine = machine
-        self.events = events
-        self.config = config
+    table: JobTable
+    lifecycle: Lifecycle
+    policy: Policy
+    machine: Machine
+    events: EventBus
+    config: Config
 
     def submit(self, caller: identity.Caller, params: SubmitParams) -> SubmitResult:
         """Create every job of the request at once (see `_submit_steps`)."""

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 import msgspec
@@ -49,25 +50,24 @@ _RESOURCE_FIELDS = frozenset({"gpus", "memory_limit_mb", "gpu_memory_limit_mb", 
 Ending = tuple[Job, JobState, Optional[str]]
 
 
+@dataclass(eq=False)
 class Lifecycle:
-    def __init__(
-        self, table: JobTable, scheduling: Scheduling, policy: Policy, machine: Machine,
-        executor: Executor, events: EventBus, config: Config,
-    ):
-        self.table = table
-        self.scheduling = scheduling
-        self.policy = policy
-        self.machine = machine
-        self.executor = executor
-        self.events = events
-        self.config = config
+    table: JobTable
+    scheduling: Scheduling
+    policy: Policy
+    machine: Machine
+    executor: Executor
+    events: EventBus
+    config: Config
+
+    def __post_init__(self) -> None:
         self._waiters: dict[int, list[asyncio.Future]] = {}
         self._gathered_exits: list[tuple[Job, ExitStatus]] = []  # plain exits of this loop turn
         # what the parts below report, and the waiters of `gjob wait`
-        events.subscribe(LaunchFailed, lambda e: self._launch_failed(e.job, e.reason, time.time()))
-        events.subscribe(TimeLimitReached, lambda e: self._time_out(e.job_id))
-        events.subscribe(ProcessExited, lambda e: self._on_exit(e.job_id, e.status))
-        events.subscribe(Ended, self._wake_waiters)
+        self.events.subscribe(LaunchFailed, lambda e: self._launch_failed(e.job, e.reason, time.time()))
+        self.events.subscribe(TimeLimitReached, lambda e: self._time_out(e.job_id))
+        self.events.subscribe(ProcessExited, lambda e: self._on_exit(e.job_id, e.status))
+        self.events.subscribe(Ended, self._wake_waiters)
 
     # ------------------------------------------------------------------ the end of jobs
     def end(

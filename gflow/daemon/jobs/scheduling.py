@@ -16,6 +16,7 @@ import functools
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from ...config import Config
@@ -45,18 +46,17 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _FACTS_DELAY = 0.5
 
 
+@dataclass(eq=False)
 class Scheduling:
-    def __init__(
-        self, table: JobTable, executor: Executor, machine: Machine, policy: Policy,
-        events: EventBus, config: Config, logs_dir: str,
-    ):
-        self.table = table
-        self.executor = executor
-        self.machine = machine
-        self.policy = policy
-        self.events = events
-        self.config = config
-        self.logs_dir = logs_dir
+    table: JobTable
+    executor: Executor
+    machine: Machine
+    policy: Policy
+    events: EventBus
+    config: Config
+    logs_dir: str
+
+    def __post_init__(self) -> None:
         self.daemon_uid = os.geteuid()
         self._launch_queue: list[Job] = []
         self._launch_retries = LaunchRetries()
@@ -64,7 +64,7 @@ class Scheduling:
         # begin times and time limits are wall-clock instants: re-armed when the clock steps
         self._timers = WallTimers()
         self._clock_watch = ClockStepWatch(self._clock_stepped, lambda: len(self._timers) > 0)
-        events.subscribe(SettingsChanged, lambda _: self.request_pass())
+        self.events.subscribe(SettingsChanged, lambda _: self.request_pass())
 
     # ------------------------------------------------------------------ start and stop
     def start(self) -> None:
