@@ -44,7 +44,7 @@ class Lane:
         self.jobs: dict[int, Job] = {}
         self.limited = 0  # jobs with a time limit: the only ones that may use reserved GPUs
         # the key of the last job a pass gave a reason of its own (examined it, or judged it
-        # as the head); every job behind it shows `Priority` (or NeverFits), so a pass that
+        # as the head); every job behind it shows `Resources` (or NeverFits), so a pass that
         # stops earlier re-labels only the jobs up to here, never the whole lane
         self.frontier: Optional[tuple[int, int, int]] = None
 

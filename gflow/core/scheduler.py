@@ -7,9 +7,8 @@ then applies the outcome. Nothing here does IO, so every rule is unit-testable.
 The pass costs what it examines, not the length of the queue: candidates come from the
 lanes of a `ReadyQueue` already in order, and a lane is dropped as soon as its head cannot
 start for a reason that holds for everything behind it (its group is full, no GPU is left
-for its kind). The head then says why; the jobs behind it show `Priority` (a job ahead of
-them in their line waits first, as Slurm says it), or `Resources` in a limited group (the
-group's turn), unless they can never start (NeverFits).
+for its kind). The head then says why; the jobs behind it lack the same (`Resources`:
+GPUs of their kind, or their group's turn), unless they can never start (NeverFits).
 That label does not depend on the machine, so it stays true while the lane waits: a pass
 writes it only on jobs new behind the head and on those an earlier pass examined and this
 one stopped short of (up to the lane's `frontier`), never on the whole lane.
@@ -78,7 +77,6 @@ _GROUP = Reason.WAITING_FOR_RESOURCES.value
 _QUOTA = Reason.WAITING_FOR_QUOTA.value
 _GPU = Reason.WAITING_FOR_GPU.value
 _RESERVED = Reason.RESERVED.value
-_PRIORITY = Reason.WAITING_FOR_PRIORITY.value
 
 
 class _GpuState:
@@ -207,7 +205,7 @@ class _Pass:
 
     def judge_rest(self, lane: Lane, pos: int, blocked: str, fresh: Optional[set[int]]) -> None:
         """Reasons for the jobs of a dropped lane: its head (the next in line) says what the
-        lane waits for; those behind it wait for the head first (`Priority`) or can never
+        lane waits for; those behind it lack the same (`Resources`) or can never
         start. Written on every job behind when every candidate must be judged, else only on
         those never judged before and those an earlier pass examined (up to the frontier)."""
         waiting = self.result.waiting
@@ -230,9 +228,11 @@ class _Pass:
             if frontier is not None and frontier > head:
                 behind += [keys[p][2] for p in range(pos + 1, bisect_right(keys, frontier))]
         lane.frontier = head
-        # a limited group's members start in their order, at most N at a time: what they
-        # wait for is the group's turn (Resources, as for a full group), not another owner
-        label = _GROUP if lane.max_concurrent is not None else _PRIORITY
+        # Behind the head, every job of the lane lacks what the head lacks: GPUs of its kind
+        # (the lane stops only when none is left for it) or its group's turn. A label that
+        # does not depend on which GPU is busy why, so it never goes stale while the lane
+        # waits; both read `Resources`, as upstream shows every job short of them.
+        label = _GROUP if lane.max_concurrent is not None else _GPU
         for job_id in behind:
             waiting[job_id] = self.never(lane.jobs[job_id]) or label
 

@@ -41,7 +41,6 @@ REASON_LABELS = {
     "WaitingForMemory": "Resources",
     "WaitingForResources": "Resources",
     "WaitingForQuota": "Quota",
-    "WaitingForPriority": "Priority",
     "CancelledByUser": "-",
 }
 

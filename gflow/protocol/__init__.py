@@ -87,8 +87,6 @@ class Reason(str, enum.Enum):
     WAITING_FOR_MEMORY = "WaitingForMemory"
     WAITING_FOR_RESOURCES = "WaitingForResources"
     WAITING_FOR_QUOTA = "WaitingForQuota"
-    # behind a job of the same owner, kind and group that waits first (Slurm's `Priority`)
-    WAITING_FOR_PRIORITY = "WaitingForPriority"
     RESERVED = "Reserved"  # stored as `Reserved:<reservation id>`, shown as is
     CANCELLED_BY_USER = "CancelledByUser"
     DEPENDENCY_FAILED = "DependencyFailed"

@@ -239,7 +239,7 @@ def test_shared_jobs_pack_and_each_is_shown(make_daemon):
 # ---------------------------------------------------------------------- reasons behind the first waiting job
 
 
-def test_jobs_behind_the_first_waiting_one_show_priority(make_daemon):
+def test_jobs_behind_the_first_waiting_one_show_resources_as_upstream(make_daemon):
     d = _fake_daemon(make_daemon, 2)
     d.cli("gbatch", "--gpus", "2", "sleep", "300", check=True)
     with d.client() as c:
@@ -247,9 +247,9 @@ def test_jobs_behind_the_first_waiting_one_show_priority(make_daemon):
         for _ in range(3):
             d.cli("gbatch", "--gpus", "1", "true", check=True)
         wait_for(lambda: c.get(4).reason is not None)
-        assert [c.get(i).reason for i in (2, 3, 4)] == ["WaitingForGpu", "WaitingForPriority", "WaitingForPriority"]
+        assert [c.get(i).reason for i in (2, 3, 4)] == ["WaitingForGpu", "WaitingForGpu", "WaitingForGpu"]
     rows = d.cli("gqueue", "-f", "JOBID,NODELIST(REASON)", check=True).stdout.splitlines()
-    assert [r.split() for r in rows[1:]] == [["1", "0,1"], ["2", "(Resources)"], ["3", "(Priority)"], ["4", "(Priority)"]]
+    assert [r.split() for r in rows[1:]] == [["1", "0,1"], ["2", "(Resources)"], ["3", "(Resources)"], ["4", "(Resources)"]]
     d.cli("gcancel", "1", check=True)
     with d.client() as c:
         assert all(j.state is JobState.FINISHED for j in c.wait([2, 3, 4], timeout=20))

@@ -113,7 +113,6 @@ def test_default_columns_sample():
         (JobState.QUEUED, {}, "(Resources)"),
         (JobState.QUEUED, {"reason": "WaitingForGpu"}, "(Resources)"),
         (JobState.QUEUED, {"reason": "WaitingForQuota"}, "(Quota)"),
-        (JobState.QUEUED, {"reason": "WaitingForPriority"}, "(Priority)"),
         (JobState.HOLD, {}, "(JobHeldUser)"),
         (JobState.CANCELLED, {}, "-"),
         (JobState.CANCELLED, {"reason": "CancelledByUser"}, "-"),

@@ -140,7 +140,7 @@ def test_short_jobs_fill_the_gap_before_the_reserved_start():
     assert [(j.id, ids) for j, ids in p.starts] == [(2, [1])]
     assert p.backfill == bf.Reservation(job_id=1, gpus=frozenset({0, 1}), start=10.0, end=15.0)
     assert p.planned == {1: 10.0, 3: 15.0}  # the long job is planned after the big one
-    assert p.waiting == {1: "WaitingForGpu", 3: "WaitingForGpu", 4: "WaitingForPriority"}
+    assert p.waiting == {1: "WaitingForGpu", 3: "WaitingForGpu", 4: "WaitingForGpu"}
     # upstream's greedy pass would hand GPU 1 to the first job that fits
     p = plan(PassInput(candidates=[big, long, unlimited], running=running,
                        gpus=[Gpu(0), Gpu(1)], backfill=False, now=0.0))
@@ -170,7 +170,7 @@ def test_a_reservation_is_made_even_when_no_gpu_is_free():
                for i in range(2)]
     p = plan(PassInput(candidates=[_job(1, gpus=2, priority=100), _job(2, gpus=1)], running=running,
                        gpus=[Gpu(0), Gpu(1)], backfill=True, now=30.0))
-    assert p.planned == {1: 120.0} and p.waiting == {1: "WaitingForGpu", 2: "WaitingForPriority"}
+    assert p.planned == {1: 120.0} and p.waiting == {1: "WaitingForGpu", 2: "WaitingForGpu"}
 
 
 def test_shared_job_free_time_counts_the_vram_released_by_ending_holders():

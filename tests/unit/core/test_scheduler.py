@@ -153,7 +153,7 @@ def test_shared_and_exclusive_never_mix():
         gpus=gpus,
     ))
     assert [(j.id, ids) for j, ids in p.starts] == [(2, [1])]
-    assert p.waiting == {3: "WaitingForGpu", 4: "WaitingForPriority"}  # 4 waits behind 3
+    assert p.waiting == {3: "WaitingForGpu", 4: "WaitingForGpu"}  # 4 lacks what 3 lacks
 
 
 def test_shared_job_may_join_a_gpu_held_only_by_shared_jobs_without_known_memory():
@@ -359,19 +359,13 @@ def test_plan_matches_the_plain_rules_on_random_queues():
         # dropped: its head may name the group where the plain walk, reaching it after
         # more memory was taken, names memory (the same "Resources" to users), or name the
         # GPUs it lacks where the walk, after more jobs started, names its quota. The jobs
-        # behind the head wait for it: `Priority`, or in a limited group the group's turn.
+        # behind the head lack what it lacks: GPUs, or in a limited group the group's turn.
         assert got.waiting.keys() == want_waiting.keys()
-        waited: set[tuple] = set()  # lanes with a job waiting before this one
-        for k in order(cands, {}):
-            if k not in got.waiting:
-                continue
-            v, want = got.waiting[k], reason_label(want_waiting[k])
+        for k, v in got.waiting.items():
+            want = reason_label(want_waiting[k])
             lane = _lane_of(by_id(cands, k))
-            if v == "WaitingForPriority":
-                assert lane in waited and lane[2] is None, (k, v)
-            elif not (lane[2] is not None and v == "WaitingForResources"):
+            if not (lane[2] is not None and v == "WaitingForResources"):
                 assert reason_label(v) == want or (want == "Quota" and v == "WaitingForGpu"), (k, v)
-            waited.add(lane)
 
 
 def by_id(jobs: list[Job], job_id: int) -> Job:
@@ -408,7 +402,7 @@ def test_with_the_daemons_queue_only_the_heads_and_new_jobs_are_judged():
     p = plan(PassInput(queue=queue, fresh={2000, 2001}, running=busy, gpus=[Gpu(0), Gpu(1)]))
     assert [j.id for j, _ in p.starts] == [2000]
     # no GPU is free: the lane is dropped after its head; job 2001 is new and gets its reason
-    assert p.waiting == {1: "WaitingForGpu", 2001: "WaitingForPriority"}
+    assert p.waiting == {1: "WaitingForGpu", 2001: "WaitingForGpu"}
 
 
 def test_a_job_short_of_gpus_names_a_foreign_process_that_blocks_them():
@@ -475,7 +469,7 @@ def test_a_job_no_gpu_is_left_for_names_the_reservation_that_comes_first():
     assert p.starts == [] and p.waiting == {1: "WaitingForGpu", 2: "Reserved:7"}
 
 
-def test_jobs_an_earlier_pass_examined_show_priority_once_their_lane_stops_before_them():
+def test_jobs_an_earlier_pass_examined_lose_a_stale_reason_once_their_lane_stops_before_them():
     """The incremental pass: a job examined in one pass (here it named a foreign process)
     must not keep that reason when a later pass stops at a job ahead of it; and a pass after
     that, with nothing new, writes no reason but the head's."""
@@ -490,7 +484,7 @@ def test_jobs_an_earlier_pass_examined_show_priority_once_their_lane_stops_befor
     # the foreign process is gone, another user's job took GPU 1: no GPU is free at all
     busy = [running(100, [2], gpus=1), running(3, [0], gpus=1), running(200, [1], gpus=1, user="other")]
     second = plan(PassInput(queue=queue, fresh=set(), running=busy, gpus=[Gpu(0), Gpu(1), Gpu(2)]))
-    assert second.waiting == {1: "WaitingForGpu", 2: "WaitingForPriority"}
+    assert second.waiting == {1: "WaitingForGpu", 2: "WaitingForGpu"}
     third = plan(PassInput(queue=queue, fresh=set(), running=busy, gpus=[Gpu(0), Gpu(1), Gpu(2)]))
     assert third.waiting == {1: "WaitingForGpu"}
 
@@ -502,4 +496,4 @@ def test_a_new_job_behind_a_waiting_head_waits_for_it_unless_it_can_never_start(
     queue = ReadyQueue([job(1, gpus=1), job(2, gpus=1), job(3, gpus=9)])
     p = plan(PassInput(queue=queue, fresh={2, 3}, running=[running(100, [0], gpus=1)], gpus=[Gpu(0)],
                        capacity=Capacity(gpus=1, largest_gpu_mb=None, host_memory_mb=1 << 20)))
-    assert p.waiting == {1: "WaitingForGpu", 2: "WaitingForPriority", 3: "NeverFits: 9 GPUs > 1 allowed"}
+    assert p.waiting == {1: "WaitingForGpu", 2: "WaitingForGpu", 3: "NeverFits: 9 GPUs > 1 allowed"}
