@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from gflow_testing import kill_processes_under
+
 ROOT = Path(__file__).resolve().parents[1]
 # our test accounts never collide with real ones; two suites run side by side on one machine
 # (two checkouts) need different prefixes, or one run's teardown deletes the other's accounts
@@ -202,14 +204,7 @@ def running_system_daemon(runtime, prefix: str = "gfsys", **options):
         yield daemon
     finally:
         daemon.stop()
-        import psutil
-
-        for proc in psutil.process_iter(["cmdline"]):
-            if any(str(base) in part for part in (proc.info.get("cmdline") or [])):
-                try:
-                    proc.kill()
-                except psutil.Error:
-                    pass
+        kill_processes_under(base)
         shutil.rmtree(base, ignore_errors=True)
 
 

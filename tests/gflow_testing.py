@@ -110,11 +110,17 @@ class Daemon:
 
 def kill_leftover_jobs(d: Daemon) -> None:
     """Shepherds outlive the daemon by design; tests must not leave them behind."""
+    kill_processes_under(d.base)
+
+
+def kill_processes_under(*bases) -> None:
+    """Kill every process whose command line names one of `bases` (a test daemon's
+    directories): its jobs, shepherds and launcher."""
     import psutil
 
+    names = [str(base) for base in bases]
     for proc in psutil.process_iter(["cmdline"]):
-        cmd = proc.info.get("cmdline") or []
-        if any(str(d.base) in part for part in cmd):
+        if any(name in part for name in names for part in (proc.info.get("cmdline") or [])):
             try:
                 proc.kill()
             except psutil.Error:

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from accounts import Account, SystemDaemon  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+from gflow_testing import kill_processes_under
 
 # what every attack script starts with: raw frames on the daemon's socket
 PRELUDE = textwrap.dedent('''
@@ -37,6 +38,13 @@ PRELUDE = textwrap.dedent('''
 
     def hello(s):
         s.sendall(frame({"id": 1, "method": "hello", "params": {"protocol": PROTOCOL}}))
+
+    def session():
+        """A connection past its hello."""
+        s = connect()
+        hello(s)
+        reply(s)
+        return s
 
     def recv_exact(s, n):
         buf = b""
@@ -111,12 +119,7 @@ def make_system_daemon(runtime, accounts):
     yield make_daemon_factory(tmp_dirs, daemons, runtime)
     for daemon in daemons:
         daemon.stop()
-    for proc in psutil.process_iter(["cmdline"]):
-        if any(str(base) in part for base in tmp_dirs for part in (proc.info.get("cmdline") or [])):
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
+    kill_processes_under(*tmp_dirs)
     for base in tmp_dirs:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -72,9 +72,7 @@ def test_a_trickling_request_is_closed(make_system_daemon, accounts):
     alice, bob = accounts["alice"], accounts["bob"]
     job_id = acknowledged_job(daemon, alice)
     with Attack(daemon, bob, """
-        s = connect()
-        hello(s)
-        reply(s)
+        s = session()
         data = frame({"id": 2, "method": "jobs.list", "params": {}}) * 1000
         s.settimeout(0.2)
         state = "open"

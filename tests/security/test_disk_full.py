@@ -18,7 +18,7 @@ import pytest
 from gflow.protocol import JobState
 
 from accounts import NEEDS_ROOT, SystemDaemon  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
-from gflow_testing import status_written
+from gflow_testing import kill_processes_under, status_written
 from state_attacks import others_still_served, submitted_ids, wait_answers
 
 pytestmark = NEEDS_ROOT
@@ -43,14 +43,7 @@ def small_disk_daemon(runtime, accounts):
         yield daemon
     finally:
         daemon.stop()
-        import psutil
-
-        for proc in psutil.process_iter(["cmdline"]):  # jobs and shepherds of this daemon
-            if any(str(base) in part for part in (proc.info.get("cmdline") or [])):
-                try:
-                    proc.kill()
-                except psutil.Error:
-                    pass
+        kill_processes_under(base)
         subprocess.run(["umount", "-l", str(state)], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 

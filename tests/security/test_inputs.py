@@ -50,9 +50,7 @@ def test_oversized_and_out_of_range_requests_are_bad_requests(make_system_daemon
     batch.chmod(0o644)
     with Attack(daemon, bob, f"""
         import json
-        s = connect()
-        hello(s)
-        reply(s)
+        s = session()
         answers = []
         for request in msgspec.msgpack.decode(open({str(batch)!r}, "rb").read()):
             s.sendall(frame(request))
@@ -75,18 +73,14 @@ def test_deep_nesting_and_a_flood_of_bad_refs_cost_nothing(make_system_daemon, a
     alice, bob = accounts["alice"], accounts["bob"]
     job_id = acknowledged_job(daemon, alice)
     with Attack(daemon, bob, """
-        s = connect()
-        hello(s)
-        reply(s)
+        s = session()
         nested = b"\\x83" + enc("id") + enc(2) + enc("method") + enc("jobs.list") + enc("params") + b"\\x91" * 1000 + b"\\x90"
         s.sendall(struct.pack(">I", len(nested)) + nested)
         try:
             deep = reply(s).get("error", {}).get("code", "none")
         except (EOFError, OSError):
             deep = "hung-up"
-        s = connect()
-        hello(s)
-        reply(s)
+        s = session()
         refs = ["99999999999999999999999", "-1", "@~0", "abc", "1" * 400, "\\u00b2", "@~99999999999999999999"]
         codes = set()
         for i in range(2000):
@@ -109,14 +103,10 @@ def test_a_huge_batch_lets_others_be_served_meanwhile(make_system_daemon, accoun
     alice, bob = accounts["alice"], accounts["bob"]
     job_id = acknowledged_job(daemon, alice)
     with Attack(daemon, bob, f"""
-        big = connect()
-        hello(big)
-        reply(big)
+        big = session()
         big.sendall(frame({{"id": 2, "method": "jobs.submit",
                            "params": {{"jobs": [{{"command": "true", "run_dir": "/", "hold": True}}] * 100_000}}}}))
-        other = connect()
-        hello(other)
-        reply(other)
+        other = session()
         other.sendall(frame({{"id": 2, "method": "jobs.list", "params": {{"ids": [{job_id}]}}}}))
         import select
         order = []

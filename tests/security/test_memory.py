@@ -62,9 +62,7 @@ def test_listings_nobody_reads_do_not_pile_up(make_system_daemon, accounts):
             hello(s)
             s.sendall(frame({"id": 2, "method": "jobs.list", "params": {}}))
             idle.append(s)
-        s = connect()  # served after the others: when it is answered, they were handled
-        hello(s)
-        reply(s)
+        s = session()  # served after the others: when it is answered, they were handled
         s.sendall(frame({"id": 2, "method": "jobs.list", "params": {}}))
         n = 0
         while True:
@@ -94,9 +92,7 @@ def test_unfinished_big_requests_are_bounded(make_system_daemon, accounts):
         chunk = b"\\xa0" * (1024 * 1024)
         conns, sent = [], 0
         for _ in range(16):
-            s = connect()
-            hello(s)
-            reply(s)
+            s = session()
             s.sendall(struct.pack(">I", size))
             s.settimeout(1)  # the daemon stops reading what it has no room for
             try:
