@@ -114,11 +114,6 @@ def unpackb(data: bytes):
     return value
 
 
-def unpack_from_offset(data: bytes, offset: int):
-    """Decode one value starting at `offset`: (value, offset after it)."""
-    return _unpack(data, offset)
-
-
 _FIXED = {0xC0: None, 0xC2: False, 0xC3: True}
 _NUMBERS = {
     0xCA: (">f", 4), 0xCB: (">d", 8),

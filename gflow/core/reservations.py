@@ -208,10 +208,6 @@ class ReservationGate:
         for user, indices in use.items():
             self.take(user, indices)
 
-    @property
-    def restricts(self) -> bool:
-        return bool(self.index_owner or self.counts)
-
     def take(self, user: str, indices: Iterable[int]) -> None:
         indices = set(indices)
         self.busy |= indices
