@@ -11,8 +11,9 @@ import pwd
 import socket
 import stat
 import struct
+import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from ..protocol import ErrorCode, GflowError, Job
 
@@ -39,6 +40,45 @@ def user_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)  # an account without a passwd entry still has an identity
+
+
+class Passwd:
+    """`pwd.getpwuid` for a stream of job starts: each start reads the account's home,
+    shell and group, and NSS would open and parse /etc/passwd every time. An entry is reused
+    only while /etc/passwd is the same file, unchanged (inode, mtime, size: useradd, userdel,
+    usermod and vipw all replace or rewrite it), and for at most `ttl` seconds, for accounts
+    from other sources (LDAP, SSSD: their own caches keep entries far longer). The uid a job
+    runs as is the job's own; at worst a job started within that second of an account change
+    gets the home, shell or group the account had just before. A missing account is never
+    remembered: the next lookup asks again."""
+
+    def __init__(self, path: str = "/etc/passwd", ttl: float = 1.0,
+                 lookup: Callable[[int], pwd.struct_passwd] = pwd.getpwuid,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._path = path
+        self._ttl = ttl
+        self._lookup = lookup
+        self._clock = clock
+        self._file: Optional[tuple[int, int, int, int]] = None
+        self._entries: dict[int, tuple[float, pwd.struct_passwd]] = {}
+
+    def __call__(self, uid: int) -> pwd.struct_passwd:
+        try:
+            st = os.stat(self._path)
+            file: Optional[tuple[int, int, int, int]] = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            file = None
+        if file is None or file != self._file:
+            self._entries.clear()
+            self._file = file
+        now = self._clock()
+        known = self._entries.get(uid)
+        if known is not None and now - known[0] < self._ttl:
+            return known[1]
+        entry = self._lookup(uid)  # KeyError: no such account, nothing remembered
+        if file is not None:
+            self._entries[uid] = (now, entry)
+        return entry
 
 
 def group_ids(uid: int) -> set[int]:

@@ -10,7 +10,8 @@ import os
 import shutil
 import sqlite3
 import time
-from typing import Iterable, Optional, Sequence
+from types import MappingProxyType
+from typing import Iterable, Mapping, Optional, Sequence
 
 import msgspec
 
@@ -43,6 +44,9 @@ _SET_META = "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDA
 
 
 MAX_PURGED_ID_KEY = "max_purged_id"
+# environments kept decoded: the jobs of one submission share a row, and a stream of their
+# launches reads it once rather than once per job
+_ENV_CACHE = 16
 
 
 class StoreError(Exception):
@@ -101,6 +105,8 @@ class JobStore:
         self._decode_env = msgspec.msgpack.Decoder(dict[str, str]).decode
         self._decode_env_from = msgspec.msgpack.Decoder(_EnvFrom).decode
         self._deferred: dict[int, tuple[str, bytes, int]] = {}  # id -> row, see `defer`
+        self._deferred_since: Optional[float] = None  # monotonic, when the oldest of them came
+        self._envs: dict[int, Mapping[str, str]] = {}  # row id -> environment, latest used last
         if on_disk:
             _create_private(path)
         try:
@@ -171,16 +177,22 @@ class JobStore:
             pass  # a crash would have lost it too: the next start-up recovers it
         self.db.close()
 
-    def defer(self, jobs: Iterable[Job]) -> bool:
+    def defer(self, jobs: Iterable[Job]) -> None:
         """Save these jobs with the next write (or `flush`), not in a commit of their own:
         facts a crash may lose because the next start-up finds them again (a shepherd's
-        pid). Read back by `get` meanwhile. True when nothing was waiting before (the caller
-        arranges a flush)."""
-        first = not self._deferred
+        pid). Read back by `get` meanwhile. The caller arranges a flush (`deferred_since`
+        says how long the oldest has waited)."""
+        if not self._deferred:
+            self._deferred_since = time.monotonic()
         encode = self._encode
         for j in jobs:
             self._deferred[j.id] = (j.state.value, encode(j), j.id)
-        return first
+
+    @property
+    def deferred_since(self) -> Optional[float]:
+        """When (time.monotonic) the oldest fact still waiting for a write was deferred;
+        None when every deferred fact is saved."""
+        return self._deferred_since
 
     def flush(self) -> None:
         """Commit what was deferred (DiskFull keeps it waiting)."""
@@ -202,7 +214,10 @@ class JobStore:
         encode = self._encode
         updates = [(j.state.value, encode(j), j.id) for j in changed]
         if self._deferred:
-            updates[:0] = self._deferred.values()  # older: a row changed since is written after
+            # older: first, and only those not written again here (a short job's launch
+            # facts usually commit with its end)
+            rewritten = {row[2] for row in updates}
+            updates[:0] = [row for job_id, row in self._deferred.items() if job_id not in rewritten]
         if not new and not updates and not meta:
             return
         with self.transaction():
@@ -221,6 +236,7 @@ class JobStore:
             if meta:
                 self.db.executemany(_SET_META, [(k, encode(v)) for k, v in meta.items()])
         self._deferred.clear()
+        self._deferred_since = None
 
     def set_meta(self, key: str, value) -> None:
         with self.transaction():
@@ -269,6 +285,7 @@ class JobStore:
             self.db.executemany(
                 "DELETE FROM job_env WHERE id=?", [(i,) for i in ids if i not in shared]
             )
+            self._envs.clear()
             self.db.executemany(_SET_META, [(k, self._encode(v)) for k, v in meta.items()])
 
     def load_active(self) -> list[Job]:
@@ -293,9 +310,21 @@ class JobStore:
         rows = self.db.execute("SELECT data FROM jobs WHERE group_id=? ORDER BY id", (group_id,))
         return [self._decode_job(r[0]) for r in rows]
 
-    def get_env(self, job_id: int) -> dict[str, str]:
-        row = self.db.execute("SELECT env FROM job_env WHERE id=?", (job_id,)).fetchone()
-        return {} if row is None else self._decode_env(row[0])
+    def get_env(self, job_id: int) -> Mapping[str, str]:
+        """The environment stored under `job_id`'s row (read-only: copy it to change it).
+        Rows are written once and row ids never reused, so a decoded row stays true until a
+        purge deletes it."""
+        envs = self._envs
+        env = envs.pop(job_id, None)
+        if env is None:
+            row = self.db.execute("SELECT env FROM job_env WHERE id=?", (job_id,)).fetchone()
+            if row is None:
+                return MappingProxyType({})
+            env = MappingProxyType(self._decode_env(row[0]))
+            if len(envs) >= _ENV_CACHE:
+                del envs[next(iter(envs))]
+        envs[job_id] = env
+        return env
 
     def recent_ids_of(self, owner_uid: int, count: int) -> list[int]:
         """The owner's most recent job ids, newest first (for `@` / `@~N`)."""

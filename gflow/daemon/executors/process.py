@@ -20,6 +20,7 @@ import asyncio
 import functools
 import logging
 import os
+import select
 import signal as _signal
 import sys
 import time
@@ -62,6 +63,9 @@ class _Watch:
     pid: int
     pidfd: int
     create_time: float
+    # may be this process's child, to reap: not one the fork server forked (its child), a
+    # spawned or adopted one may be (a daemon that re-executed itself keeps its children)
+    reap: bool
 
 
 @dataclass
@@ -88,6 +92,11 @@ class Executor:
         self._on_exit = on_exit
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._watched: dict[int, _Watch] = {}
+        # The shepherds' pidfds in an epoll of their own, one reader of the loop for all of
+        # them: a watch costs an epoll_ctl, not the loop's bookkeeping of a reader per job.
+        self._pidfds = select.epoll()
+        self._pidfds_read = False  # its reader is registered with the loop
+        self._job_of_pidfd: dict[int, int] = {}
         self._encoder = msgspec.json.Encoder()
         # the daemon raised its own fd limit; jobs get the limit it started with
         self._nofile_soft = nofile_soft
@@ -100,7 +109,7 @@ class Executor:
 
     # -- paths -----------------------------------------------------------------------------
     def _path(self, job_id: int, suffix: str) -> str:
-        return os.path.join(self._dir, f"{int(job_id)}.{suffix}")
+        return f"{self._dir}/{int(job_id)}.{suffix}"  # the directory is absolute
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -145,7 +154,7 @@ class Executor:
             if spare_err is not None:
                 self._spares.put_back("err", spare_err)
         pid, create_time, pidfd = self._spawn(job_id, spec_path)
-        self._watch(loop, job_id, pid, pidfd, create_time)
+        self._watch(loop, job_id, pid, pidfd, create_time, reap=True)
         future.set_result((pid, create_time))
         return future
 
@@ -164,8 +173,8 @@ class Executor:
         self._started(job_id, starting, pid, create_time, pidfd)
 
     def _started(self, job_id: int, starting: _Starting, pid: int, create_time: float,
-                 pidfd: int) -> None:
-        self._watch(self._get_loop(), job_id, pid, pidfd, create_time)
+                 pidfd: int, reap: bool = False) -> None:
+        self._watch(self._get_loop(), job_id, pid, pidfd, create_time, reap)
         for sig in starting.signals:  # blocked in the shepherd until its job exists
             self.signal(job_id, sig)
         if not starting.future.done():
@@ -183,15 +192,15 @@ class Executor:
                 continue
             try:
                 if not os.path.exists(self._path(job_id, "err")):  # the server never got to it
-                    started = self._spawn(job_id, starting.spec_path)
+                    started, reap = self._spawn(job_id, starting.spec_path), True
                 else:
                     if shepherds is None:
                         shepherds = self._live_shepherds()
-                    started = self._find_forked(job_id, shepherds.get(job_id))
+                    started, reap = self._find_forked(job_id, shepherds.get(job_id)), False
             except (OSError, RuntimeError) as e:
                 starting.future.set_exception(e)
                 continue
-            self._started(job_id, starting, *started)
+            self._started(job_id, starting, *started, reap=reap)
 
     def _find_forked(self, job_id: int, found: Optional[tuple[int, float]]) -> tuple[int, float, int]:
         if found is not None:
@@ -244,7 +253,7 @@ class Executor:
         # alive first: a status is read only once its writer is gone (it is written in place)
         pidfd = self._open_if_same(pid, create_time)
         if pidfd is not None:
-            self._watch(loop, job_id, pid, pidfd, create_time)
+            self._watch(loop, job_id, pid, pidfd, create_time, reap=True)
             return
         # Gone, a zombie or a different process: its status, if any, tells how it ended.
         loop.call_soon(self._deliver, job_id, pid, create_time)
@@ -309,17 +318,33 @@ class Executor:
 
     # -- watching ---------------------------------------------------------------------------
     def _watch(self, loop: asyncio.AbstractEventLoop, job_id: int, pid: int, pidfd: int,
-               create_time: float) -> None:
-        self._watched[job_id] = _Watch(pid, pidfd, create_time)
-        loop.add_reader(pidfd, self._on_shepherd_exit, job_id)
+               create_time: float, reap: bool) -> None:
+        if not self._pidfds_read:
+            loop.add_reader(self._pidfds.fileno(), self._pidfds_ready)
+            self._pidfds_read = True
+        self._watched[job_id] = _Watch(pid, pidfd, create_time, reap)
+        self._job_of_pidfd[pidfd] = job_id
+        self._pidfds.register(pidfd, select.EPOLLIN)
+
+    def _pidfds_ready(self) -> None:
+        # the jobs first: an exit handled here may close a pidfd and a launch reuse its number
+        ready = [self._job_of_pidfd.get(fd) for fd, _ in self._pidfds.poll(0)]
+        for job_id in ready:
+            if job_id is not None:
+                self._on_shepherd_exit(job_id)
+
+    def _unwatch(self, watch: _Watch) -> None:
+        self._pidfds.unregister(watch.pidfd)
+        del self._job_of_pidfd[watch.pidfd]
+        os.close(watch.pidfd)
 
     def _on_shepherd_exit(self, job_id: int) -> None:
         watch = self._watched.pop(job_id, None)
         if watch is None:
             return
-        self._get_loop().remove_reader(watch.pidfd)
-        _reap(watch.pidfd, watch.pid)
-        os.close(watch.pidfd)
+        if watch.reap:
+            _reap(watch.pidfd, watch.pid)
+        self._unwatch(watch)
         self._deliver(job_id, watch.pid, watch.create_time)
 
     def _deliver(self, job_id: int, shepherd: Optional[int] = None, create_time: float = 0.0) -> None:
@@ -332,12 +357,8 @@ class Executor:
         """The record a gone shepherd left: in its reserve (written in place), or in
         ``status.json`` (a shepherd without a reserve, or one of an older gflow)."""
         for suffix in ("status.reserve", "status.json"):
-            try:
-                with open(self._path(job_id, suffix), "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue
-            if data[:1] == b"{":
+            data = _read(self._path(job_id, suffix))
+            if data is not None and data[:1] == b"{":
                 return data
         return None
 
@@ -457,11 +478,13 @@ class Executor:
         self._remove_all(self._doomed)  # outcomes committed: nothing to keep them for
         self._doomed = []
         self._starting.clear()  # unconfirmed: the next daemon finds them (find_unrecorded)
+        if self._pidfds_read and self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._pidfds.fileno())
+        self._pidfds_read = False
         for watch in self._watched.values():
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(watch.pidfd)
-            os.close(watch.pidfd)
+            self._unwatch(watch)
         self._watched.clear()
+        self._pidfds.close()
 
     def _write(self, kind: str, path: str, data: bytes) -> None:
         if not self._spares.write(kind, path, data):
@@ -474,6 +497,26 @@ class Executor:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with open(fd, "wb") as f:  # a large environment may need several writes
             f.write(data)
+
+
+def _read(path: str) -> Optional[bytes]:
+    """A whole file (None if it cannot be read), without a buffered file object: a status
+    is read once per job."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, STATUS_RESERVE_BYTES * 2)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _reap(pidfd: int, pid: int) -> None:

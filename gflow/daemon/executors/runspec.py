@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shlex
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 from ...core import names
 from ...protocol import Job
@@ -27,14 +27,16 @@ def log_path(logs_dir: str, job: Job, daemon_uid: int, create_dir: bool = False)
 
 def build(
     job: Job,
-    env: dict[str, str],
+    env: Mapping[str, str],
     gpu_uuid: Callable[[int], Optional[str]],
     logs_dir: str,
     daemon_uid: int,
     grace_secs: float,
+    passwd: Callable[[int], pwd.struct_passwd] = pwd.getpwuid,
 ) -> RunSpec:
-    """`env` is the job's stored environment snapshot (a copy this adds the job's own to)."""
-    entry = pwd.getpwuid(job.owner_uid)
+    """`env` is the job's stored environment snapshot (a copy this adds the job's own to);
+    `passwd` looks up the owner's account (KeyError when there is none)."""
+    entry = passwd(job.owner_uid)
     env = dict(env)
     env.update(
         HOME=entry.pw_dir,
