@@ -226,7 +226,7 @@ class _Pass:
             behind = [i for i in fresh if i in lane.jobs and lane_key(lane.jobs[i]) > head]
             frontier = lane.frontier
             if frontier is not None and frontier > head:
-                behind += [keys[p][2] for p in range(pos + 1, bisect_right(keys, frontier))]
+                behind += [keys[p][2] for p in range(pos + 1, bisect_right(keys, frontier, pos + 1))]
         lane.frontier = head
         # Behind the head, every job of the lane lacks what the head lacks: GPUs of its kind
         # (the lane stops only when none is left for it) or its group's turn. A label that

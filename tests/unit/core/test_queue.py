@@ -64,3 +64,33 @@ def test_discarding_an_unknown_job_is_harmless():
     queue.discard(1)
     queue.discard(1)
     assert len(queue) == 0 and list(queue.lanes()) == []
+
+
+def test_starts_from_the_head_keep_the_order_as_jobs_come_and_go():
+    """Jobs leave a lane mostly from its head (they start): the order stays a full sort's
+    through thousands of starts, with higher-priority jobs arriving ahead of the head and
+    others leaving from the middle."""
+    rng = random.Random(5)
+    jobs = {i: Job(id=i, user="ann", priority=10) for i in range(1, 1001)}
+    queue = ReadyQueue(jobs.values())
+    next_id = 1001
+    for step in range(3000):
+        order = _walk(queue, {})
+        assert order == full_sort(list(jobs.values()), {}), f"step {step}"
+        action = rng.random()
+        if action < 0.7 and jobs:
+            started = order[0]
+            queue.discard(started)
+            jobs.pop(started)
+        elif action < 0.85 and jobs:
+            gone = rng.choice(order)
+            queue.discard(gone)
+            jobs.pop(gone)
+        else:
+            job = Job(id=next_id, user="ann", priority=rng.choice([1, 10, 50]))
+            next_id += 1
+            jobs[job.id] = job
+            queue.add(job)
+        if step % 500 == 0 and jobs:
+            queue.add(jobs[max(jobs)])  # re-added in place (an update)
+    assert len(queue) == len(jobs)
