@@ -87,7 +87,7 @@ class Spares:
             return None
         self._promised[kind] += 1
         self._next += 1
-        return os.path.join(self._dir, f"{_PREFIX}{kind}.{self._next}")
+        return f"{self._dir}/{_PREFIX}{kind}.{self._next}"
 
     def returned(self, kind: str, spare: Optional[str]) -> None:
         """The worker's answer for a name from ``reserve``: the file renamed there (``spare``),
