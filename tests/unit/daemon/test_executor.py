@@ -114,6 +114,29 @@ def test_runner_files_are_recycled_for_the_next_launch(tmp_path, shepherd_start)
     assert b'"job_id": 2' in (runners / "2.status.reserve").read_bytes()
 
 
+def test_shepherds_ending_together_are_each_reported_once_and_leave_nothing(tmp_path, shepherd_start):
+    """Many exits in one wake-up of the loop: each job reported once, every shepherd's pidfd
+    closed, and a shepherd this process spawned (its own child) reaped."""
+    async def body():
+        exits = Exits()
+        ex = Executor(str(tmp_path / "runners"), exits)
+        started = [ex.launch(make_spec(tmp_path, i, ["true"])) for i in range(1, 21)]
+        pids = [pid for pid, _ in await asyncio.gather(*started)]
+        statuses = [await exits.wait(i) for i in range(1, 21)]
+        watching = any(ex.is_watched(i) for i in range(1, 21))
+        ex.close()
+        return pids, statuses, exits.calls, watching
+
+    fds_before = len(os.listdir("/proc/self/fd"))
+    pids, statuses, calls, watching = run(body())
+    assert sorted(calls) == list(range(1, 21)) and not watching
+    assert all(s.exit_code == 0 for s in statuses)
+    assert len(os.listdir("/proc/self/fd")) <= fds_before, "a pidfd or the epoll was left open"
+    for pid in pids:
+        with pytest.raises(ChildProcessError):  # reaped (spawned), or never ours (forked)
+            os.waitpid(pid, os.WNOHANG)
+
+
 def test_exit_three(tmp_path):
     status, _ = run(launch_and_wait(tmp_path, make_spec(tmp_path, 2, sh("echo failing; exit 3"))))
     assert status.exit_code == 3 and status.signal is None and status.launch_error is None

@@ -80,3 +80,29 @@ def test_corrupt_database_is_kept_and_refused(tmp_path):
         JobStore(str(path))
     assert path.read_bytes().startswith(b"this is not a database")
     assert list(tmp_path.glob("g.db.corrupt.*"))
+
+
+def test_an_environment_is_decoded_once_read_only_and_forgotten_with_its_purge(tmp_path):
+    store = JobStore(str(tmp_path / "g.db"))
+    store.write(new=[_job(1), _job(2, env_from=1)], envs={1: {"K": "V"}})
+    env = store.get_env(1)
+    assert env == {"K": "V"} and store.get_env(1) is env, "the shared row was read again"
+    with pytest.raises(TypeError):
+        env["K"] = "changed"  # type: ignore[index]  # shared by every launch that reads it
+    store.purge([1, 2], {})
+    assert store.get_env(1) == {}
+
+
+def test_a_deferred_row_a_commit_writes_again_is_written_once_and_the_newer(tmp_path):
+    store = JobStore(str(tmp_path / "g.db"))
+    store.write(new=[_job(1), _job(2)])
+    first, second = store.get(1), store.get(2)
+    first.state, second.state = JobState.RUNNING, JobState.RUNNING
+    store.defer([first, second])  # their shepherds' pids
+    assert store.deferred_since is not None
+    first.state = JobState.FINISHED
+    before = store.db.total_changes
+    store.write(changed=[first])
+    assert store.db.total_changes - before == 2, "a deferred row was written twice in one commit"
+    assert store.state_of(1) is JobState.FINISHED and store.state_of(2) is JobState.RUNNING
+    assert store.deferred_since is None
