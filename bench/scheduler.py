@@ -133,8 +133,8 @@ def drain(opts) -> None:
             gaps += [(b.started_at - a.finished_at) * 1000 for a, b in zip(on_gpu, on_gpu[1:])]
         print(f"drain, {opts.queued:,} queued `true` on 8 GPUs: {len(jobs) / span:7.0f} jobs/s over the first "
               f"{len(jobs):,}   end → next start p50 {statistics.median(gaps):6.1f} ms "
-              f"p95 {percentile(gaps, 95):6.1f} ms   daemon CPU {(cpu + helpers) * 1000:.1f} ms/job "
-              f"(launcher {helpers * 1000:.1f}), shepherd + job {shepherds * 1000:.1f} ms/job")
+              f"p95 {percentile(gaps, 95):6.1f} ms   daemon CPU {(cpu + helpers) * 1000:.2f} ms/job "
+              f"(launcher {helpers * 1000:.2f}), shepherd + job {shepherds * 1000:.2f} ms/job")
 
 
 def main() -> int:
