@@ -105,6 +105,9 @@ class Executor:
                             if fork_server else None)
         self._starting: dict[int, _Starting] = {}
         self._doomed: list[int] = []  # jobs whose runner files go with the next cleanup
+        # jobs whose status was in their reserve: a shepherd writes it there or in
+        # status.json, never both, and a launch removes a stale status.json first
+        self._status_in_reserve: set[int] = set()
         self._spares = spares.Spares(self._dir)
 
     # -- paths -----------------------------------------------------------------------------
@@ -353,21 +356,24 @@ class Executor:
             recovery.kill_orphans(shepherd, create_time)
         self._on_exit(job_id, status)
 
-    def _status_bytes(self, job_id: int) -> Optional[bytes]:
-        """The record a gone shepherd left: in its reserve (written in place), or in
-        ``status.json`` (a shepherd without a reserve, or one of an older gflow)."""
+    def _status_bytes(self, job_id: int) -> tuple[Optional[bytes], bool]:
+        """The record a gone shepherd left, and whether it was in its reserve (written in
+        place) rather than in ``status.json`` (a shepherd without a reserve, or one of an
+        older gflow)."""
         for suffix in ("status.reserve", "status.json"):
             data = _read(self._path(job_id, suffix))
             if data is not None and data[:1] == b"{":
-                return data
-        return None
+                return data, suffix == "status.reserve"
+        return None, False
 
     def _has_status(self, job_id: int) -> bool:
-        return self._status_bytes(job_id) is not None
+        return self._status_bytes(job_id)[0] is not None
 
     def read_status(self, job_id: int) -> ExitStatus:
         """The status the shepherd wrote; ``vanished`` when there is none (or it is unusable)."""
-        data = self._status_bytes(job_id)
+        data, in_reserve = self._status_bytes(job_id)
+        if in_reserve:
+            self._status_in_reserve.add(job_id)
         try:
             rec = msgspec.json.decode(data or b"", type=_StatusFile)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -428,8 +434,11 @@ class Executor:
             return None
         # the runner files become spares for the next launches (names handed out here, in
         # the loop that owns the pool); beyond the pool's size they are deleted
-        plan = [(job_id, [(kind, self._spares.reserve(kind)) for kind in spares.KINDS])
+        in_reserve = self._status_in_reserve
+        plan = [(job_id, [(kind, self._spares.reserve(kind)) for kind in spares.KINDS],
+                 job_id not in in_reserve)
                 for job_id in doomed]
+        in_reserve.difference_update(doomed)
         done = self._loop.run_in_executor(None, self._recycle_all, plan)
         back = self._loop.create_future()
         done.add_done_callback(functools.partial(self._recycled, plan, back))
@@ -438,20 +447,21 @@ class Executor:
     def _recycle_all(self, plan: list) -> list[tuple[str, Optional[str]]]:
         """In the worker thread: (kind, spare or None) for each spare name handed out."""
         back = []
-        for job_id, names in plan:
+        for job_id, names, status_json in plan:
             for kind, spare in names:
                 kept = spares.recycle(self._path(job_id, _SUFFIX[kind]), spare)
                 if spare is not None:
                     back.append((kind, kept))
-            try:
-                os.unlink(self._path(job_id, "status.json"))
-            except FileNotFoundError:
-                pass
+            if status_json:
+                try:
+                    os.unlink(self._path(job_id, "status.json"))
+                except FileNotFoundError:
+                    pass
         return back
 
     def _recycled(self, plan: list, back: asyncio.Future, done: asyncio.Future) -> None:
         if done.cancelled() or done.exception() is not None:
-            kept = [(kind, None) for _, names in plan for kind, spare in names if spare is not None]
+            kept = [(kind, None) for _, names, _ in plan for kind, spare in names if spare is not None]
         else:
             kept = done.result()
         for kind, spare in kept:
@@ -465,6 +475,7 @@ class Executor:
     def remove_files(self, job_id: int) -> None:
         """The runner files, removed now: for a job that may be launched again at once (never
         started), where a removal still pending in a thread could take the new run's files."""
+        self._status_in_reserve.discard(job_id)
         for suffix in ("spec.json", "status.json", "status.reserve", "err"):
             try:
                 os.unlink(self._path(job_id, suffix))

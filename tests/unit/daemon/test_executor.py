@@ -137,6 +137,27 @@ def test_shepherds_ending_together_are_each_reported_once_and_leave_nothing(tmp_
             os.waitpid(pid, os.WNOHANG)
 
 
+def test_a_status_left_in_status_json_goes_with_the_runner_files(tmp_path):
+    """A shepherd that could not fill its reserve writes status.json: read, then removed with
+    the job's other runner files (a status found in the reserve leaves none to remove)."""
+    runners = tmp_path / "runners"
+
+    async def body():
+        exits = Exits()
+        ex = Executor(str(runners), exits)
+        ex.launch(make_spec(tmp_path, 7, sh(f"rm {runners}/7.status.reserve; exit 3")))
+        status = await exits.wait(7)
+        written = (runners / "7.status.json").exists()
+        ex.cleanup(7)
+        await ex._cleanup_gathered()
+        ex.close()
+        return status, written
+
+    status, written = run(body())
+    assert status.exit_code == 3 and written
+    assert not (runners / "7.status.json").exists() and not (runners / "7.spec.json").exists()
+
+
 def test_exit_three(tmp_path):
     status, _ = run(launch_and_wait(tmp_path, make_spec(tmp_path, 2, sh("echo failing; exit 3"))))
     assert status.exit_code == 3 and status.signal is None and status.launch_error is None
