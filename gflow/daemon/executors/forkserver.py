@@ -15,12 +15,12 @@ on ``<id>.err``, nothing else open, the request signals blocked until the job ex
 blocked here, so it is born with them blocked), its handlers for them installed. It runs
 ``shepherd.run`` on ``<id>.spec.json``, read here before the fork (whatever of our memory a
 child writes to it must copy first: the less it does, the cheaper a job), and leaves with
-``os._exit`` (no interpreter finalisation on the way to the exit the daemon waits for). It never depends on this server again: if the server or the daemon dies, the
-shepherd runs on and is re-adopted like a spawned one.
+``os._exit`` (no interpreter finalisation on the way to the exit the daemon waits for). It
+never depends on this server again: if the server or the daemon dies, the shepherd runs on
+and is re-adopted like a spawned one.
 
 ``<id>.err`` is created or renamed from the spare (the mark that a launch began) just before
-the fork and is the child's
-fd 2 from its first instruction, so a daemon that died before learning the child's pid finds it
+the fork and is the child's fd 2 from its first instruction, so a daemon that died before learning the child's pid finds it
 by that fd (``process.Executor._live_shepherds``). The server checks that the daemon is still
 there before each fork: requests of a dead daemon are not started.
 """
