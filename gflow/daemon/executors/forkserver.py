@@ -20,9 +20,10 @@ never depends on this server again: if the server or the daemon dies, the shephe
 and is re-adopted like a spawned one.
 
 ``<id>.err`` is created or renamed from the spare (the mark that a launch began) just before
-the fork and is the child's fd 2 from its first instruction, so a daemon that died before learning the child's pid finds it
-by that fd (``process.Executor._live_shepherds``). The server checks that the daemon is still
-there before each fork: requests of a dead daemon are not started.
+the fork and is the child's fd 2 from its first instruction, so a daemon that died before
+learning the child's pid finds it by that fd (``process.Executor._live_shepherds``). The server
+checks that the daemon is still there before each fork: requests of a dead daemon are not
+started.
 """
 import gc
 import os
