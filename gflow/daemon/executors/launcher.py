@@ -55,9 +55,17 @@ class Refused(OSError):
     """The server could not start the shepherd (fork failed, …); nothing runs."""
 
 
+_clock: Optional[tuple[int, float]] = None
+
+
 def create_time(ticks: int) -> float:
-    """psutil's create_time for a start time in clock ticks (so adoption compares like with like)."""
-    return ticks / os.sysconf("SC_CLK_TCK") + psutil.boot_time()
+    """psutil's create_time for a start time in clock ticks (so adoption compares like with like).
+    The boot time is read once, as psutil's own create_time does (``psutil.boot_time`` reads
+    /proc/stat at every call: once a job is too many)."""
+    global _clock
+    if _clock is None:
+        _clock = (os.sysconf("SC_CLK_TCK"), psutil.boot_time())
+    return ticks / _clock[0] + _clock[1]
 
 
 class ForkServer:
