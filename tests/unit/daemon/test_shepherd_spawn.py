@@ -22,7 +22,9 @@ os.fork = no_fork
 os._exit(shepherd.main(["shepherd", sys.argv[2]]))
 """
 
-_PROBE = ('grep -E "^SigBlk" /proc/$$/status; echo "pgid=$(cut -d" " -f5 /proc/$$/stat) pid=$$"; '
+# grep reads its own mask, inherited from the job's shell: the shell's own (/proc/$$) is all
+# blocked for moments while dash waits for a child, so reading it there failed now and then
+_PROBE = ('grep -E "^SigBlk" /proc/self/status; echo "pgid=$(cut -d" " -f5 /proc/$$/stat) pid=$$"; '
           'umask; ulimit -n; readlink /proc/$$/fd/0; pwd')
 
 
