@@ -63,7 +63,9 @@ class BenchDaemon:
     def __init__(self, bin_dir: str | None = None, config: str = "", keep: bool = False,
                  gpu: str = "  backend: none\n"):
         self.bin_dir = Path(bin_dir or Path(sys.executable).parent)
-        self.base = Path(tempfile.mkdtemp(prefix="gfbench", dir="/tmp"))
+        # short (socket paths); elsewhere with GFLOW_BENCH_DIR, e.g. where a real daemon's state
+        # would be: a filesystem's costs (creating a file) differ between its directories
+        self.base = Path(tempfile.mkdtemp(prefix="gfbench", dir=os.environ.get("GFLOW_BENCH_DIR", "/tmp")))
         self.home = self.base / "home"
         self.runtime = self.base / "run"
         (self.home / ".config" / "gflow").mkdir(parents=True)

@@ -55,9 +55,15 @@ class Refused(OSError):
     """The server could not start the shepherd (fork failed, …); nothing runs."""
 
 
-def create_time(ticks: int) -> float:
-    """psutil's create_time for a start time in clock ticks (so adoption compares like with like)."""
-    return ticks / os.sysconf("SC_CLK_TCK") + psutil.boot_time()
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def create_time(ticks: int, boot_time: float) -> float:
+    """psutil's create_time for a start time in clock ticks (so adoption compares like with
+    like), given ``psutil.boot_time()`` read lately: it moves when the wall clock is stepped,
+    and psutil reads it afresh at each create_time, so it is read once per batch of answers
+    (it reads /proc/stat: once a job was a tenth of the daemon's work for it)."""
+    return ticks / _CLK_TCK + boot_time
 
 
 class ForkServer:
@@ -115,6 +121,7 @@ class ForkServer:
 
     def _readable(self) -> None:
         sock = self._sock
+        boot = psutil.boot_time()
         while sock is not None and self._sock is sock:
             fds = array.array("i")
             try:
@@ -132,9 +139,9 @@ class ForkServer:
                     os.close(fd)
                 self._lose()
                 return
-            self._answer(data, fds[0] if fds else None)
+            self._answer(data, fds[0] if fds else None, boot)
 
-    def _answer(self, data: bytes, pidfd: Optional[int]) -> None:
+    def _answer(self, data: bytes, pidfd: Optional[int], boot: float) -> None:
         fields = data.split(b" ", 3)
         try:
             job_id = int(fields[0])
@@ -153,7 +160,7 @@ class ForkServer:
             result: object = Refused(code, fields[3].decode("utf-8", "replace") if len(fields) > 3
                                      else os.strerror(code))
         else:
-            result = (int(fields[1]), create_time(int(fields[2])), pidfd)
+            result = (int(fields[1]), create_time(int(fields[2]), boot), pidfd)
         self._on_answer(job_id, result)
 
     def _arm_watchdog(self) -> None:

@@ -94,19 +94,17 @@ def _fail(err_w, message, log_fd=None):
 
 def _open_log(path):
     """Open a fresh log as the job's owner; a previous file or symlink is moved aside."""
-    try:
-        os.lstat(path)  # lstat: a symlink is seen (and later moved), never followed
-    except FileNotFoundError:
-        pass
-    else:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:  # O_EXCL: an existing name, a symlink included, is never opened through
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
         base = "%s.old.%d" % (path, int(time.time()))
         old, n = base, 0
         while os.path.lexists(old):  # two starts within one second keep both old logs
             n += 1
             old = "%s.%d" % (base, n)
         os.rename(path, old)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, 0o600)
+        fd = os.open(path, flags, 0o600)
     os.fchmod(fd, 0o600)  # whatever umask the daemon had
     return fd
 
@@ -252,11 +250,21 @@ def _spawnvpe(file, argv, env, actions):
 
     if os.sep in file:
         return spawn(file)
+    directories = env.get("PATH", os.defpath).split(os.pathsep)
+    for directory in directories:
+        path = directory + "/" + file if directory else file
+        # a missing candidate costs a check, not a vfork, nor an exception: what a forked
+        # shepherd allocates it copies first
+        if os.access(path, os.F_OK):
+            try:
+                return spawn(path)
+            except OSError:
+                break  # the full search below goes on past it as execvp does, and tells why
     saved = last = None
-    for directory in env.get("PATH", os.defpath).split(os.pathsep):
+    for directory in directories:
         path = os.path.join(directory, file)
         try:
-            os.stat(path)  # a missing candidate costs a stat, not a vfork
+            os.stat(path)
             return spawn(path)
         except OSError as e:
             last = e
@@ -434,15 +442,29 @@ def _dump_json(record):
     ) + "}"
 
 
-def main(argv):
-    # Blocked again in case we were started by hand; handlers run once the child exists.
-    signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+def install_handlers():
+    """Our request handlers; the request signals must be blocked already (they run once the
+    job exists). Once per process: a fork server installs them for all its children."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for sig in _PLANS:
         signal.signal(sig, _on_request)
     signal.signal(signal.SIGALRM, _on_alarm)
-    with open(argv[1], "rb") as f:
-        spec = _load_json(f.read())
+
+
+def load(spec_path):
+    # os-level reads: no file objects to build, and so none to copy into a forked child
+    fd = os.open(spec_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+    finally:
+        os.close(fd)
+    return _load_json(b"".join(chunks))
+
+
+def run(spec):
+    """Run the job of ``spec`` (handlers installed), then leave its status; our exit code."""
     _State.grace = float(spec.get("grace_secs", 5.0))
     try:
         code, sig, started_at, launch_error = _run(spec)
@@ -459,6 +481,13 @@ def main(argv):
         "cpu_secs": _State.cpu_secs,
     }, spec.get("status_reserve"))
     return 0
+
+
+def main(argv):
+    # Blocked again in case we were started by hand; handlers run once the child exists.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+    install_handlers()
+    return run(load(argv[1]))
 
 
 if __name__ == "__main__":

@@ -161,3 +161,24 @@ def test_the_server_leaves_with_its_daemon(tmp_path):
     server = run(body())
     assert wait_gone(server, 10)
     assert not Path(tmp_path / "runners" / "forkserver.pid").exists()
+
+
+def test_the_server_reaps_each_shepherd_once_it_has_ended(tmp_path):
+    async def body():
+        exits = Exits()
+        ex = Executor(str(tmp_path / "runners"), exits)
+        pids = [(await ex.launch(make_spec(tmp_path, job_id, ["true"])))[0] for job_id in (1, 2, 3)]
+        for job_id in (1, 2, 3):
+            await exits.wait(job_id)
+        server = _server(ex)
+        deadline = asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline and any(psutil.pid_exists(p) for p in pids):
+            await asyncio.sleep(0.01)  # reaped in the server's own time: nothing to await here
+        left = [p for p in pids if psutil.pid_exists(p)]
+        alive = server.is_running()
+        ex.close()
+        return left, alive
+
+    left, alive = run(body())
+    assert left == [], "ended shepherds left as zombies of the fork server"
+    assert alive

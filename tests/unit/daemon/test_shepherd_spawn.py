@@ -22,12 +22,15 @@ os.fork = no_fork
 os._exit(shepherd.main(["shepherd", sys.argv[2]]))
 """
 
-_PROBE = ('grep -E "^SigBlk" /proc/$$/status; echo "pgid=$(cut -d" " -f5 /proc/$$/stat) pid=$$"; '
+# grep reads its own mask, inherited from the job's shell: the shell's own (/proc/$$) is all
+# blocked for moments while dash waits for a child, so reading it there failed now and then
+_PROBE = ('grep -E "^SigBlk" /proc/self/status; echo "pgid=$(cut -d" " -f5 /proc/$$/stat) pid=$$"; '
           'umask; ulimit -n; readlink /proc/$$/fd/0; pwd')
 
 
 def _shepherd(tmp_path, argv, cwd=None, **extra):
-    spec = dict(job_id=5, argv=argv, cwd=str(cwd or tmp_path), env={"PATH": os.environ["PATH"]},
+    extra.setdefault("env", {"PATH": os.environ["PATH"]})
+    spec = dict(job_id=5, argv=argv, cwd=str(cwd or tmp_path),
                 uid=os.getuid(), gid=os.getgid(), user=pwd.getpwuid(os.getuid()).pw_name,
                 drop_privileges=False, log_path=str(tmp_path / "5.log"), grace_secs=5.0,
                 status_path=str(tmp_path / "5.status.json"), **extra)
@@ -62,3 +65,24 @@ def test_an_unreachable_working_directory_is_a_launch_error(tmp_path):
     status = _shepherd(tmp_path, ["true"], cwd=tmp_path / "missing")
     assert status["exit_code"] == 127
     assert status["launch_error"].startswith(f"cannot enter working directory {tmp_path / 'missing'}")
+
+
+def test_path_search_goes_on_past_a_candidate_that_cannot_be_executed(tmp_path):
+    # as execvp: a file that is there but not executable is remembered, the search goes on
+    first, second = tmp_path / "a", tmp_path / "b"
+    for directory in (first, second):
+        directory.mkdir()
+    (first / "gflow-probe").write_text("#!/bin/sh\necho first\n")  # 0644: not executable
+    (second / "gflow-probe").write_text("#!/bin/sh\necho second\n")
+    (second / "gflow-probe").chmod(0o755)
+    status = _shepherd(tmp_path, ["gflow-probe"], env={"PATH": f"{tmp_path / 'missing'}:{first}:{second}"})
+    assert status["exit_code"] == 0 and status["launch_error"] is None
+    assert (tmp_path / "5.log").read_text() == "second\n"
+
+
+def test_a_candidate_found_only_unexecutable_is_a_permission_error(tmp_path):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "gflow-probe").write_text("#!/bin/sh\necho never\n")
+    status = _shepherd(tmp_path, ["gflow-probe"], env={"PATH": f"{tmp_path / 'missing'}:{tmp_path / 'bin'}"})
+    assert status["exit_code"] == 127
+    assert status["launch_error"] == "cannot execute gflow-probe: Permission denied"
