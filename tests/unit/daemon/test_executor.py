@@ -61,12 +61,16 @@ async def launch_and_wait(tmp: Path, spec: RunSpec) -> tuple[ExitStatus, Executo
 
 def test_exit_zero_logs_stdout_and_stderr(tmp_path):
     async def body():
-        spec = make_spec(tmp_path, 1, sh('echo out; echo err >&2; echo "env=$GFLOW_TEST"; pwd'))
+        # held until its shepherd was looked at: a short job's shepherd may be gone (reaped)
+        # by the time the launch's answer is read
+        spec = make_spec(tmp_path, 1, sh('while [ ! -e go ]; do sleep 0.01; done; '
+                                         'echo out; echo err >&2; echo "env=$GFLOW_TEST"; pwd'))
         exits = Exits()
         ex = Executor(str(tmp_path / "runners"), exits)
         pid, create_time = await ex.launch(spec)
         assert pid > 0 and abs(create_time - psutil.Process(pid).create_time()) < 0.05
         assert ex.is_watched(1)
+        (tmp_path / "go").touch()
         status = await exits.wait(1)
         assert not ex.is_watched(1)
         return status, ex
@@ -353,8 +357,9 @@ def test_adopt_collects_status_written_while_unwatched(tmp_path):
         a = Executor(str(tmp_path / "runners"), Exits())
         pid, create_time = await a.launch(make_spec(tmp_path, 21, sh("exit 5")))
         a.close()
-        # Nobody watches: wait (and reap) in a thread so the loop stays free.
-        await asyncio.wait_for(asyncio.to_thread(psutil.Process(pid).wait, WAIT), WAIT)
+        # Nobody watches: wait in a thread so the loop stays free (its fork server reaps it,
+        # perhaps already: gone counts as ended)
+        assert await asyncio.to_thread(wait_gone, pid, WAIT)
         exits = Exits()
         b = Executor(str(tmp_path / "runners"), exits)
         b.adopt(21, pid, create_time)
