@@ -452,7 +452,7 @@ def install_handlers():
 
 
 def load(spec_path):
-    # os-level reads: no file objects to build, and so none to copy into a forked child
+    # os-level reads, no file object: a fork server reads every job's spec
     fd = os.open(spec_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
