@@ -12,7 +12,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from gflow.daemon import statedir  # noqa: E402
-from gflow.daemon.executors.process import STATUS_RESERVE_BYTES, Executor  # noqa: E402
+from gflow.daemon.executors.process import Executor  # noqa: E402
+from gflow.daemon.executors.statusfile import RESERVE_BYTES as STATUS_RESERVE_BYTES  # noqa: E402
 from gflow.paths import DaemonPaths  # noqa: E402
 
 

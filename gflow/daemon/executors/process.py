@@ -3,16 +3,17 @@
 The process executor (see ``base.py`` for the interface). Each job runs under a shepherd
 (``shepherd.py``) in its own session, forked by the fork server (``launcher.py``,
 ``forkserver.py``), or spawned as a new interpreter when that server cannot be had. The
-daemon never waits on a job directly: it watches the shepherd with a pidfd in the event loop, so an exit is noticed
-at once, and it signals the shepherd through that pidfd, so a recycled pid is never hit.
-Shepherds outlive the daemon; after a restart ``adopt`` finds them again (pid + start time)
-or collects the status file they left behind.
+daemon never waits on a job directly: it watches the shepherd with a pidfd in the event loop,
+so an exit is noticed at once, and it signals the shepherd through that pidfd, so a recycled
+pid is never hit. Shepherds outlive the daemon; after a restart ``adopt`` finds them again
+(pid + start time) or collects the status file they left behind.
 
 Runner files, all in ``runners_dir`` (0700): ``<id>.spec.json`` (what to run, 0600),
 ``<id>.status.reserve`` (room for how the job ended, written by the daemon before the start and
-filled in place by the shepherd; ``<id>.status.json`` when that fails), ``<id>.err`` (the
-shepherd's own stderr, for diagnosis; created as its launch begins), ``forkserver.pid``, and
-``spare.*``: specs and reserves of ended jobs, kept for the next launches (``spares.py``).
+filled in place by the shepherd; ``<id>.status.json`` when that fails: ``statusfile.py``),
+``<id>.err`` (the shepherd's own stderr, for diagnosis; created as its launch begins),
+``forkserver.pid``, and ``spare.*``: specs and reserves of ended jobs, kept for the next
+launches (``spares.py``).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from typing import Callable, Optional
 import msgspec
 import psutil
 
-from . import launcher, recovery, spares
+from . import launcher, recovery, spares, statusfile
 from .base import ExitStatus, RunSpec
 from .launcher import SHEPHERD_MASK, SHEPHERD_SIGDEF, inheritable_fds
 from .recovery import SHEPHERD
@@ -38,24 +39,8 @@ from .recovery import SHEPHERD
 log = logging.getLogger("gflow.executor")
 
 _CREATE_TIME_TOLERANCE = recovery.CREATE_TIME_TOLERANCE
-# Room for the shepherd's status record, written by the daemon before the job starts (ext4 and
-# xfs reserve the blocks at write time, tmpfs allocates them): the shepherd overwrites it in
-# place, so how a job ended is not lost for want of space on a full disk.
-# (A copy-on-write filesystem needs new blocks for any overwrite; there the reserve cannot help.)
-STATUS_RESERVE_BYTES = 4096
 _CLEANUP_DELAY = 0.2
 _SUFFIX = {"spec": "spec.json", "reserve": "status.reserve", "err": "err"}
-
-
-class _StatusFile(msgspec.Struct):
-    version: int
-    job_id: int
-    exit_code: Optional[int]
-    signal: Optional[int]
-    started_at: Optional[float]
-    finished_at: float
-    launch_error: Optional[str] = None
-    cpu_secs: Optional[float] = None
 
 
 @dataclass
@@ -76,11 +61,6 @@ class _Starting:
     future: asyncio.Future
     spec_path: str
     signals: list[int] = field(default_factory=list)
-
-
-def _vanished() -> ExitStatus:
-    return ExitStatus(exit_code=None, signal=None, started_at=None,
-                      finished_at=time.time(), vanished=True)
 
 
 class Executor:
@@ -142,7 +122,7 @@ class Executor:
             doc["nofile_soft"] = self._nofile_soft
         doc["status_reserve"] = reserve_path
         try:
-            self._write("reserve", reserve_path, b" " * STATUS_RESERVE_BYTES)
+            self._write("reserve", reserve_path, b" " * statusfile.RESERVE_BYTES)
             self._write("spec", spec_path, self._encoder.encode(doc))
         except OSError:
             # ENOSPC: nothing half-written stays behind; at once, as the job may be launched again
@@ -357,14 +337,7 @@ class Executor:
         self._on_exit(job_id, status)
 
     def _status_bytes(self, job_id: int) -> tuple[Optional[bytes], bool]:
-        """The record a gone shepherd left, and whether it was in its reserve (written in
-        place) rather than in ``status.json`` (a shepherd without a reserve, or one of an
-        older gflow)."""
-        for suffix in ("status.reserve", "status.json"):
-            data = _read(self._path(job_id, suffix))
-            if data is not None and data[:1] == b"{":
-                return data, suffix == "status.reserve"
-        return None, False
+        return statusfile.find(self._path(job_id, "status.reserve"), self._path(job_id, "status.json"))
 
     def _has_status(self, job_id: int) -> bool:
         return self._status_bytes(job_id)[0] is not None
@@ -374,15 +347,7 @@ class Executor:
         data, in_reserve = self._status_bytes(job_id)
         if in_reserve:
             self._status_in_reserve.add(job_id)
-        try:
-            rec = msgspec.json.decode(data or b"", type=_StatusFile)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return _vanished()
-        if rec.job_id != job_id:
-            return _vanished()
-        return ExitStatus(exit_code=rec.exit_code, signal=rec.signal,
-                          started_at=rec.started_at, finished_at=rec.finished_at,
-                          launch_error=rec.launch_error, cpu_secs=rec.cpu_secs)
+        return statusfile.decode(data, job_id)
 
     def is_watched(self, job_id: int) -> bool:
         return job_id in self._watched or job_id in self._starting
@@ -508,26 +473,6 @@ class Executor:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with open(fd, "wb") as f:  # a large environment may need several writes
             f.write(data)
-
-
-def _read(path: str) -> Optional[bytes]:
-    """A whole file (None if it cannot be read), without a buffered file object: a status
-    is read once per job."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, STATUS_RESERVE_BYTES * 2)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _reap(pidfd: int, pid: int) -> None:
